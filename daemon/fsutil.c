@@ -1,0 +1,93 @@
+/* Directory creation and atomic file replacement. */
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fs_mkdir_p(const char *path, char *err, int errlen)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != 0)
+            continue;
+        char saved = *p;
+        *p = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
+            return -1;
+        }
+        *p = saved;
+        if (!saved)
+            break;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s exists and is not a directory", path);
+        return -1;
+    }
+    return 0;
+}
+
+int fs_sync_parent(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, char *err, int errlen)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    const char *what = "write";
+    if (len && fwrite(data, 1, len, f) != len)
+        goto fail;
+    what = "flush";
+    if (fflush(f) != 0)
+        goto fail;
+    what = "fsync";
+    if (fsync(fileno(f)) != 0)
+        goto fail;
+    what = "close";
+    FILE *closing = f;
+    f = NULL;
+    if (fclose(closing) != 0)
+        goto fail;
+    what = "rename";
+    if (rename(tmp, path) != 0)
+        goto fail;
+    fs_sync_parent(path);
+    return 0;
+fail: {
+    int saved = errno;
+    if (f)
+        fclose(f);
+    unlink(tmp);
+    snprintf(err, errlen, "cannot %s %s: %s", what, tmp, strerror(saved));
+    return -1;
+}
+}

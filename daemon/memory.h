@@ -1,0 +1,10 @@
+/* Peak resident memory, to report beside what a rank is meant to hold. */
+#ifndef DDT_MEMORY_H
+#define DDT_MEMORY_H
+
+#include <stddef.h>
+
+/* VmHWM of this process in bytes, 0 when /proc is not readable. */
+size_t mem_peak_rss(void);
+
+#endif

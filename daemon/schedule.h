@@ -1,0 +1,89 @@
+/* The coordinator's schedule: learning rate = base x scaling rule x warm-up x
+ * decay, momentum (cycled by one-cycle), and the global batch size, all as
+ * pure functions of the position in training. Time is measured in epochs as
+ * a real number (epoch + fraction of it done), so batch-size changes do not
+ * distort decay. */
+#ifndef DDT_SCHEDULE_H
+#define DDT_SCHEDULE_H
+
+#include <stdbool.h>
+
+enum lr_scaling { SCALE_NONE = 1, SCALE_LINEAR, SCALE_SQRT };
+
+enum lr_decay {
+    DECAY_CONSTANT = 1,
+    DECAY_STEP,       /* multiply by gamma at each milestone epoch */
+    DECAY_EXP,        /* gamma ^ epoch */
+    DECAY_POLY,       /* (1 - t/T) ^ power, down to the floor */
+    DECAY_COSINE,     /* floor + (1 - floor)(1 + cos(pi t/T))/2 */
+    DECAY_SGDR,       /* cosine with warm restarts: period T0, then T0*Tmult, ... */
+    DECAY_CYCLIC,     /* triangular between floor and 1, half period cycle_epochs */
+    DECAY_ONECYCLE,   /* Smith 2018: up from 1/div over pct_start, cosine down to
+                         1/(div*final_div); momentum cycled the other way */
+};
+
+#define SCHED_MAX_MILESTONES 16
+
+struct sched_config {
+    double base_lr;           /* the rate at the reference batch */
+    enum lr_scaling scaling;
+    int ref_batch;            /* reference batch for scaling (256) */
+    double epochs;            /* length of training, T */
+
+    double warmup_epochs;     /* linear warm-up length in epochs ... */
+    long warmup_steps;        /* ... or in steps (used when > 0) */
+    double warmup_start;      /* start factor relative to the scaled rate;
+                                 < 0 means "the unscaled rate" (1 / scale) */
+
+    enum lr_decay decay;
+    double gamma;             /* step, exponential */
+    int nmilestones;
+    double milestones[SCHED_MAX_MILESTONES]; /* epochs, increasing */
+    double power;             /* polynomial */
+    double floor;             /* cosine/poly/cyclic/SGDR lower end, as a fraction of the peak */
+    double sgdr_t0, sgdr_tmult;
+    double cycle_epochs;      /* cyclic: half period (Smith's step size) in epochs */
+    double onecycle_pct, onecycle_div, onecycle_final_div;
+
+    double momentum;          /* SGD/LARS momentum or Adam beta1 */
+    double momentum_min;      /* one-cycle: momentum at the peak rate */
+
+    /* batch-size schedule: from epoch batch_epochs[i] on, the global batch is
+     * batch_sizes[i]; before the first milestone it is base_batch */
+    int base_batch;
+    int nbatch;
+    double batch_epochs[SCHED_MAX_MILESTONES];
+    int batch_sizes[SCHED_MAX_MILESTONES];
+    bool batch_scales_lr;     /* follow the scaling rule when the batch grows (else the
+                                 rate stays as at base_batch) */
+};
+
+/* Sensible defaults: constant rate 0.1, linear scaling off, no warm-up. */
+void sched_defaults(struct sched_config *c);
+
+/* Checks the config for contradictions; fills err and returns -1. */
+int sched_validate(const struct sched_config *c, char *err, int errlen);
+
+/* Global batch size in force at epoch t. */
+int sched_batch_at(const struct sched_config *c, double t);
+
+/* Multiplier of the scaling rule for a global batch B. */
+double sched_scale(const struct sched_config *c, int B);
+
+/* Warm-up factor (start..1) at epoch t / step. */
+double sched_warmup_factor(const struct sched_config *c, double t, long step);
+
+/* Decay multiplier (peak 1) at epoch t. */
+double sched_decay_factor(const struct sched_config *c, double t);
+
+/* The learning rate at epoch t and global step `step`. */
+double sched_lr_at(const struct sched_config *c, double t, long step);
+
+/* The momentum (or beta1) at epoch t. */
+double sched_momentum_at(const struct sched_config *c, double t);
+
+/* Parses "E:B,E:B" (epoch:batch) and "E,E,E" (milestones) lists. */
+int sched_parse_batch_list(struct sched_config *c, const char *text, char *err, int errlen);
+int sched_parse_milestones(struct sched_config *c, const char *text, char *err, int errlen);
+
+#endif

@@ -1,0 +1,171 @@
+/* Tests of the model: whole-model gradients, ghost batch norm's independence
+ * from how a batch is split, running statistics, tensor layout. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "rng.h"
+#include "suites.h"
+
+static void build(struct model *m, const char *text, int B, int G)
+{
+    struct spec s;
+    char err[256];
+    ck_assert_msg(spec_parse(&s, text, false, 0, err, sizeof err) == 0, "%s", err);
+    struct model_options o = { .bn_group = G, .bn_eps = 1e-5f, .bn_momentum = 0.1f };
+    ck_assert_msg(model_build(m, &s, B, &o, err, sizeof err) == 0, "%s", err);
+    model_init_params(m, 5);
+}
+
+static void fill_input(struct model *m, int B)
+{
+    for (int i = 0; i < B * m->in_dim; i++)
+        m->act[0][i] = (float)rng_normal(9, 99, 0, (uint64_t)i, 0);
+    for (int i = 0; i < B; i++)
+        m->labels[i] = (int32_t)(i % m->classes);
+}
+
+static double loss_of(struct model *m, const struct pass_ctx *ctx, int B)
+{
+    int correct;
+    model_forward(m, ctx, B);
+    return model_loss(m, m->labels, B, &correct);
+}
+
+/* Central differences of the summed loss against the analytic gradient, for
+ * a sample of every tensor's elements. */
+static void check_gradients(const char *spec, int B, int G)
+{
+    struct model m;
+    build(&m, spec, B, G);
+    fill_input(&m, B);
+    /* non-trivial batch-norm parameters */
+    for (int v = 0; v < m.arena.nviews; v++)
+        if (m.arena.views[v].role == ROLE_BN_BETA || m.arena.views[v].role == ROLE_BN_GAMMA)
+            for (size_t k = 0; k < m.arena.views[v].n; k++)
+                arena_w(&m.arena, v)[k] += 0.3f * (float)rng_normal(3, 3, (uint64_t)v, k, 0);
+    struct pass_ctx ctx = { .train = true, .seed = 11, .step = 2, .first_sample = 0 };
+    loss_of(&m, &ctx, B);
+    model_backward(&m, m.labels, B, NULL, NULL);
+    float *grad = malloc(m.arena.n * sizeof *grad);
+    memcpy(grad, m.arena.g, m.arena.n * sizeof *grad);
+    const float h = 1e-2f;
+    for (int v = 0; v < m.arena.nviews; v++) {
+        const struct tensor_view *tv = &m.arena.views[v];
+        for (size_t k = 0; k < tv->n; k += 1 + tv->n / 7) {
+            float *w = &m.arena.w[tv->off + k], saved = *w;
+            *w = saved + h;
+            double lp = loss_of(&m, &ctx, B);
+            *w = saved - h;
+            double lm = loss_of(&m, &ctx, B);
+            *w = saved;
+            double num = (lp - lm) / (2.0 * h), ana = grad[tv->off + k];
+            ck_assert_msg(fabs(num - ana) <= 2e-2 * fabs(num) + 5e-3,
+                          "%s %s[%zu]: numeric %g analytic %g", spec, tv->name, k, num, ana);
+        }
+    }
+    free(grad);
+    model_free(&m);
+}
+
+START_TEST(test_model_gradients)
+{
+    check_gradients("in:5,fc:6,relu,fc:3", 4, 0);
+    check_gradients("in:5,fc:6,bn,relu,fc:4,bn,relu,fc:3", 8, 0);
+    check_gradients("in:5,fc:6,bn,relu,dropout:0.3,fc:3", 8, 3);
+}
+END_TEST
+
+/* With ghost groups, a batch's forward is the same whether computed at once
+ * or as two slices that each hold whole groups (the multi-rank case). */
+START_TEST(test_ghost_bn_split_invariance)
+{
+    const int B = 8, G = 2;
+    struct model whole, half;
+    build(&whole, "in:5,fc:6,bn,relu,dropout:0.5,fc:3", B, G);
+    build(&half, "in:5,fc:6,bn,relu,dropout:0.5,fc:3", B, G);
+    fill_input(&whole, B);
+    struct pass_ctx ctx = { .train = true, .seed = 4, .step = 9, .first_sample = 0 };
+    const float *out = model_forward(&whole, &ctx, B);
+    for (int part = 0; part < 2; part++) {
+        int first = part * B / 2;
+        memcpy(half.act[0], whole.act[0] + first * 5, (size_t)(B / 2) * 5 * sizeof(float));
+        struct pass_ctx pc = ctx;
+        pc.first_sample = (uint64_t)first;
+        const float *o = model_forward(&half, &pc, B / 2);
+        for (int i = 0; i < B / 2 * 3; i++)
+            ck_assert_float_eq_tol(o[i], out[first * 3 + i], 1e-6);
+    }
+    model_free(&whole);
+    model_free(&half);
+}
+END_TEST
+
+/* bn_batch holds group sums and the group count; running statistics move by
+ * momentum towards their mean. */
+START_TEST(test_running_statistics)
+{
+    const int B = 6, G = 3;
+    struct model m;
+    build(&m, "in:2,fc:2,bn,relu,fc:2", B, G);
+    fill_input(&m, B);
+    struct pass_ctx ctx = { .train = true, .seed = 1 };
+    model_forward(&m, &ctx, B);
+    ck_assert_float_eq(m.bn_batch[m.bn_running_n], 2.0f);
+    /* the mean over groups of group means of fc1's output equals its batch mean */
+    const float *a = m.act[1];
+    for (int c = 0; c < 2; c++) {
+        double mean = 0;
+        for (int i = 0; i < B; i++)
+            mean += a[i * 2 + c];
+        mean /= B;
+        ck_assert_double_eq_tol(m.bn_batch[c] / 2.0, mean, 1e-5);
+    }
+    float expect = 0.9f * 0.0f + 0.1f * m.bn_batch[0] / 2.0f;
+    model_update_running(&m);
+    ck_assert_float_eq_tol(m.bn_running[0], expect, 1e-7);
+    ck_assert_float_gt(m.bn_running[2], 0.0f); /* a variance moved from 1 */
+    model_free(&m);
+}
+END_TEST
+
+START_TEST(test_layout_and_counts)
+{
+    struct model m;
+    build(&m, "in:784,fc:1024,bn,relu,fc:1024,bn,relu,fc:10", 4, 0);
+    ck_assert_uint_eq(model_param_count(&m),
+                      784 * 1024 + 1024 + 2 * 1024 + 1024 * 1024 + 1024 + 2 * 1024 + 1024 * 10 + 10);
+    ck_assert_double_eq(model_flops_per_sample(&m), 2.0 * (784 * 1024 + 1024 * 1024 + 1024 * 10));
+    ck_assert_str_eq(m.arena.views[0].name, "fc1.weight");
+    ck_assert_str_eq(m.arena.views[2].name, "bn1.weight");
+    size_t prev_lo = 0, lo, hi;
+    for (int l = m.nlayers - 1; l >= 0; l--) {
+        model_grad_range(&m, l, &lo, &hi);
+        ck_assert_uint_eq(hi, m.arena.n);
+        if (l < m.nlayers - 1)
+            ck_assert_uint_le(lo, prev_lo);
+        prev_lo = lo;
+    }
+    ck_assert_uint_eq(prev_lo, 0);
+    /* He init: the first layer's weights have std close to sqrt(2/784) */
+    double s2 = 0;
+    for (size_t k = 0; k < m.arena.views[0].n; k++)
+        s2 += (double)m.arena.w[k] * m.arena.w[k];
+    ck_assert_double_eq_tol(sqrt(s2 / (double)m.arena.views[0].n), sqrt(2.0 / 784), 1e-3);
+    model_free(&m);
+}
+END_TEST
+
+Suite *model_suite(void)
+{
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("model");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_model_gradients);
+    tcase_add_test(tc, test_ghost_bn_split_invariance);
+    tcase_add_test(tc, test_running_statistics);
+    tcase_add_test(tc, test_layout_and_counts);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,16 @@
+/* Every unit-test suite, one per module, gathered by check_main.c. */
+#ifndef DDT_SUITES_H
+#define DDT_SUITES_H
+
+#include <check.h>
+
+Suite *config_suite(void);
+Suite *dataset_suite(void);
+Suite *layers_suite(void);
+Suite *model_suite(void);
+Suite *optim_suite(void);
+Suite *rng_suite(void);
+Suite *schedule_suite(void);
+Suite *spec_suite(void);
+
+#endif

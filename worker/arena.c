@@ -1,0 +1,61 @@
+/* The parameter and gradient arenas and their tensor views. */
+#include "arena.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void arena_init(struct arena *a)
+{
+    memset(a, 0, sizeof *a);
+}
+
+int arena_declare(struct arena *a, const char *name, enum tensor_role role, int rows, int cols,
+                  int layer)
+{
+    if (a->nviews == a->cap) {
+        int cap = a->cap ? 2 * a->cap : 16;
+        struct tensor_view *v = realloc(a->views, (size_t)cap * sizeof *v);
+        if (!v)
+            return -1;
+        a->views = v;
+        a->cap = cap;
+    }
+    struct tensor_view *v = &a->views[a->nviews];
+    memset(v, 0, sizeof *v);
+    snprintf(v->name, sizeof v->name, "%s", name);
+    v->role = role;
+    v->rows = rows;
+    v->cols = cols;
+    v->n = (size_t)rows * (size_t)cols;
+    /* keep every tensor 64-byte aligned so vector loops start clean */
+    v->off = (a->n + 15) & ~(size_t)15;
+    v->layer = layer;
+    v->lr_mult = 1.0f;
+    a->n = v->off + v->n;
+    return a->nviews++;
+}
+
+int arena_allocate(struct arena *a)
+{
+    size_t bytes = ((a->n * sizeof(float)) + 63) & ~(size_t)63;
+    a->w = aligned_alloc(64, bytes ? bytes : 64);
+    a->g = aligned_alloc(64, bytes ? bytes : 64);
+    if (!a->w || !a->g) {
+        free(a->w);
+        free(a->g);
+        a->w = a->g = NULL;
+        return -1;
+    }
+    memset(a->w, 0, bytes);
+    memset(a->g, 0, bytes);
+    return 0;
+}
+
+void arena_free(struct arena *a)
+{
+    free(a->w);
+    free(a->g);
+    free(a->views);
+    memset(a, 0, sizeof *a);
+}

@@ -1,0 +1,33 @@
+/* Batch normalisation over the feature axis of a (B, C) activation, with
+ * ghost groups: statistics are taken over consecutive groups of G samples
+ * (the last group may be smaller); G >= B means one group. */
+#ifndef DDT_BATCHNORM_H
+#define DDT_BATCHNORM_H
+
+/* Number of ghost groups a batch of B samples splits into. */
+int bn_group_count(int B, int G);
+
+/* Training mode.
+ * out (B, C) = gamma * (in - mean_g) * rstd_g + beta for the group g of each row
+ * xhat (B, C): the normalised input, kept for backward
+ * mean, rstd (ngroups, C): the group statistics, kept for backward
+ * batch_mean, batch_var (C): mean over groups of the group means and of the
+ *   unbiased group variances, for the running statistics (may be NULL). */
+void bn_forward_train(float *out, float *xhat, float *mean, float *rstd, float *batch_mean,
+                      float *batch_var, const float *in, const float *gamma, const float *beta,
+                      int B, int C, int G, float eps);
+
+/* Evaluation mode: out (B, C) from the running statistics. */
+void bn_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
+                     const float *run_mean, const float *run_var, int B, int C, float eps);
+
+/* running = (1 - momentum) * running + momentum * batch, PyTorch's convention. */
+void bn_update_running(float *run_mean, float *run_var, const float *batch_mean,
+                       const float *batch_var, int C, float momentum);
+
+/* din (B, C) from dout (B, C); dgamma, dbeta (C) are overwritten, or added to
+ * when accumulate is non-zero. */
+void bn_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *xhat,
+                 const float *rstd, const float *gamma, int B, int C, int G, int accumulate);
+
+#endif

@@ -1,0 +1,116 @@
+/* A model: layers built from a spec, one parameter arena, activation buffers
+ * sized once for the largest slice, forward and backward over a slice. */
+#ifndef DDT_MODEL_H
+#define DDT_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "spec.h"
+
+struct layer;
+struct model;
+
+/* What a forward pass needs to know beyond its input. */
+struct pass_ctx {
+    bool train;
+    uint64_t seed;
+    uint64_t step;         /* global step, keys dropout masks */
+    uint64_t first_sample; /* global position of row 0 of the slice, keys dropout */
+};
+
+struct layer_ops {
+    const char *kind;
+    /* out (B, out_dim) from in (B, in_dim) */
+    void (*forward)(struct layer *l, const struct pass_ctx *ctx, float *out, const float *in,
+                    int B);
+    /* din (B, in_dim) from dout (B, out_dim); din is NULL when nobody needs it.
+     * Parameter gradients are overwritten (never accumulated across passes). */
+    void (*backward)(struct layer *l, const struct arena *a, float *din, const float *dout,
+                     const float *in, const float *out, int B);
+};
+
+struct layer {
+    const struct layer_ops *ops;
+    int index;            /* position in the model */
+    int in_dim, out_dim;
+    int w_view, b_view;   /* arena views (linear: weight, bias; bn: gamma, beta); -1 if none */
+    const struct arena *arena;
+    /* batch norm */
+    int bn_group;         /* ghost group size, 0 = the whole slice */
+    float bn_eps, bn_momentum;
+    float *xhat, *mean, *rstd, *batch_mean, *batch_var;
+    float *run_mean, *run_var; /* views into model.bn_running */
+    /* dropout */
+    float p;
+    uint8_t *mask;
+};
+
+struct model_options {
+    int bn_group;       /* ghost batch-norm group (0: the whole slice) */
+    float bn_eps;       /* default 1e-5 */
+    float bn_momentum;  /* default 0.1 (PyTorch) */
+};
+
+struct model {
+    struct spec spec;
+    int nlayers;
+    struct layer *layers;
+    struct arena arena;
+    int in_dim, classes, max_batch, max_width;
+    float **act;        /* act[0]: input (max_batch, in_dim); act[i+1]: layer i's output */
+    float *dact[2];     /* ping-pong activation gradients (max_batch, max_width) */
+    float *probs;       /* softmax (max_batch, classes) */
+    int32_t *labels;    /* (max_batch) */
+    float *bn_running;  /* every running mean then variance, one block for reductions */
+    size_t bn_running_n;
+    /* the last training pass's batch statistics, laid out like bn_running, as
+     * SUMS over ghost groups, then the group count: ranks add these blocks so
+     * that every replica moves its running statistics identically */
+    float *bn_batch;    /* (bn_running_n + 1) */
+    float *in_mean, *in_inv_std; /* input normalisation (in_dim each) */
+};
+
+/* Builds the layers and allocates every buffer once. Returns -1 with err
+ * filled on failure (bad sizes, out of memory). */
+int model_build(struct model *m, const struct spec *s, int max_batch,
+                const struct model_options *opt, char *err, int errlen);
+void model_free(struct model *m);
+
+/* He-normal weights (std sqrt(2 / fan_in)) for layers that feed a ReLU, LeCun
+ * normal (std sqrt(1 / fan_in)) for the output layer, zero biases, batch-norm
+ * gamma 1 and beta 0, running statistics 0 and 1; keyed by seed alone. */
+void model_init_params(struct model *m, uint64_t seed);
+
+/* Forward of B rows of act[0]; returns the logits (B, classes). A training
+ * pass fills bn_batch; model_update_running then moves the running statistics. */
+const float *model_forward(struct model *m, const struct pass_ctx *ctx, int B);
+
+/* Softmax cross-entropy of the last forward against labels[0..B): returns the
+ * loss sum and sets *correct. */
+double model_loss(struct model *m, const int32_t *labels, int B, int *correct);
+
+/* running = (1 - momentum) running + momentum * (bn_batch sums / group count). */
+void model_update_running(struct model *m);
+
+/* Called after backward has written the gradients of layer `layer`, in
+ * reverse layer order, so communication can start early. */
+typedef void (*grad_ready_fn)(void *user, int layer);
+
+/* Backward of the last model_loss; overwrites every parameter gradient. */
+void model_backward(struct model *m, const int32_t *labels, int B, grad_ready_fn ready,
+                    void *user);
+
+/* The contiguous arena range [*lo, *hi) of the parameters of layers >= layer;
+ * lets a caller reduce gradients as soon as they exist. */
+void model_grad_range(const struct model *m, int layer, size_t *lo, size_t *hi);
+
+size_t model_param_count(const struct model *m);
+/* Bytes of the activation, activation-gradient and layer scratch buffers. */
+size_t model_activation_bytes(const struct model *m);
+/* Forward multiply-adds x2 per sample (training step FLOPs are about 3x this). */
+double model_flops_per_sample(const struct model *m);
+
+#endif

@@ -1,0 +1,45 @@
+/* The model spec string: what layers a model has, in order.
+ *
+ *   spec   := mlp | list
+ *   mlp    := INT ('-' INT)+            784-1024-1024-10: input, hidden..., classes;
+ *                                       expanded with the --bn and --dropout options
+ *   list   := item (',' item)*
+ *   item   := 'in:' INT | 'fc:' INT | 'bn' | 'relu' | 'dropout:' P
+ *
+ * A list starts with in:, ends with an fc: whose width is the class count, and
+ * takes layers by name, so new kinds (conv:, pool:) slot in without changing
+ * what existing specs mean. */
+#ifndef DDT_SPEC_H
+#define DDT_SPEC_H
+
+#include <stdbool.h>
+
+enum spec_kind { SPEC_INPUT = 1, SPEC_LINEAR, SPEC_BN, SPEC_RELU, SPEC_DROPOUT };
+
+struct spec_item {
+    enum spec_kind kind;
+    int width;    /* in:, fc: */
+    float p;      /* dropout: */
+};
+
+#define SPEC_MAX_ITEMS 64
+
+struct spec {
+    int n;
+    struct spec_item items[SPEC_MAX_ITEMS];
+};
+
+/* Parses text into s. MLP shorthand puts bn (when bn) and relu (and dropout
+ * when dropout > 0) after every hidden fc. On error fills err (errlen bytes)
+ * with what was wrong and where, returns -1. */
+int spec_parse(struct spec *s, const char *text, bool bn, float dropout, char *err,
+               int errlen);
+
+/* Writes the canonical list form ("in:784,fc:1024,bn,relu,...") of s. */
+void spec_format(const struct spec *s, char *out, int outlen);
+
+/* Input width and class count of a parsed spec. */
+int spec_input_width(const struct spec *s);
+int spec_output_width(const struct spec *s);
+
+#endif
