@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands.h"
 #include "train.h"
 
 static void usage(FILE *out)
@@ -12,26 +13,39 @@ static void usage(FILE *out)
             "usage: ddtrain COMMAND [options]\n\n"
             "commands:\n"
             "  train     train a model (under mpirun for several ranks)\n"
+            "  eval      loss and accuracy of a checkpoint (under mpirun to split the work)\n"
+            "  inspect   a checkpoint's header, schedule state and tensors\n"
+            "  ctl       ask a running job for its status, a checkpoint, or a clean stop\n"
             "  help      this text\n\n"
             "`ddtrain COMMAND --help` lists a command's options.\n");
+}
+
+/* Commands that run on every rank under MPI. */
+static int run_mpi(int (*fn)(int, char **, int), int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int status = fn(argc, argv, 2);
+    MPI_Finalize();
+    return status;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "-h")) {
-        usage(stdout);
+        usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    int status;
-    if (!strcmp(argv[1], "train")) {
-        MPI_Init(&argc, &argv);
-        status = train_main(argc, argv, 2);
-        MPI_Finalize();
-    } else {
-        fprintf(stderr, "ddtrain: unknown command '%s'\n", argv[1]);
-        usage(stderr);
-        status = 2;
-    }
-    return status;
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "train"))
+        return run_mpi(train_main, argc, argv);
+    if (!strcmp(cmd, "eval"))
+        return run_mpi(eval_main, argc, argv);
+    if (!strcmp(cmd, "inspect"))
+        return inspect_main(argc, argv, 2);
+    if (!strcmp(cmd, "ctl"))
+        return ctl_main(argc, argv, 2);
+    fprintf(stderr, "ddtrain: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
 }

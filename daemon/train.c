@@ -1,9 +1,11 @@
 /* `ddtrain train`: every rank trains on its slice of each global batch; rank 0
  * also plans each step, evaluates, logs and writes the run directory. */
 #include "train.h"
+#include "trainer.h"
 
 #include <cblas.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 
 #include "comm.h"
 #include "dataset.h"
+#include "evaluate.h"
 #include "fsutil.h"
 #include "log.h"
 #include "memory.h"
@@ -23,44 +26,9 @@
 #include "optim.h"
 #include "progress.h"
 #include "sampler.h"
+#include "signals.h"
 #include "schedule.h"
 #include "spec.h"
-
-/* What the coordinator tells every rank before a step. */
-struct step_plan {
-    int64_t step;            /* steps done before this one */
-    int64_t epoch;
-    int64_t batch_in_epoch;
-    int32_t global_batch;
-    int32_t flags;
-    double lr, momentum;
-    double epoch_pos;        /* epoch + fraction done, for logs */
-};
-
-enum { PLAN_STOP = 1, PLAN_EVAL = 2, PLAN_LOG = 4, PLAN_CHECK = 8 };
-
-struct trainer {
-    struct train_config cfg;
-    int rank, nranks;
-    struct dataset train, test;
-    struct model model;
-    struct optim opt;
-    struct sched_config sched;
-    struct grad_comm comm;
-    struct noise_scale noise;
-    uint32_t *perm;
-    int64_t perm_epoch;
-    struct metrics metrics;
-    struct progress progress;
-    long total_steps;
-    /* coordinator counters */
-    int64_t step, epoch, batch_in_epoch;
-    /* log interval accumulators (rank 0) */
-    double log_loss, log_correct, log_count, log_grad_sq, log_time;
-    long log_steps;
-    double wait_time, step_time;
-    double t_start;
-};
 
 /* ---- configuration ------------------------------------------------------------ */
 
@@ -203,43 +171,14 @@ static int write_effective_config(const struct trainer *t, char *err, int errlen
 
 /* ---- evaluation ---------------------------------------------------------------- */
 
-/* Loss and accuracy over samples [0, n) of d, split across ranks. */
-static void evaluate(struct trainer *t, const struct dataset *d, size_t n, double *loss,
-                     double *acc)
-{
-    struct model *m = &t->model;
-    size_t lo = n * (size_t)t->rank / (size_t)t->nranks;
-    size_t hi = n * (size_t)(t->rank + 1) / (size_t)t->nranks;
-    double sums[2] = { 0, 0 };
-    struct pass_ctx ctx = { .train = false, .seed = t->cfg.seed };
-    uint32_t idx[4096];
-    for (size_t i = lo; i < hi;) {
-        int B = (int)((hi - i) < (size_t)m->max_batch ? hi - i : (size_t)m->max_batch);
-        if (B > 4096)
-            B = 4096;
-        for (int k = 0; k < B; k++)
-            idx[k] = (uint32_t)(i + (size_t)k);
-        dataset_gather(m->act[0], m->labels, d, idx, B, m->in_mean, m->in_inv_std);
-        model_forward(m, &ctx, B);
-        int correct;
-        sums[0] += model_loss(m, m->labels, B, &correct);
-        sums[1] += correct;
-        i += (size_t)B;
-    }
-    if (t->nranks > 1)
-        MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    *loss = n ? sums[0] / (double)n : NAN;
-    *acc = n ? sums[1] / (double)n : NAN;
-}
-
 static void run_eval(struct trainer *t, const struct step_plan *p)
 {
     size_t ntrain = t->train.n;
     if (t->cfg.eval_train_samples > 0 && (size_t)t->cfg.eval_train_samples < ntrain)
         ntrain = (size_t)t->cfg.eval_train_samples;
     double tr_loss, tr_acc, te_loss, te_acc;
-    evaluate(t, &t->train, ntrain, &tr_loss, &tr_acc);
-    evaluate(t, &t->test, t->test.n, &te_loss, &te_acc);
+    evaluate_split(&t->model, &t->train, ntrain, MPI_COMM_WORLD, &tr_loss, &tr_acc);
+    evaluate_split(&t->model, &t->test, t->test.n, MPI_COMM_WORLD, &te_loss, &te_acc);
     if (t->rank != 0)
         return;
     double epoch = (double)(p->epoch + 1);
@@ -286,6 +225,11 @@ static void plan_next(struct trainer *t, struct step_plan *p)
         p->flags |= PLAN_LOG;
     if (t->cfg.check_every > 0 && ((t->step + 1) % t->cfg.check_every == 0 || last_step))
         p->flags |= PLAN_CHECK;
+    int ce = t->cfg.ckpt_every_epochs;
+    if ((t->cfg.ckpt_every > 0 && (t->step + 1) % t->cfg.ckpt_every == 0) ||
+        (last_of_epoch && ce > 0 && (t->epoch + 1) % ce == 0) ||
+        (last_step && t->cfg.ckpt_at_end))
+        p->flags |= PLAN_CKPT;
 }
 
 /* ---- one step -------------------------------------------------------------------- */
@@ -299,12 +243,15 @@ static void log_step(struct trainer *t, const struct step_plan *p)
     double grad_norm = sqrt(t->log_grad_sq / (double)t->log_steps);
     double bnoise = noise_b_simple(&t->noise);
     double elapsed = now - t->t_start;
-    double eta = elapsed / (double)(p->step + 1) * (double)(t->total_steps - p->step - 1);
+    long done = (long)p->step + 1 - t->first_step;
+    double eta = done > 0 ? elapsed / (double)done * (double)(t->total_steps - p->step - 1) : NAN;
     metrics_train(&t->metrics, (long)p->step + 1, p->epoch_pos, p->lr, p->momentum,
                   p->global_batch, loss, acc, sps, grad_norm, bnoise);
     if (!t->cfg.quiet)
         progress_step(&t->progress, (long)p->step + 1, t->total_steps, p->epoch_pos,
                       t->cfg.epochs, loss, acc, p->lr, sps, eta, bnoise);
+    t->recent_loss = loss;
+    t->recent_sps = sps;
     t->log_loss = t->log_correct = t->log_count = t->log_grad_sq = 0;
     t->log_steps = 0;
     t->log_time = now;
@@ -330,7 +277,17 @@ static void train_step(struct trainer *t, const struct step_plan *p)
     double loss = model_loss(m, m->labels, count, &correct);
     comm_begin(&t->comm);
     model_backward(m, m->labels, count, comm_grad_ready, &t->comm);
-    comm_finish(&t->comm, loss, correct, count);
+    double *req = t->comm.stats;
+    req[STAT_LOSS] = loss;
+    req[STAT_CORRECT] = correct;
+    req[STAT_COUNT] = count;
+    /* a signal or control request seen by any rank reaches every rank */
+    int ctl_ckpt = 0, ctl_stop = 0;
+    if (t->rank == 0)
+        control_take(&t->ctl, &ctl_ckpt, &ctl_stop);
+    req[STAT_REQUEST_CKPT] = signals_take_checkpoint() || ctl_ckpt;
+    req[STAT_REQUEST_STOP] = signals_take_stop() || ctl_stop;
+    comm_finish(&t->comm);
     model_update_running(m);
     optim_step(&t->opt, &m->arena, (float)p->lr, (float)p->momentum, 1.0f / (float)B);
 
@@ -355,7 +312,27 @@ static void train_step(struct trainer *t, const struct step_plan *p)
 
 /* ---- set-up and the loop ---------------------------------------------------------- */
 
-static int setup(struct trainer *t, const struct spec *s, char *err)
+/* Learning-rate multipliers for fine-tuning: frozen layers get 0, layer l of
+ * L (from 1) gets g^(L-l). Batch norm follows the linear layer before it. */
+static void apply_layer_rates(struct trainer *t)
+{
+    struct arena *a = &t->model.arena;
+    int L = a->views[a->nviews - 1].layer + 1;
+    for (int v = 0; v < a->nviews; v++) {
+        struct tensor_view *tv = &a->views[v];
+        tv->lr_mult = tv->layer < t->cfg.freeze_layers
+                          ? 0.0f
+                          : (float)pow(t->cfg.layer_lr_decay, (double)(L - 1 - tv->layer));
+    }
+}
+
+static void warn_line(const char *msg)
+{
+    log_warn("%s", msg);
+}
+
+static int setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoint *resume,
+                 char *err)
 {
     const struct train_config *c = &t->cfg;
     if (load_data(t, s, err) || check_batches(t, err))
@@ -365,8 +342,15 @@ static int setup(struct trainer *t, const struct spec *s, char *err)
     int max_slice = (max_global_batch(&t->sched) + t->nranks - 1) / t->nranks;
     if (model_build(&t->model, s, max_slice, &mo, err, DDT_ERRLEN))
         return 1;
+    if (c->freeze_layers >= t->model.arena.views[t->model.arena.nviews - 1].layer + 1) {
+        snprintf(err, DDT_ERRLEN, "--freeze-layers: %d would freeze every layer of a %d-layer model: allowed at most %d",
+                 c->freeze_layers, t->model.arena.views[t->model.arena.nviews - 1].layer + 1,
+                 t->model.arena.views[t->model.arena.nviews - 1].layer);
+        return 2;
+    }
     model_init_params(&t->model, c->seed);
     dataset_feature_stats(&t->train, t->model.in_mean, t->model.in_inv_std);
+    apply_layer_rates(t);
     struct optim_config oc;
     optim_config_from(c, &oc);
     if (optim_init(&t->opt, &oc, t->model.arena.n)) {
@@ -387,21 +371,78 @@ static int setup(struct trainer *t, const struct spec *s, char *err)
         t->total_steps += steps_in_epoch(t, e);
     if (c->max_steps > 0 && c->max_steps < t->total_steps)
         t->total_steps = c->max_steps;
+
+    char sub[CKPT_ERRLEN];
+    if (resume) {
+        if (train_ckpt_restore(t, resume, false, false, sub, sizeof sub)) {
+            snprintf(err, DDT_ERRLEN, "--resume: %s", sub);
+            return 2;
+        }
+    } else if (c->init_from[0]) {
+        Ddtrain__Checkpoint *init;
+        if (ckpt_read_file(c->init_from, &init, sub)) {
+            snprintf(err, DDT_ERRLEN, "--init-from: %s", sub);
+            return 2;
+        }
+        int rc = train_ckpt_restore(t, init, true, c->reset_head, sub, sizeof sub);
+        ckpt_free(init);
+        if (rc) {
+            snprintf(err, DDT_ERRLEN, "--init-from %s: %s", c->init_from, sub);
+            return 2;
+        }
+    }
     return 0;
 }
 
-static int open_run_dir(struct trainer *t, char *err)
+/* Keeps the metrics lines of steps up to `step`: what a resumed run will
+ * write again must not appear twice. */
+static int truncate_metrics(const char *run_dir, int64_t step, char *err)
 {
-    char path[4096];
+    char path[4200];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    FILE *in = fopen(path, "r");
+    if (!in)
+        return 0;
+    char *text = NULL, *line = NULL;
+    size_t len = 0, cap = 0;
+    FILE *out = open_memstream(&text, &len);
+    while (out && getline(&line, &cap, in) > 0) {
+        const char *p = strstr(line, "\"step\":");
+        if (p && strtoll(p + 7, NULL, 10) > step)
+            continue;
+        fputs(line, out);
+    }
+    free(line);
+    fclose(in);
+    if (!out) {
+        snprintf(err, DDT_ERRLEN, "out of memory");
+        return -1;
+    }
+    fclose(out);
+    int rc = fs_write_atomic(path, text, len, err, DDT_ERRLEN);
+    free(text);
+    return rc;
+}
+
+static int open_run_dir(struct trainer *t, bool resuming, char *err)
+{
+    char path[4200];
     if (fs_mkdir_p(t->cfg.run_dir, err, DDT_ERRLEN))
         return -1;
     snprintf(path, sizeof path, "%s/metrics.jsonl", t->cfg.run_dir);
     struct stat st;
-    if (stat(path, &st) == 0) {
-        snprintf(err, DDT_ERRLEN, "--run-dir: %s already holds a run (%s exists): choose another run directory",
+    if (!resuming && stat(path, &st) == 0) {
+        snprintf(err, DDT_ERRLEN, "--run-dir: %s already holds a run (%s exists): continue it with --resume auto, or choose another run directory",
                  t->cfg.run_dir, path);
         return -1;
     }
+    char cerr[512];
+    if (control_start(&t->ctl, t->cfg.run_dir, cerr, sizeof cerr)) {
+        snprintf(err, DDT_ERRLEN, "%s", cerr);
+        return -1;
+    }
+    if (resuming && truncate_metrics(t->cfg.run_dir, t->step, err))
+        return -1;
     if (write_effective_config(t, err, DDT_ERRLEN))
         return -1;
     return metrics_open(&t->metrics, t->cfg.run_dir, err, DDT_ERRLEN);
@@ -433,6 +474,8 @@ static void report_memory(const struct trainer *t)
 
 static void trainer_free(struct trainer *t)
 {
+    if (t->rank == 0)
+        control_stop(&t->ctl);
     metrics_close(&t->metrics);
     free(t->perm);
     optim_free(&t->opt);
@@ -442,7 +485,7 @@ static void trainer_free(struct trainer *t)
 }
 
 /* Every rank reaches the same verdict on the same arguments, so an error
- * found by all needs no communication; one found by some is broadcast. */
+ * found by all needs no communication; one found by some is shared here. */
 static int agree_status(int status)
 {
     int worst = status;
@@ -456,6 +499,106 @@ static void print_usage(void)
                     "       mpirun -np N ddtrain train [options]   (or launch/ddtrain-run)\n\n"
                     "options:\n");
     config_help(train_options, stdout);
+}
+
+/* With --resume: finds the checkpoint, then rebuilds the configuration as
+ * the checkpoint's, overridden by what the command line says, refusing
+ * changes to options that change the math. Returns 0 (and *out, or NULL when
+ * `auto` found nothing to resume) or 2 with err. */
+static int resolve_resume(struct trainer *t, int argc, char **argv, int first,
+                          Ddtrain__Checkpoint **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    char path[4200], cerr[CKPT_ERRLEN];
+    Ddtrain__Checkpoint *msg = NULL;
+    if (!strcmp(t->cfg.resume, "auto")) {
+        int rc = ckpt_store_load_latest(t->cfg.run_dir, &msg, path, sizeof path,
+                                        t->rank == 0 ? warn_line : NULL, cerr);
+        if (rc == 1)
+            return 0; /* nothing yet: a fresh start */
+        if (rc < 0) {
+            snprintf(err, errlen, "--resume auto: %s", cerr);
+            return 2;
+        }
+    } else {
+        snprintf(path, sizeof path, "%s", t->cfg.resume);
+        if (ckpt_read_file(path, &msg, cerr)) {
+            snprintf(err, errlen, "--resume: %s", cerr);
+            return 2;
+        }
+    }
+    struct train_config saved, now;
+    char cfg_err[CONFIG_ERRLEN];
+    if (ckpt_parse_config(msg, &saved, cfg_err, sizeof cfg_err)) {
+        snprintf(err, errlen, "--resume %s: %s", path, cfg_err);
+        ckpt_free(msg);
+        return 2;
+    }
+    now = saved;
+    char *pos[1];
+    int npos;
+    config_parse_args(train_options, &now, argc, argv, first, pos, 0, &npos, cfg_err);
+    for (const struct option_def *o = train_options; o->name; o++) {
+        char a[CONFIG_STRLEN + 32], b[CONFIG_STRLEN + 32];
+        config_format_value(o, &saved, a, sizeof a);
+        config_format_value(o, &now, b, sizeof b);
+        if (!strcmp(a, b))
+            continue;
+        if (o->flags & OPTF_MATH) {
+            snprintf(err, errlen, "--%s: '%s' differs from the resumed run's '%s'; options that change the math (model, data, optimizer, schedule, seed, ...) cannot change on resume",
+                     o->name, b, a);
+            ckpt_free(msg);
+            return 2;
+        }
+        if (t->rank == 0 && strcmp(o->name, "resume") != 0)
+            log_info("resume: --%s changes from %s to %s", o->name, a, b);
+    }
+    t->cfg = now;
+    if (t->rank == 0) {
+        log_info("resuming from %s at step %" PRIu64, path, msg->schedule ? msg->schedule->step : 0);
+        if (msg->nranks != (uint32_t)t->nranks)
+            log_warn("the checkpoint was written by %u ranks and this run has %d: the math is the same, but bitwise equality with an uninterrupted run is not promised",
+                     msg->nranks, t->nranks);
+    }
+    *out = msg;
+    return 0;
+}
+
+/* Decides after a step whether to checkpoint and whether to stop. */
+static void after_step(struct trainer *t, const struct step_plan *p, bool *stop)
+{
+    const double *st = t->comm.stats;
+    bool want_stop = st[STAT_REQUEST_STOP] > 0;
+    bool want = want_stop || st[STAT_REQUEST_CKPT] > 0 || (p->flags & PLAN_CKPT);
+    *stop = want_stop;
+    if (!want)
+        return;
+    if (t->rank == 0) {
+        char err[CKPT_ERRLEN];
+        double t0 = MPI_Wtime();
+        if (train_ckpt_save(t, err, sizeof err))
+            log_error("checkpoint at step %ld failed: %s", (long)t->step, err);
+        else
+            log_info("checkpoint %s (%.2f s)%s", t->last_ckpt, MPI_Wtime() - t0,
+                     want_stop ? "; stopping as asked" : "");
+    }
+}
+
+static void publish_status(struct trainer *t, const struct step_plan *p)
+{
+    struct control_status s;
+    memset(&s, 0, sizeof s);
+    s.step = (unsigned long)t->step;
+    s.epoch = (unsigned long)t->epoch;
+    s.global_batch = (unsigned long)p->global_batch;
+    s.lr = p->lr;
+    s.recent_loss = t->recent_loss;
+    s.samples_per_sec = t->recent_sps;
+    double elapsed = MPI_Wtime() - t->t_start;
+    long done = (long)t->step - t->first_step;
+    s.eta_seconds = done > 0 ? elapsed / (double)done * (double)(t->total_steps - t->step) : NAN;
+    snprintf(s.last_checkpoint, sizeof s.last_checkpoint, "%s", t->last_ckpt);
+    control_publish(&t->ctl, &s);
 }
 
 int train_main(int argc, char **argv, int first)
@@ -477,6 +620,10 @@ int train_main(int argc, char **argv, int first)
             print_usage();
         return 0;
     }
+    Ddtrain__Checkpoint *resume = NULL;
+    if (rc == 0 && t->cfg.resume[0] &&
+        resolve_resume(t, argc, argv, first, &resume, err, sizeof err))
+        rc = -1;
     struct spec s;
     char spec_err[256];
     if (rc == 0 && spec_parse(&s, t->cfg.model, t->cfg.bn, (float)t->cfg.dropout, spec_err,
@@ -484,23 +631,31 @@ int train_main(int argc, char **argv, int first)
         snprintf(err, sizeof err, "--model: '%s': %s", t->cfg.model, spec_err);
         rc = -1;
     }
+    if (rc == 0 && t->cfg.reset_head && !t->cfg.init_from[0]) {
+        snprintf(err, sizeof err, "--reset-head: only makes sense with --init-from CKPT");
+        rc = -1;
+    }
     if (rc == 0 && build_schedule(t, err, (int)sizeof err))
         rc = -1;
     if (rc != 0) {
         if (t->rank == 0)
             fprintf(stderr, "ddtrain train: %s\n", err);
+        ckpt_free(resume);
         return 2;
     }
     openblas_set_num_threads(t->cfg.threads);
+    signals_install();
 
-    int status = setup(t, &s, err);
+    int status = setup(t, &s, resume, err);
+    bool resuming = resume != NULL;
+    ckpt_free(resume);
     if (agree_status(status) != 0) {
         if (status != 0)
             log_error("%s", err);
         trainer_free(t);
         return status ? status : 2;
     }
-    status = t->rank == 0 && open_run_dir(t, err) ? 2 : 0;
+    status = t->rank == 0 && open_run_dir(t, resuming, err) ? 2 : 0;
     if (agree_status(status) != 0) {
         if (status)
             log_error("%s", err);
@@ -517,6 +672,7 @@ int train_main(int argc, char **argv, int first)
     }
 
     t->t_start = t->log_time = MPI_Wtime();
+    t->first_step = (long)t->step;
     int exit_status = 0;
     for (;;) {
         struct step_plan p;
@@ -527,31 +683,37 @@ int train_main(int argc, char **argv, int first)
         if (p.flags & PLAN_STOP)
             break;
         train_step(t, &p);
-        if (t->rank == 0) {
-            t->step++;
-            t->batch_in_epoch++;
-            if (!isfinite(t->comm.stats[STAT_LOSS]))
-                log_warn("step %ld: the loss is %g", (long)p.step + 1, t->comm.stats[STAT_LOSS]);
-        }
+        /* every rank keeps the counters, from the plan */
+        t->step = p.step + 1;
+        t->epoch = p.epoch;
+        t->batch_in_epoch = p.batch_in_epoch + 1;
+        if (t->rank == 0 && !isfinite(t->comm.stats[STAT_LOSS]))
+            log_warn("step %ld: the loss is %g", (long)t->step, t->comm.stats[STAT_LOSS]);
         if ((p.flags & PLAN_LOG) && t->rank == 0)
             log_step(t, &p);
         if (p.flags & PLAN_CHECK) {
             unsigned long long h;
             if (!comm_replicas_agree(MPI_COMM_WORLD, t->model.arena.w, t->model.arena.n, &h)) {
                 log_error("step %ld: the parameters differ between ranks (this rank's checksum %016llx); stopping",
-                          (long)p.step + 1, h);
+                          (long)t->step, h);
                 MPI_Abort(MPI_COMM_WORLD, 3);
             }
         }
         if (p.flags & PLAN_EVAL)
             run_eval(t, &p);
+        bool stop;
+        after_step(t, &p, &stop);
+        if (t->rank == 0)
+            publish_status(t, &p);
+        if (stop)
+            break;
     }
     report_memory(t);
     if (t->rank == 0) {
         double total = MPI_Wtime() - t->t_start;
         char dur[32];
         progress_format_duration(total, dur, sizeof dur);
-        log_info("done: %ld steps in %s; waiting on communication %.1f%% of the time",
+        log_info("done: step %ld after %s; waiting on communication %.1f%% of the time",
                  (long)t->step, dur, total > 0 ? 100.0 * t->wait_time / total : 0.0);
     }
     trainer_free(t);

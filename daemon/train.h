@@ -53,6 +53,15 @@ struct train_config {
     bool noise_scale;
     double noise_ema;
     int max_steps;           /* 0: no limit (for tests and benchmarks) */
+    char resume[CONFIG_STRLEN];    /* "", "auto" or a checkpoint path */
+    char init_from[CONFIG_STRLEN]; /* fine-tuning: weights from this checkpoint */
+    bool reset_head;
+    int freeze_layers;
+    double layer_lr_decay;
+    int ckpt_every;          /* steps, 0: off */
+    int ckpt_every_epochs;   /* epochs, 0: off */
+    int ckpt_keep;
+    bool ckpt_at_end;
     bool quiet;
 };
 

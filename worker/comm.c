@@ -25,6 +25,7 @@ void comm_begin(struct grad_comm *c)
     c->pending_lo = c->model->arena.n;
     c->nreq = 0;
     c->local_sq = 0;
+    memset(c->stats, 0, sizeof c->stats);
     c->wait_seconds = 0;
 }
 
@@ -71,13 +72,11 @@ void comm_grad_ready(void *user, int layer)
     }
 }
 
-void comm_finish(struct grad_comm *c, double loss_sum, double correct, double count)
+void comm_finish(struct grad_comm *c)
 {
     c->pending_lo = 0;
     send_pending(c);
-    c->stats[STAT_LOSS] = loss_sum;
-    c->stats[STAT_CORRECT] = correct;
-    c->stats[STAT_COUNT] = count;
+    double count = c->stats[STAT_COUNT];
     c->stats[STAT_GRAD_SQ] = c->local_sq;
     c->stats[STAT_GRAD_SQ_OVER_B] = count > 0 ? c->local_sq / (count * count) : 0;
     if (c->nranks == 1)

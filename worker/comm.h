@@ -10,8 +10,20 @@
 
 #include "model.h"
 
-/* Statistics that ride along with the gradients: summed over ranks. */
-enum { STAT_LOSS = 0, STAT_CORRECT, STAT_COUNT, STAT_GRAD_SQ, STAT_GRAD_SQ_OVER_B, STAT_N };
+/* Statistics that ride along with the gradients, summed over ranks. The
+ * caller fills the first ones (loss sum, correct count, sample count, and any
+ * requests a rank has to pass on, such as a signal it received); comm_finish
+ * adds the rank's squared gradient norm. */
+enum {
+    STAT_LOSS = 0,
+    STAT_CORRECT,
+    STAT_COUNT,
+    STAT_REQUEST_CKPT,
+    STAT_REQUEST_STOP,
+    STAT_GRAD_SQ,
+    STAT_GRAD_SQ_OVER_B,
+    STAT_N
+};
 
 #define COMM_MAX_BUCKETS 256
 
@@ -42,11 +54,11 @@ void comm_begin(struct grad_comm *c);
 /* The grad_ready_fn to hand to model_backward (user = the grad_comm). */
 void comm_grad_ready(void *user, int layer);
 
-/* After backward: sends what is left, with the statistics (loss sum, correct
- * count, sample count) and the model's batch-norm batch statistics, and waits
- * for everything. Afterwards the gradient arena and model->bn_batch hold sums
- * over all ranks and c->stats the summed statistics. */
-void comm_finish(struct grad_comm *c, double loss_sum, double correct, double count);
+/* After backward: sends what is left, with c->stats and the model's
+ * batch-norm batch statistics, and waits for everything. Afterwards the
+ * gradient arena and model->bn_batch hold sums over all ranks and c->stats
+ * the summed statistics. */
+void comm_finish(struct grad_comm *c);
 
 /* Sum of the batch-norm running statistics over ranks, divided by the rank
  * count (blocking; called when they are read for evaluation or saving). */

@@ -1,0 +1,369 @@
+/* Checkpoint framing, validation, atomic writes and the keep-last-K store. */
+#include "ckpt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "fsutil.h"
+
+/* The format is little-endian; so is every machine we build for, which the
+ * configure-time check of the compiler's byte order would have to change. */
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "checkpoint code assumes a little-endian machine"
+#endif
+
+uint32_t ckpt_tensor_crc(const float *x, size_t n)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+    const Bytef *p = (const Bytef *)x;
+    size_t bytes = n * sizeof(float);
+    while (bytes > 0) {
+        uInt chunk = bytes > (1u << 30) ? (1u << 30) : (uInt)bytes;
+        crc = crc32(crc, p, chunk);
+        p += chunk;
+        bytes -= chunk;
+    }
+    return (uint32_t)crc;
+}
+
+void ckpt_tensor_view(Ddtrain__Tensor *t, uint32_t shape[2], const char *name,
+                      const float *data, size_t n, uint32_t rows, uint32_t cols)
+{
+    ddtrain__tensor__init(t);
+    t->name = (char *)name;
+    shape[0] = rows;
+    shape[1] = cols;
+    t->n_shape = cols > 1 ? 2 : 1;
+    t->shape = shape;
+    t->n_data = n;
+    t->data = (float *)data;
+    t->crc32 = ckpt_tensor_crc(data, n);
+}
+
+/* protobuf-c output straight into the file, CRC updated on the way. */
+struct file_sink {
+    ProtobufCBuffer base;
+    FILE *f;
+    uLong crc;
+    int failed;
+};
+
+static void sink_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+    struct file_sink *s = (struct file_sink *)b;
+    if (s->failed || len == 0)
+        return;
+    if (fwrite(data, 1, len, s->f) != len) {
+        s->failed = 1;
+        return;
+    }
+    s->crc = crc32(s->crc, data, (uInt)len);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        snprintf(err, CKPT_ERRLEN, "%s: path too long", path);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        snprintf(err, CKPT_ERRLEN, "cannot create %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    /* a large stdio buffer: the payload arrives in many small appends */
+    static char iobuf[1 << 20];
+    setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
+    const char *what = "write";
+    size_t len = ddtrain__checkpoint__get_packed_size(msg);
+    uint8_t header[CKPT_HEADER_BYTES];
+    memcpy(header, CKPT_MAGIC, 8);
+    put_u32(header + 8, CKPT_VERSION);
+    put_u32(header + 12, 0);
+    put_u64(header + 16, (uint64_t)len);
+    if (fwrite(header, 1, sizeof header, f) != sizeof header)
+        goto fail;
+    struct file_sink sink = { .base = { .append = sink_append }, .f = f,
+                              .crc = crc32(0L, Z_NULL, 0) };
+    if (ddtrain__checkpoint__pack_to_buffer(msg, &sink.base) != len || sink.failed)
+        goto fail;
+    uint8_t trailer[4];
+    put_u32(trailer, (uint32_t)sink.crc);
+    if (fwrite(trailer, 1, 4, f) != 4)
+        goto fail;
+    what = "flush";
+    if (fflush(f) != 0)
+        goto fail;
+    what = "fsync";
+    if (fsync(fileno(f)) != 0)
+        goto fail;
+    what = "close";
+    FILE *closing = f;
+    f = NULL;
+    if (fclose(closing) != 0)
+        goto fail;
+    what = "rename";
+    if (rename(tmp, path) != 0)
+        goto fail;
+    fs_sync_parent(path);
+    return 0;
+fail: {
+    int saved = errno;
+    if (f)
+        fclose(f);
+    unlink(tmp);
+    snprintf(err, CKPT_ERRLEN, "cannot %s checkpoint %s: %s", what, tmp,
+             saved ? strerror(saved) : "short write");
+    return -1;
+}
+}
+
+int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, CKPT_ERRLEN, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    uint8_t header[CKPT_HEADER_BYTES], trailer[4];
+    uint8_t *payload = NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        snprintf(err, CKPT_ERRLEN, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (fread(header, 1, sizeof header, f) != sizeof header) {
+        snprintf(err, CKPT_ERRLEN, "%s: truncated: %lld bytes is shorter than the %d-byte header",
+                 path, (long long)st.st_size, CKPT_HEADER_BYTES);
+        goto fail;
+    }
+    if (memcmp(header, CKPT_MAGIC, 8) != 0) {
+        snprintf(err, CKPT_ERRLEN, "%s: not a ddtrain checkpoint (wrong magic)", path);
+        goto fail;
+    }
+    uint32_t version = get_u32(header + 8);
+    if (version != CKPT_VERSION) {
+        snprintf(err, CKPT_ERRLEN, "%s: format version %" PRIu32 " is not supported (this ddtrain reads version %d): use the ddtrain that wrote it",
+                 path, version, CKPT_VERSION);
+        goto fail;
+    }
+    uint64_t len = get_u64(header + 16);
+    uint64_t expect = (uint64_t)CKPT_HEADER_BYTES + len + 4;
+    if ((uint64_t)st.st_size != expect) {
+        snprintf(err, CKPT_ERRLEN, "%s: %s: the header announces %" PRIu64 " bytes in all, the file has %lld",
+                 path, (uint64_t)st.st_size < expect ? "truncated" : "trailing bytes", expect,
+                 (long long)st.st_size);
+        goto fail;
+    }
+    payload = malloc(len ? (size_t)len : 1);
+    if (!payload) {
+        snprintf(err, CKPT_ERRLEN, "%s: out of memory for %" PRIu64 " bytes", path, len);
+        goto fail;
+    }
+    if (fread(payload, 1, (size_t)len, f) != (size_t)len || fread(trailer, 1, 4, f) != 4) {
+        snprintf(err, CKPT_ERRLEN, "%s: read error: %s", path, strerror(errno));
+        goto fail;
+    }
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (uint64_t off = 0; off < len;) {
+        uInt chunk = len - off > (1u << 30) ? (1u << 30) : (uInt)(len - off);
+        crc = crc32(crc, payload + off, chunk);
+        off += chunk;
+    }
+    if ((uint32_t)crc != get_u32(trailer)) {
+        snprintf(err, CKPT_ERRLEN, "%s: checksum mismatch: the payload is damaged", path);
+        goto fail;
+    }
+    Ddtrain__Checkpoint *msg = ddtrain__checkpoint__unpack(NULL, (size_t)len, payload);
+    if (!msg) {
+        snprintf(err, CKPT_ERRLEN, "%s: the payload is not a valid Checkpoint message", path);
+        goto fail;
+    }
+    free(payload);
+    payload = NULL;
+    Ddtrain__Tensor **groups[] = { msg->params, msg->bn_running, msg->input_norm, msg->optimizer };
+    size_t counts[] = { msg->n_params, msg->n_bn_running, msg->n_input_norm, msg->n_optimizer };
+    for (int g = 0; g < 4; g++) {
+        for (size_t i = 0; i < counts[g]; i++) {
+            const Ddtrain__Tensor *t = groups[g][i];
+            if (ckpt_tensor_crc(t->data, t->n_data) != t->crc32) {
+                snprintf(err, CKPT_ERRLEN, "%s: tensor %s: checksum mismatch", path, t->name);
+                ddtrain__checkpoint__free_unpacked(msg, NULL);
+                goto fail;
+            }
+        }
+    }
+    fclose(f);
+    *out = msg;
+    return 0;
+fail:
+    free(payload);
+    fclose(f);
+    return -1;
+}
+
+void ckpt_free(Ddtrain__Checkpoint *msg)
+{
+    if (msg)
+        ddtrain__checkpoint__free_unpacked(msg, NULL);
+}
+
+const Ddtrain__Tensor *ckpt_find(Ddtrain__Tensor *const *tensors, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(tensors[i]->name, name))
+            return tensors[i];
+    return NULL;
+}
+
+/* ---- the store ---------------------------------------------------------------- */
+
+static int parse_step_name(const char *name, uint64_t *step)
+{
+    unsigned long long v;
+    int used = 0;
+    if (sscanf(name, "step-%llu.ckpt%n", &v, &used) != 1 || name[used] != 0)
+        return -1;
+    *step = v;
+    return 0;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Steps of every checkpoint file in dir, newest first; *n gets the count. */
+static uint64_t *list_steps(const char *dir, size_t *n)
+{
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    size_t cap = 16;
+    uint64_t *steps = malloc(cap * sizeof *steps);
+    struct dirent *e;
+    while (steps && (e = readdir(d))) {
+        uint64_t s;
+        if (parse_step_name(e->d_name, &s))
+            continue;
+        if (*n == cap) {
+            uint64_t *more = realloc(steps, 2 * cap * sizeof *steps);
+            if (!more)
+                break;
+            steps = more;
+            cap *= 2;
+        }
+        steps[(*n)++] = s;
+    }
+    closedir(d);
+    if (steps)
+        qsort(steps, *n, sizeof *steps, cmp_desc);
+    return steps;
+}
+
+int ckpt_store_save(const char *run_dir, uint64_t step, const Ddtrain__Checkpoint *msg,
+                    int keep, char *written, size_t writtenlen, char *err)
+{
+    char dir[4096], path[4200], name[64];
+    snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
+    if (fs_mkdir_p(dir, err, CKPT_ERRLEN))
+        return -1;
+    snprintf(name, sizeof name, "step-%08" PRIu64 ".ckpt", step);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (ckpt_write_file(path, msg, err))
+        return -1;
+    char latest[4200], text[80];
+    snprintf(latest, sizeof latest, "%s/latest", dir);
+    int len = snprintf(text, sizeof text, "%s\n", name);
+    if (fs_write_atomic(latest, text, (size_t)len, err, CKPT_ERRLEN))
+        return -1;
+    snprintf(written, writtenlen, "%s", path);
+    size_t n;
+    uint64_t *steps = list_steps(dir, &n);
+    for (size_t i = (size_t)(keep > 0 ? keep : 1); steps && i < n; i++) {
+        snprintf(path, sizeof path, "%s/step-%08" PRIu64 ".ckpt", dir, steps[i]);
+        unlink(path);
+    }
+    free(steps);
+    return 0;
+}
+
+int ckpt_store_load_latest(const char *run_dir, Ddtrain__Checkpoint **out, char *path,
+                           size_t pathlen, void (*warn)(const char *msg), char *err)
+{
+    char dir[4096], latest[4200], name[256] = "", why[CKPT_ERRLEN], note[CKPT_ERRLEN + 128];
+    snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
+    snprintf(latest, sizeof latest, "%s/latest", dir);
+    FILE *f = fopen(latest, "r");
+    if (f) {
+        if (!fgets(name, sizeof name, f))
+            name[0] = 0;
+        fclose(f);
+        name[strcspn(name, "\n")] = 0;
+    }
+    size_t n;
+    uint64_t *steps = list_steps(dir, &n);
+    int tried = 0;
+    uint64_t named = 0;
+    if (name[0] && parse_step_name(name, &named) == 0) {
+        snprintf(path, pathlen, "%s/%s", dir, name);
+        tried = 1;
+        if (ckpt_read_file(path, out, why) == 0) {
+            free(steps);
+            return 0;
+        }
+        snprintf(note, sizeof note, "the newest checkpoint is damaged, trying an older one: %s", why);
+        warn(note);
+    }
+    for (size_t i = 0; steps && i < n; i++) {
+        if (tried && steps[i] >= named)
+            continue; /* never anything newer than what latest named */
+        snprintf(path, pathlen, "%s/step-%08" PRIu64 ".ckpt", dir, steps[i]);
+        if (ckpt_read_file(path, out, why) == 0) {
+            free(steps);
+            return 0;
+        }
+        snprintf(note, sizeof note, "skipping a damaged checkpoint: %s", why);
+        warn(note);
+        tried = 1;
+    }
+    free(steps);
+    if (!tried)
+        return 1;
+    snprintf(err, CKPT_ERRLEN, "%s: no valid checkpoint (every one is damaged; see the warnings)",
+             dir);
+    return -1;
+}

@@ -1,0 +1,55 @@
+/* Checkpoint files and the run directory's store of them.
+ *
+ * A file is: 8 bytes of magic "DDTCKPT\n", a little-endian uint32 format
+ * version, a uint32 of flags (0), a uint64 payload length, the payload (one
+ * protobuf ddtrain.Checkpoint message, proto/ddtrain.proto), and a uint32
+ * CRC-32 (zlib's) of the payload. Each tensor also carries the CRC-32 of its
+ * little-endian float bytes. */
+#ifndef DDT_CKPT_H
+#define DDT_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ddtrain.pb-c.h"
+
+#define CKPT_MAGIC "DDTCKPT\n"
+#define CKPT_VERSION 1
+#define CKPT_HEADER_BYTES 24
+#define CKPT_ERRLEN 1024
+
+/* CRC-32 of n floats as little-endian bytes. */
+uint32_t ckpt_tensor_crc(const float *x, size_t n);
+
+/* Fills a Tensor message that points at data and shape (no copies) with its
+ * CRC; both must outlive the message. */
+void ckpt_tensor_view(Ddtrain__Tensor *t, uint32_t shape[2], const char *name,
+                      const float *data, size_t n, uint32_t rows, uint32_t cols);
+
+/* Writes msg to path atomically (temporary name, fsync, rename, directory
+ * fsync). Returns 0 or -1 with err. */
+int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err);
+
+/* Reads and validates path: magic, version, length, CRC of the payload, the
+ * message, and every tensor's CRC. On success *out must be freed with
+ * ckpt_free. */
+int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err);
+void ckpt_free(Ddtrain__Checkpoint *msg);
+
+/* Finds a tensor by name in a repeated field; NULL if absent. */
+const Ddtrain__Tensor *ckpt_find(Ddtrain__Tensor *const *tensors, size_t n, const char *name);
+
+/* ---- the store: RUN/checkpoints/step-00001234.ckpt and RUN/checkpoints/latest ---- */
+
+/* Saves msg as the checkpoint of `step`, points `latest` at it, and removes
+ * all but the newest keep. *written gets the path. */
+int ckpt_store_save(const char *run_dir, uint64_t step, const Ddtrain__Checkpoint *msg,
+                    int keep, char *written, size_t writtenlen, char *err);
+
+/* Loads the newest valid checkpoint of a run: `latest` first, then older ones
+ * newest first; damaged ones are reported through warn() and skipped.
+ * Returns 0, 1 when the run has no checkpoint at all, -1 on error. */
+int ckpt_store_load_latest(const char *run_dir, Ddtrain__Checkpoint **out, char *path,
+                           size_t pathlen, void (*warn)(const char *msg), char *err);
+
+#endif

@@ -1,0 +1,67 @@
+/* Rebuilding a model and its data from a checkpoint. */
+#include "ckpt_model.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "spec.h"
+#include "trainer.h"
+
+int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, int max_batch,
+                    char *err, size_t errlen)
+{
+    memset(cm, 0, sizeof *cm);
+    char sub[CKPT_ERRLEN > DDT_ERRLEN ? CKPT_ERRLEN : DDT_ERRLEN];
+    if (ckpt_read_file(path, &cm->msg, sub)) {
+        snprintf(err, errlen, "%s", sub);
+        return -1;
+    }
+    if (ckpt_parse_config(cm->msg, &cm->cfg, sub, (int)sizeof sub)) {
+        snprintf(err, errlen, "%s: %s", path, sub);
+        goto fail;
+    }
+    struct spec s;
+    char spec_err[256];
+    if (spec_parse(&s, cm->msg->model_spec, false, 0, spec_err, sizeof spec_err)) {
+        snprintf(err, errlen, "%s: its model spec '%s' does not parse: %s", path,
+                 cm->msg->model_spec, spec_err);
+        goto fail;
+    }
+    struct model_options mo = { .bn_group = cm->cfg.bn_group, .bn_eps = (float)cm->cfg.bn_eps,
+                                .bn_momentum = (float)cm->cfg.bn_momentum };
+    if (model_build(&cm->model, &s, max_batch, &mo, sub, (int)sizeof sub)) {
+        snprintf(err, errlen, "%s: %s", path, sub);
+        goto fail;
+    }
+    if (ckpt_restore_model(&cm->model, cm->msg, false, sub, (int)sizeof sub)) {
+        snprintf(err, errlen, "%s: %s", path, sub);
+        goto fail;
+    }
+    const char *source = data && data[0] ? data : cm->cfg.data;
+    if (dataset_load(&cm->train, source, "train", cm->cfg.classes, sub) ||
+        dataset_load(&cm->test, source, "test", cm->cfg.classes, sub)) {
+        snprintf(err, errlen, "%s", sub);
+        goto fail;
+    }
+    if (!(data && data[0]) && cm->cfg.train_samples > 0 &&
+        (size_t)cm->cfg.train_samples < cm->train.n)
+        dataset_truncate(&cm->train, (size_t)cm->cfg.train_samples);
+    if (cm->train.dim != (size_t)cm->model.in_dim || cm->test.dim != (size_t)cm->model.in_dim) {
+        snprintf(err, errlen, "--data %s: %zu features per sample, the model takes %d", source,
+                 cm->train.dim, cm->model.in_dim);
+        goto fail;
+    }
+    return 0;
+fail:
+    ckpt_model_free(cm);
+    return -1;
+}
+
+void ckpt_model_free(struct ckpt_model *cm)
+{
+    model_free(&cm->model);
+    dataset_free(&cm->train);
+    dataset_free(&cm->test);
+    ckpt_free(cm->msg);
+    cm->msg = NULL;
+}

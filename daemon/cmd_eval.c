@@ -1,0 +1,90 @@
+/* `ddtrain eval CKPT`: train and test loss and accuracy of a checkpoint,
+ * the samples split across the ranks of mpirun. */
+#include <mpi.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ckpt_model.h"
+#include "commands.h"
+#include "config.h"
+#include "evaluate.h"
+#include "metrics.h"
+
+struct eval_config {
+    char data[CONFIG_STRLEN];
+    int train_samples, test_samples, batch_size;
+    bool json;
+};
+
+static const struct option_def eval_options[] = {
+    { "data", OPT_STRING, offsetof(struct eval_config, data), 0, 0, "", NULL, 0,
+      "data set (default: the one the run trained on)" },
+    { "train-samples", OPT_INT, offsetof(struct eval_config, train_samples), 0, 2147483647, "0",
+      NULL, 0, "evaluate on the first N training samples (0: as trained)" },
+    { "test-samples", OPT_INT, offsetof(struct eval_config, test_samples), 0, 2147483647, "0",
+      NULL, 0, "evaluate on the first N test samples (0: all)" },
+    { "batch-size", OPT_INT, offsetof(struct eval_config, batch_size), 1, 65536, "1000", NULL, 0,
+      "samples per forward pass on each rank" },
+    { "json", OPT_BOOL, offsetof(struct eval_config, json), 0, 0, "false", NULL, 0,
+      "print one JSON object" },
+    { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL },
+};
+
+int eval_main(int argc, char **argv, int first)
+{
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    struct eval_config c;
+    char err[CKPT_ERRLEN + CONFIG_ERRLEN], *pos[1];
+    int npos;
+    config_defaults(eval_options, &c);
+    int rc = config_parse_args(eval_options, &c, argc, argv, first, pos, 1, &npos, err);
+    if (rc == 1) {
+        if (rank == 0) {
+            printf("usage: ddtrain eval CKPT [options]   (under mpirun to split the work)\n\noptions:\n");
+            config_help(eval_options, stdout);
+        }
+        return 0;
+    }
+    if (rc == 0 && npos != 1) {
+        snprintf(err, sizeof err, "name one checkpoint file");
+        rc = -1;
+    }
+    struct ckpt_model cm;
+    if (rc == 0 && ckpt_model_open(&cm, pos[0], c.data, c.batch_size, err, sizeof err))
+        rc = -1;
+    if (rc != 0) {
+        if (rank == 0)
+            fprintf(stderr, "ddtrain eval: %s\n", err);
+        return 2;
+    }
+    size_t ntrain = cm.train.n, ntest = cm.test.n;
+    if (c.train_samples > 0 && (size_t)c.train_samples < ntrain)
+        ntrain = (size_t)c.train_samples;
+    if (c.test_samples > 0 && (size_t)c.test_samples < ntest)
+        ntest = (size_t)c.test_samples;
+    double trl, tra, tel, tea;
+    evaluate_split(&cm.model, &cm.train, ntrain, MPI_COMM_WORLD, &trl, &tra);
+    evaluate_split(&cm.model, &cm.test, ntest, MPI_COMM_WORLD, &tel, &tea);
+    if (rank == 0) {
+        if (c.json) {
+            printf("{\"checkpoint\":\"%s\",\"train_samples\":%zu,\"test_samples\":%zu,\"train_loss\":",
+                   pos[0], ntrain, ntest);
+            metrics_json_number(stdout, trl);
+            printf(",\"train_accuracy\":");
+            metrics_json_number(stdout, tra);
+            printf(",\"test_loss\":");
+            metrics_json_number(stdout, tel);
+            printf(",\"test_accuracy\":");
+            metrics_json_number(stdout, tea);
+            printf("}\n");
+        } else {
+            printf("checkpoint %s\ntrain loss %.6f accuracy %.4f (%zu samples)\n"
+                   "test  loss %.6f accuracy %.4f (%zu samples)\n",
+                   pos[0], trl, tra, ntrain, tel, tea, ntest);
+        }
+    }
+    ckpt_model_free(&cm);
+    return 0;
+}

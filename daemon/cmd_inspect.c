@@ -1,0 +1,113 @@
+/* `ddtrain inspect CKPT [--json]`: header, schedule state and every tensor's
+ * name, shape and checksum. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ckpt.h"
+#include "commands.h"
+#include "config.h"
+
+struct inspect_config {
+    bool json;
+    bool config;
+};
+
+static const struct option_def inspect_options[] = {
+    { "json", OPT_BOOL, offsetof(struct inspect_config, json), 0, 0, "false", NULL, 0,
+      "print JSON" },
+    { "config", OPT_BOOL, offsetof(struct inspect_config, config), 0, 0, "false", NULL, 0,
+      "also print the run configuration" },
+    { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL },
+};
+
+static void tensors_text(const char *group, Ddtrain__Tensor *const *ts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const Ddtrain__Tensor *t = ts[i];
+        char shape[64] = "";
+        int used = 0;
+        for (size_t k = 0; k < t->n_shape; k++)
+            used += snprintf(shape + used, sizeof shape - (size_t)used, "%s%u", k ? "x" : "",
+                             t->shape[k]);
+        printf("  %-10s %-24s %-12s crc32 %08" PRIx32 "\n", group, t->name, shape, t->crc32);
+    }
+}
+
+static void tensors_json(const char *group, Ddtrain__Tensor *const *ts, size_t n, bool *first)
+{
+    for (size_t i = 0; i < n; i++) {
+        const Ddtrain__Tensor *t = ts[i];
+        printf("%s{\"group\":\"%s\",\"name\":\"%s\",\"shape\":[", *first ? "" : ",", group,
+               t->name);
+        for (size_t k = 0; k < t->n_shape; k++)
+            printf("%s%u", k ? "," : "", t->shape[k]);
+        printf("],\"crc32\":\"%08" PRIx32 "\"}", t->crc32);
+        *first = false;
+    }
+}
+
+int inspect_main(int argc, char **argv, int first)
+{
+    struct inspect_config c;
+    char err[CKPT_ERRLEN > CONFIG_ERRLEN ? CKPT_ERRLEN : CONFIG_ERRLEN], *pos[1];
+    int npos;
+    config_defaults(inspect_options, &c);
+    int rc = config_parse_args(inspect_options, &c, argc, argv, first, pos, 1, &npos, err);
+    if (rc == 1) {
+        printf("usage: ddtrain inspect CKPT [--json] [--config]\n\noptions:\n");
+        config_help(inspect_options, stdout);
+        return 0;
+    }
+    if (rc == 0 && npos != 1) {
+        snprintf(err, sizeof err, "name one checkpoint file");
+        rc = -1;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "ddtrain inspect: %s\n", err);
+        return 2;
+    }
+    Ddtrain__Checkpoint *m;
+    if (ckpt_read_file(pos[0], &m, err)) {
+        fprintf(stderr, "ddtrain inspect: %s\n", err);
+        return 2;
+    }
+    const Ddtrain__ScheduleState *s = m->schedule;
+    Ddtrain__ScheduleState empty = DDTRAIN__SCHEDULE_STATE__INIT;
+    if (!s)
+        s = &empty;
+    if (c.json) {
+        printf("{\"file\":\"%s\",\"file_version\":%d,\"format_version\":%u,\"model_spec\":\"%s\","
+               "\"nranks\":%u,\"optimizer_steps\":%llu,\"schedule\":{\"step\":%llu,\"epoch\":%llu,"
+               "\"batch_in_epoch\":%llu,\"seed\":%llu,\"global_batch\":%u,\"wall_seconds\":%.3f},"
+               "\"tensors\":[",
+               pos[0], CKPT_VERSION, m->format_version, m->model_spec, m->nranks,
+               (unsigned long long)m->optimizer_steps, (unsigned long long)s->step,
+               (unsigned long long)s->epoch, (unsigned long long)s->batch_in_epoch,
+               (unsigned long long)s->seed, s->global_batch, s->wall_seconds);
+        bool firstt = true;
+        tensors_json("param", m->params, m->n_params, &firstt);
+        tensors_json("bn", m->bn_running, m->n_bn_running, &firstt);
+        tensors_json("input", m->input_norm, m->n_input_norm, &firstt);
+        tensors_json("optimizer", m->optimizer, m->n_optimizer, &firstt);
+        printf("]}\n");
+    } else {
+        printf("checkpoint %s\n  file format %d, message version %u, written by %u rank%s\n"
+               "  model %s\n  step %llu, epoch %llu, batch %llu of the epoch, seed %llu, global batch %u\n"
+               "  optimizer steps %llu, training time %.1f s\n",
+               pos[0], CKPT_VERSION, m->format_version, m->nranks, m->nranks == 1 ? "" : "s",
+               m->model_spec, (unsigned long long)s->step, (unsigned long long)s->epoch,
+               (unsigned long long)s->batch_in_epoch, (unsigned long long)s->seed,
+               s->global_batch, (unsigned long long)m->optimizer_steps, s->wall_seconds);
+        tensors_text("param", m->params, m->n_params);
+        tensors_text("bn", m->bn_running, m->n_bn_running);
+        tensors_text("input", m->input_norm, m->n_input_norm);
+        tensors_text("optimizer", m->optimizer, m->n_optimizer);
+    }
+    if (c.config && m->config)
+        for (size_t i = 0; i < m->config->n_lines; i++)
+            printf("%s\n", m->config->lines[i]);
+    ckpt_free(m);
+    return 0;
+}

@@ -1,0 +1,9 @@
+/* The subcommands besides `train`; each returns the process exit status. */
+#ifndef DDT_COMMANDS_H
+#define DDT_COMMANDS_H
+
+int ctl_main(int argc, char **argv, int first);     /* no MPI */
+int inspect_main(int argc, char **argv, int first); /* no MPI */
+int eval_main(int argc, char **argv, int first);    /* after MPI_Init */
+
+#endif

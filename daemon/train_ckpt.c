@@ -1,0 +1,263 @@
+/* Turning a run's state into a Checkpoint message and back. */
+#include <inttypes.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt.h"
+#include "config.h"
+#include "spec.h"
+#include "trainer.h"
+
+#define CKPT_FORMAT_VERSION 1
+
+/* Config lines as one allocation of strings; freed with free_lines. */
+static char **config_lines(const struct train_config *c, size_t *n)
+{
+    size_t count = 0;
+    for (const struct option_def *o = train_options; o->name; o++)
+        count++;
+    char **lines = calloc(count, sizeof *lines);
+    if (!lines)
+        return NULL;
+    char value[CONFIG_STRLEN + 32];
+    for (size_t i = 0; i < count; i++) {
+        const struct option_def *o = &train_options[i];
+        config_format_value(o, c, value, sizeof value);
+        size_t len = strlen(o->name) + strlen(value) + 4;
+        lines[i] = malloc(len);
+        if (!lines[i]) {
+            for (size_t k = 0; k < i; k++)
+                free(lines[k]);
+            free(lines);
+            return NULL;
+        }
+        snprintf(lines[i], len, "%s = %s", o->name, value);
+    }
+    *n = count;
+    return lines;
+}
+
+int train_ckpt_save(struct trainer *t, char *err, int errlen)
+{
+    struct model *m = &t->model;
+    struct arena *a = &m->arena;
+    int nv = a->nviews;
+    /* params, optimizer moments (m and v per tensor), bn running, input norm */
+    Ddtrain__Tensor *tensors = calloc((size_t)nv * 3 + 4, sizeof *tensors);
+    Ddtrain__Tensor **params = calloc((size_t)nv, sizeof *params);
+    Ddtrain__Tensor **moments = calloc((size_t)nv * 2, sizeof *moments);
+    uint32_t(*shapes)[2] = calloc((size_t)nv * 3 + 4, sizeof *shapes);
+    char(*names)[48] = calloc((size_t)nv * 2, sizeof *names);
+    size_t nlines = 0;
+    char **lines = config_lines(&t->cfg, &nlines);
+    char spec_text[2048];
+    int rc = -1;
+    if (!tensors || !params || !moments || !shapes || !names || !lines) {
+        snprintf(err, errlen, "out of memory building the checkpoint");
+        goto out;
+    }
+    int k = 0;
+    for (int v = 0; v < nv; v++) {
+        const struct tensor_view *tv = &a->views[v];
+        ckpt_tensor_view(&tensors[k], shapes[k], tv->name, a->w + tv->off, tv->n,
+                         (uint32_t)tv->rows, (uint32_t)tv->cols);
+        params[v] = &tensors[k++];
+    }
+    int nm = 0;
+    for (int v = 0; v < nv; v++) {
+        const struct tensor_view *tv = &a->views[v];
+        snprintf(names[2 * v], sizeof names[0], "%s.m", tv->name);
+        ckpt_tensor_view(&tensors[k], shapes[k], names[2 * v], t->opt.m + tv->off, tv->n,
+                         (uint32_t)tv->rows, (uint32_t)tv->cols);
+        moments[nm++] = &tensors[k++];
+        if (t->opt.v) {
+            snprintf(names[2 * v + 1], sizeof names[0], "%s.v", tv->name);
+            ckpt_tensor_view(&tensors[k], shapes[k], names[2 * v + 1], t->opt.v + tv->off,
+                             tv->n, (uint32_t)tv->rows, (uint32_t)tv->cols);
+            moments[nm++] = &tensors[k++];
+        }
+    }
+    Ddtrain__Tensor *bn[1], *norm[2];
+    ckpt_tensor_view(&tensors[k], shapes[k], "bn.running", m->bn_running, m->bn_running_n,
+                     (uint32_t)m->bn_running_n, 1);
+    bn[0] = &tensors[k++];
+    ckpt_tensor_view(&tensors[k], shapes[k], "input.mean", m->in_mean, (size_t)m->in_dim,
+                     (uint32_t)m->in_dim, 1);
+    norm[0] = &tensors[k++];
+    ckpt_tensor_view(&tensors[k], shapes[k], "input.inv_std", m->in_inv_std, (size_t)m->in_dim,
+                     (uint32_t)m->in_dim, 1);
+    norm[1] = &tensors[k++];
+
+    Ddtrain__RunConfig rcfg = DDTRAIN__RUN_CONFIG__INIT;
+    rcfg.n_lines = nlines;
+    rcfg.lines = lines;
+    Ddtrain__ScheduleState st = DDTRAIN__SCHEDULE_STATE__INIT;
+    st.step = (uint64_t)t->step;
+    st.epoch = (uint64_t)t->epoch;
+    st.batch_in_epoch = (uint64_t)t->batch_in_epoch;
+    st.seed = t->cfg.seed;
+    st.global_batch = (uint32_t)sched_batch_at(&t->sched, (double)t->epoch);
+    st.noise_num_ema = t->noise.s_ema;
+    st.noise_den_ema = t->noise.g2_ema;
+    st.noise_count = (uint64_t)t->noise.count;
+    st.wall_seconds = t->wall_before + (MPI_Wtime() - t->t_start);
+    st.log_loss = t->log_loss;
+    st.log_correct = t->log_correct;
+    st.log_count = t->log_count;
+    st.log_grad_sq = t->log_grad_sq;
+    st.log_steps = (uint64_t)t->log_steps;
+    spec_format(&m->spec, spec_text, sizeof spec_text);
+
+    Ddtrain__Checkpoint msg = DDTRAIN__CHECKPOINT__INIT;
+    msg.format_version = CKPT_FORMAT_VERSION;
+    msg.config = &rcfg;
+    msg.schedule = &st;
+    msg.model_spec = spec_text;
+    msg.n_params = (size_t)nv;
+    msg.params = params;
+    msg.n_bn_running = 1;
+    msg.bn_running = bn;
+    msg.n_input_norm = 2;
+    msg.input_norm = norm;
+    msg.n_optimizer = (size_t)nm;
+    msg.optimizer = moments;
+    msg.optimizer_steps = (uint64_t)t->opt.t;
+    msg.nranks = (uint32_t)t->nranks;
+    char cerr[CKPT_ERRLEN];
+    if (ckpt_store_save(t->cfg.run_dir, (uint64_t)t->step, &msg, t->cfg.ckpt_keep, t->last_ckpt,
+                        sizeof t->last_ckpt, cerr)) {
+        snprintf(err, errlen, "%s", cerr);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (lines)
+        for (size_t i = 0; i < nlines; i++)
+            free(lines[i]);
+    free(lines);
+    free(names);
+    free(shapes);
+    free(moments);
+    free(params);
+    free(tensors);
+    return rc;
+}
+
+/* Copies a tensor after checking its name and element count. */
+static int restore_tensor(Ddtrain__Tensor *const *ts, size_t n, const char *name, float *dst,
+                          size_t count, char *err, int errlen)
+{
+    const Ddtrain__Tensor *t = ckpt_find(ts, n, name);
+    if (!t) {
+        snprintf(err, errlen, "the checkpoint has no tensor %s", name);
+        return -1;
+    }
+    if (t->n_data != count) {
+        snprintf(err, errlen, "tensor %s has %zu elements in the checkpoint, the model needs %zu",
+                 name, t->n_data, count);
+        return -1;
+    }
+    memcpy(dst, t->data, count * sizeof *dst);
+    return 0;
+}
+
+int ckpt_restore_model(struct model *m, const Ddtrain__Checkpoint *msg, bool skip_head,
+                       char *err, int errlen)
+{
+    struct arena *a = &m->arena;
+    if (msg->format_version != CKPT_FORMAT_VERSION) {
+        snprintf(err, errlen, "checkpoint message version %u is not supported (expected %d)",
+                 msg->format_version, CKPT_FORMAT_VERSION);
+        return -1;
+    }
+    /* the head: the last linear layer's tensors */
+    int head_layer = a->views[a->nviews - 1].layer;
+    for (int v = 0; v < a->nviews; v++) {
+        const struct tensor_view *tv = &a->views[v];
+        if (skip_head && tv->layer == head_layer && tv->role != ROLE_BN_GAMMA &&
+            tv->role != ROLE_BN_BETA)
+            continue;
+        const Ddtrain__Tensor *ct = ckpt_find(msg->params, msg->n_params, tv->name);
+        if (ct && ct->n_shape >= 1 && ct->shape[0] != (uint32_t)tv->rows) {
+            snprintf(err, errlen, "tensor %s has shape %ux%u in the checkpoint, the model needs %dx%d",
+                     tv->name, ct->shape[0], ct->n_shape > 1 ? ct->shape[1] : 1, tv->rows, tv->cols);
+            return -1;
+        }
+        if (restore_tensor(msg->params, msg->n_params, tv->name, a->w + tv->off, tv->n, err,
+                           errlen))
+            return -1;
+    }
+    if (restore_tensor(msg->bn_running, msg->n_bn_running, "bn.running", m->bn_running,
+                       m->bn_running_n, err, errlen) ||
+        restore_tensor(msg->input_norm, msg->n_input_norm, "input.mean", m->in_mean,
+                       (size_t)m->in_dim, err, errlen) ||
+        restore_tensor(msg->input_norm, msg->n_input_norm, "input.inv_std", m->in_inv_std,
+                       (size_t)m->in_dim, err, errlen))
+        return -1;
+    return 0;
+}
+
+int ckpt_parse_config(const Ddtrain__Checkpoint *msg, struct train_config *cfg, char *err,
+                      int errlen)
+{
+    char sub[CONFIG_ERRLEN];
+    config_defaults(train_options, cfg);
+    for (size_t i = 0; msg->config && i < msg->config->n_lines; i++) {
+        char line[CONFIG_STRLEN + 64];
+        snprintf(line, sizeof line, "%s", msg->config->lines[i]);
+        char *eq = strstr(line, " = ");
+        if (!eq)
+            continue;
+        *eq = 0;
+        if (config_set(train_options, cfg, line, eq + 3, sub)) {
+            snprintf(err, errlen, "its configuration does not parse: %s", sub);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int train_ckpt_restore(struct trainer *t, const Ddtrain__Checkpoint *msg, bool weights_only,
+                       bool skip_head, char *err, int errlen)
+{
+    if (ckpt_restore_model(&t->model, msg, skip_head, err, errlen))
+        return -1;
+    if (weights_only)
+        return 0;
+
+    char name[48];
+    for (int v = 0; v < a->nviews; v++) {
+        const struct tensor_view *tv = &a->views[v];
+        snprintf(name, sizeof name, "%s.m", tv->name);
+        if (restore_tensor(msg->optimizer, msg->n_optimizer, name, t->opt.m + tv->off, tv->n,
+                           err, errlen))
+            return -1;
+        if (t->opt.v) {
+            snprintf(name, sizeof name, "%s.v", tv->name);
+            if (restore_tensor(msg->optimizer, msg->n_optimizer, name, t->opt.v + tv->off,
+                               tv->n, err, errlen))
+                return -1;
+        }
+    }
+    t->opt.t = (long)msg->optimizer_steps;
+    const Ddtrain__ScheduleState *st = msg->schedule;
+    if (!st) {
+        snprintf(err, errlen, "the checkpoint has no schedule state");
+        return -1;
+    }
+    t->step = (int64_t)st->step;
+    t->epoch = (int64_t)st->epoch;
+    t->batch_in_epoch = (int64_t)st->batch_in_epoch;
+    t->noise.s_ema = st->noise_num_ema;
+    t->noise.g2_ema = st->noise_den_ema;
+    t->noise.count = (long)st->noise_count;
+    t->wall_before = st->wall_seconds;
+    t->log_loss = st->log_loss;
+    t->log_correct = st->log_correct;
+    t->log_count = st->log_count;
+    t->log_grad_sq = st->log_grad_sq;
+    t->log_steps = (long)st->log_steps;
+    return 0;
+}
