@@ -227,6 +227,7 @@ int train_ckpt_restore(struct trainer *t, const Ddtrain__Checkpoint *msg, bool w
     if (weights_only)
         return 0;
 
+    const struct arena *a = &t->model.arena;
     char name[48];
     for (int v = 0; v < a->nviews; v++) {
         const struct tensor_view *tv = &a->views[v];
