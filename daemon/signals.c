@@ -32,6 +32,8 @@ void signals_install(void)
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* what launch/ddtrain-run sends for SIGTERM/SIGINT, through mpirun */
+    sigaction(SIGUSR2, &sa, NULL);
 }
 
 int signals_take_checkpoint(void)

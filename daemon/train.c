@@ -331,6 +331,12 @@ static void warn_line(const char *msg)
     log_warn("%s", msg);
 }
 
+/* Ranks other than 0 see the same damage; one report is enough. */
+static void ignore_line(const char *msg)
+{
+    (void)msg;
+}
+
 static int setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoint *resume,
                  char *err)
 {
@@ -513,7 +519,7 @@ static int resolve_resume(struct trainer *t, int argc, char **argv, int first,
     Ddtrain__Checkpoint *msg = NULL;
     if (!strcmp(t->cfg.resume, "auto")) {
         int rc = ckpt_store_load_latest(t->cfg.run_dir, &msg, path, sizeof path,
-                                        t->rank == 0 ? warn_line : NULL, cerr);
+                                        t->rank == 0 ? warn_line : ignore_line, cerr);
         if (rc == 1)
             return 0; /* nothing yet: a fresh start */
         if (rc < 0) {

@@ -32,3 +32,32 @@ need_fashion_mnist() {
     exit 77
   }
 }
+
+# The "loss" of every train line of a metrics file, one per line.
+losses() {
+  grep '"kind":"train"' "$1" | sed -n 's/.*"loss":\([^,}]*\).*/\1/p'
+}
+
+# Fails unless two metrics files have the same number of train lines and
+# losses equal within a relative tolerance: same_losses A B TOL WHAT
+same_losses() {
+  losses "$1" >"$work/la"
+  losses "$2" >"$work/lb"
+  [ -s "$work/la" ] || fail "$4: no losses in $1"
+  paste "$work/la" "$work/lb" | awk -v tol="$3" -v what="$4" '
+    NF != 2 { print what ": different numbers of steps"; bad = 1; exit }
+    { d = $1 - $2; if (d < 0) d = -d; s = $1 < 0 ? -$1 : $1
+      if (d > tol * s + 1e-7) { printf "%s: step %d loss %s vs %s\n", what, NR, $1, $2; bad = 1; exit } }
+    END { exit bad }' || fail "$4: losses differ"
+}
+
+# Parameters and optimizer state of a checkpoint, as inspect prints their
+# checksums (no header lines, which carry timings and paths).
+tensor_sums() {
+  "$DDTRAIN" inspect "$1" | grep ' crc32 '
+}
+
+# Metrics without the timing fields, which no two runs share.
+metrics_no_timing() {
+  sed 's/"samples_per_sec":[^,}]*,\{0,1\}//' "$1"
+}
