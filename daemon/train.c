@@ -432,19 +432,19 @@ static int truncate_metrics(const char *run_dir, int64_t step, char *err)
 
 static int open_run_dir(struct trainer *t, bool resuming, char *err)
 {
-    char path[4200];
+    char path[4200], cerr[512];
     if (fs_mkdir_p(t->cfg.run_dir, err, DDT_ERRLEN))
         return -1;
+    /* first, so that a second coordinator hears about the first one */
+    if (control_start(&t->ctl, t->cfg.run_dir, cerr, sizeof cerr)) {
+        snprintf(err, DDT_ERRLEN, "%s", cerr);
+        return -1;
+    }
     snprintf(path, sizeof path, "%s/metrics.jsonl", t->cfg.run_dir);
     struct stat st;
     if (!resuming && stat(path, &st) == 0) {
         snprintf(err, DDT_ERRLEN, "--run-dir: %s already holds a run (%s exists): continue it with --resume auto, or choose another run directory",
                  t->cfg.run_dir, path);
-        return -1;
-    }
-    char cerr[512];
-    if (control_start(&t->ctl, t->cfg.run_dir, cerr, sizeof cerr)) {
-        snprintf(err, DDT_ERRLEN, "%s", cerr);
         return -1;
     }
     if (resuming && truncate_metrics(t->cfg.run_dir, t->step, err))

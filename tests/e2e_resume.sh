@@ -37,6 +37,7 @@ same_as_a() {
 # 1. SIGTERM to mpirun: checkpoint, exit 0, resume
 "$RUN" -np 2 -- train --run-dir "$work/b" $args &
 pid=$!
+track $pid
 wait_for_step "$work/b" 45
 kill -TERM $pid
 wait $pid || fail "SIGTERM: the run exited with status $?"
@@ -48,6 +49,7 @@ same_as_a b "SIGTERM and resume"
 # 2. SIGKILL of one rank mid-run: the job ends (non-zero), resume auto
 "$RUN" -np 2 -- train --run-dir "$work/c" $args &
 pid=$!
+track $pid
 wait_for_step "$work/c" 70
 victim=$(pgrep -f "ddtrain train --run-dir $work/c" | tail -n 1)
 [ -n "$victim" ] || fail "no rank to kill"

@@ -8,7 +8,19 @@ export DDTRAIN
 RUN="$top_srcdir/launch/ddtrain-run"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ddtrain-test.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# jobs started in the background, ended with the test whatever happens
+background=""
+track() {
+  background="$background $1"
+}
+cleanup() {
+  for p in $background; do
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  pkill -KILL -f "ddtrain .*--run-dir $work/" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 fail() {
   echo "FAIL: $*" >&2
