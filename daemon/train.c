@@ -312,20 +312,6 @@ static void train_step(struct trainer *t, const struct step_plan *p)
 
 /* ---- set-up and the loop ---------------------------------------------------------- */
 
-/* Learning-rate multipliers for fine-tuning: frozen layers get 0, layer l of
- * L (from 1) gets g^(L-l). Batch norm follows the linear layer before it. */
-static void apply_layer_rates(struct trainer *t)
-{
-    struct arena *a = &t->model.arena;
-    int L = a->views[a->nviews - 1].layer + 1;
-    for (int v = 0; v < a->nviews; v++) {
-        struct tensor_view *tv = &a->views[v];
-        tv->lr_mult = tv->layer < t->cfg.freeze_layers
-                          ? 0.0f
-                          : (float)pow(t->cfg.layer_lr_decay, (double)(L - 1 - tv->layer));
-    }
-}
-
 static void warn_line(const char *msg)
 {
     log_warn("%s", msg);
@@ -356,7 +342,7 @@ static int setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpo
     }
     model_init_params(&t->model, c->seed);
     dataset_feature_stats(&t->train, t->model.in_mean, t->model.in_inv_std);
-    apply_layer_rates(t);
+    arena_set_layer_rates(&t->model.arena, c->freeze_layers, c->layer_lr_decay);
     struct optim_config oc;
     optim_config_from(c, &oc);
     if (optim_init(&t->opt, &oc, t->model.arena.n)) {

@@ -157,6 +157,28 @@ START_TEST(test_layout_and_counts)
 }
 END_TEST
 
+/* Frozen layers get rate 0, the others decay^(L-l) from the head down; batch
+ * norm follows the linear layer before it. */
+START_TEST(test_layer_rates)
+{
+    struct model m;
+    build(&m, "in:4,fc:4,bn,relu,fc:4,bn,relu,fc:3", 2, 0);
+    arena_set_layer_rates(&m.arena, 1, 0.5);
+    const struct tensor_view *v = m.arena.views;
+    ck_assert_str_eq(v[0].name, "fc1.weight");
+    ck_assert_float_eq(v[0].lr_mult, 0.0f);
+    ck_assert_float_eq(v[3].lr_mult, 0.0f); /* bn1.bias */
+    ck_assert_str_eq(v[4].name, "fc2.weight");
+    ck_assert_float_eq(v[4].lr_mult, 0.5f);
+    ck_assert_float_eq(v[7].lr_mult, 0.5f); /* bn2.bias */
+    ck_assert_str_eq(v[8].name, "fc3.weight");
+    ck_assert_float_eq(v[8].lr_mult, 1.0f);
+    arena_set_layer_rates(&m.arena, 0, 0.1);
+    ck_assert_float_eq_tol(v[0].lr_mult, 0.01f, 1e-8);
+    model_free(&m);
+}
+END_TEST
+
 Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -166,6 +188,7 @@ Suite *model_suite(void)
     tcase_add_test(tc, test_ghost_bn_split_invariance);
     tcase_add_test(tc, test_running_statistics);
     tcase_add_test(tc, test_layout_and_counts);
+    tcase_add_test(tc, test_layer_rates);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,7 @@
 /* The parameter and gradient arenas and their tensor views. */
 #include "arena.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,4 +59,15 @@ void arena_free(struct arena *a)
     free(a->g);
     free(a->views);
     memset(a, 0, sizeof *a);
+}
+
+void arena_set_layer_rates(struct arena *a, int frozen, double decay)
+{
+    if (a->nviews == 0)
+        return;
+    int L = a->views[a->nviews - 1].layer + 1;
+    for (int v = 0; v < a->nviews; v++) {
+        struct tensor_view *tv = &a->views[v];
+        tv->lr_mult = tv->layer < frozen ? 0.0f : (float)pow(decay, (double)(L - 1 - tv->layer));
+    }
 }

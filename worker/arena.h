@@ -45,6 +45,11 @@ static inline float *arena_g(const struct arena *a, int view)
     return a->g + a->views[view].off;
 }
 
+/* Learning-rate multipliers for fine-tuning: tensors of the first `frozen`
+ * trainable layers get 0; layer l (from 1) of L gets decay^(L-l), so the
+ * last layer learns at the full rate and earlier ones slower. */
+void arena_set_layer_rates(struct arena *a, int frozen, double decay);
+
 /* Biases and batch-norm parameters: exempt from weight decay and from LARS/LAMB
  * trust ratios when the user asks. */
 static inline bool tensor_is_vector_param(const struct tensor_view *v)
