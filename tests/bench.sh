@@ -1,11 +1,71 @@
 #!/bin/sh
 # `make bench`: every speed and memory figure the issues ask for, side by
-# side in one run. Arguments: the build directory and the source directory.
+# side in one run, as ratios. Arguments: the build and the source directory.
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the environment has them.
 set -eu
 build=$1
 src=$2
 export OPENBLAS_NUM_THREADS=1
 secs=${BENCH_SECONDS:-3}
+work=$(mktemp -d "${TMPDIR:-/tmp}/ddtrain-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+run="$src/launch/ddtrain-run"
+export DDTRAIN="$build/ddtrain"
 
-echo "== one rank: training step vs sgemm of the same shapes"
+echo "== 1. one rank: the training step against sgemm of the same shapes"
 "$build/tests/bench_step" "$secs"
+
+echo
+echo "== 2. data parallel on Fashion-MNIST, MLP 784-1024-1024-10 + BN, SGD momentum"
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  echo "(skipped: dataset-fashion-mnist is not installed)"
+else
+  # samples/s over the second half of a run (the first half warms up)
+  throughput() { # N BATCH STEPS EXTRA...
+    n=$1 b=$2 steps=$3
+    shift 3
+    dir="$work/n$n-b$b-$*"
+    dir=$(printf '%s' "$dir" | tr ' ' '_')
+    "$run" -np "$n" -- train --run-dir "$dir" --batch-size "$b" --max-steps "$steps" \
+      --log-every $((steps / 2)) --eval-every 0 --ckpt-every-epochs 0 --no-ckpt-at-end \
+      --check-every 0 --quiet "$@" 2>"$dir.log" || { cat "$dir.log" >&2; exit 1; }
+    sps=$(grep '"kind":"train"' "$dir/metrics.jsonl" | tail -n 1 | sed -n 's/.*"samples_per_sec":\([^,}]*\).*/\1/p')
+    wait_share=$(sed -n 's/.*waiting on communication \([0-9.]*\)%.*/\1/p' "$dir.log")
+    mem=$(sed -n 's/.*memory per rank: \(.*\)/\1/p' "$dir.log")
+    echo "$sps $wait_share|$mem"
+  }
+  printf '%6s %6s %12s %10s %12s %16s\n' batch ranks samples/s speed-up "GFLOP/s" "vs N x sgemm"
+  for b in 32 256 1024; do
+    steps=$((60000 / b * 2))
+    [ $steps -gt 400 ] && steps=400
+    r1=$(throughput 1 $b $steps)
+    r2=$(throughput 2 $b $steps)
+    s1=${r1%% *}
+    s2=${r2%% *}
+    flops=$(awk 'BEGIN { print 3 * 2 * (784*1024 + 1024*1024 + 1024*10) - 2 * 784 * 1024 }')
+    g1=$("$build/tests/bench_step" --sgemm-rate $b 1)
+    half=$((b / 2))
+    # two processes at once, as two ranks run
+    "$build/tests/bench_step" --sgemm-rate $half 1 >"$work/g2a" &
+    "$build/tests/bench_step" --sgemm-rate $half 1 >"$work/g2b"
+    wait
+    g2=$(awk -v a="$(cat "$work/g2a")" -v c="$(cat "$work/g2b")" 'BEGIN { print a + c }')
+    awk -v b=$b -v s1="$s1" -v s2="$s2" -v f="$flops" -v g1="$g1" -v g2="$g2" 'BEGIN {
+      printf "%6d %6d %12.0f %10s %12.1f %15.0f%%\n", b, 1, s1, "1.00x", s1 * f / 1e9, 100 * s1 * f / 1e9 / g1
+      printf "%6d %6d %12.0f %9.2fx %12.1f %15.0f%%\n", b, 2, s2, s2 / s1, s2 * f / 1e9, 100 * s2 * f / 1e9 / g2 }'
+    [ $b = 256 ] && mem256=${r2#*|}
+  done
+  echo
+  echo "communication wait, share of the step time, N = 2, batch 256:"
+  for mode in overlap no-overlap; do
+    r=$(throughput 2 256 300 --$mode)
+    w=${r#* }
+    echo "  --$mode: ${w%%|*}%"
+  done
+  echo
+  echo "memory, N = 2, batch 256: $mem256"
+fi
+
+echo
+echo "== 3. checkpoints"
+"$build/tests/bench_ckpt" "$build"

@@ -150,8 +150,14 @@ static void bench_batch(int B, double seconds)
 
 int main(int argc, char **argv)
 {
-    double seconds = argc > 1 ? atof(argv[1]) : 3.0;
+    static const int dims[] = { 784, 1024, 1024, 10 };
     openblas_set_num_threads(1);
+    /* --sgemm-rate B SECONDS: only the GFLOP/s of a step's GEMMs at batch B */
+    if (argc == 4 && !strcmp(argv[1], "--sgemm-rate")) {
+        printf("%.2f\n", best_gemm_rate(dims, 3, atoi(argv[2]), atof(argv[3])) / 1e9);
+        return 0;
+    }
+    double seconds = argc > 1 ? atof(argv[1]) : 3.0;
     printf("one rank, one OpenBLAS thread (%s); MLP 784-1024-1024-10 + batch norm, SGD momentum\n",
            openblas_get_config());
     printf("%6s %10s %10s %8s %12s %9s %13s\n", "batch", "sgemm", "step", "step/", "samples/s",

@@ -1,0 +1,21 @@
+#!/bin/bash
+# An example Slurm batch script: 4 nodes, one rank per core, resumable.
+# Submit with `sbatch launch/slurm-example.sh`; resubmit the same script after
+# a preemption and the run continues from its newest checkpoint.
+#SBATCH --job-name=ddtrain
+#SBATCH --nodes=4
+#SBATCH --ntasks-per-node=32
+#SBATCH --cpus-per-task=1
+#SBATCH --time=04:00:00
+#SBATCH --signal=B:TERM@120     # SIGTERM two minutes before the limit: checkpoint and exit
+#SBATCH --requeue
+set -euo pipefail
+cd "${SLURM_SUBMIT_DIR:-.}"
+run_dir=${RUN_DIR:-runs/slurm-$SLURM_JOB_NAME}
+# srun starts the ranks itself (Open MPI reads Slurm's allocation); one BLAS
+# thread per rank. The batch shell forwards SIGTERM to srun, srun to the ranks.
+export OPENBLAS_NUM_THREADS=1
+srun --cpu-bind=cores ./ddtrain train --run-dir "$run_dir" --resume auto \
+  --batch-size 8192 --lr 0.1 --lr-scaling linear --warmup-epochs 5 --lr-decay cosine \
+  --epochs 90 --ckpt-every 500 &
+wait
