@@ -13,9 +13,12 @@ set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-.}"
 run_dir=${RUN_DIR:-runs/slurm-$SLURM_JOB_NAME}
 # srun starts the ranks itself (Open MPI reads Slurm's allocation); one BLAS
-# thread per rank. The batch shell forwards SIGTERM to srun, srun to the ranks.
+# thread per rank. The batch shell passes SIGTERM to srun, srun to the ranks,
+# which checkpoint and exit 0.
 export OPENBLAS_NUM_THREADS=1
 srun --cpu-bind=cores ./ddtrain train --run-dir "$run_dir" --resume auto \
   --batch-size 8192 --lr 0.1 --lr-scaling linear --warmup-epochs 5 --lr-decay cosine \
   --epochs 90 --ckpt-every 500 &
-wait
+job=$!
+trap 'kill -TERM "$job"' TERM
+wait "$job" || wait "$job"
