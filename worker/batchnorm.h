@@ -26,8 +26,9 @@ void bn_update_running(float *run_mean, float *run_var, const float *batch_mean,
                        const float *batch_var, int C, float momentum);
 
 /* din (B, C) from dout (B, C); dgamma, dbeta (C) are overwritten, or added to
- * when accumulate is non-zero. */
-void bn_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *xhat,
-                 const float *rstd, const float *gamma, int B, int C, int G, int accumulate);
+ * when accumulate is non-zero. scratch holds 2 C floats (the group sums). */
+void bn_backward(float *din, float *dgamma, float *dbeta, float *scratch, const float *dout,
+                 const float *xhat, const float *rstd, const float *gamma, int B, int C, int G,
+                 int accumulate);
 
 #endif

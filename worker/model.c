@@ -56,8 +56,8 @@ static void bn_bwd(struct layer *l, const struct arena *a, float *din, const flo
     (void)in;
     (void)out;
     int G = l->bn_group > 0 ? l->bn_group : B;
-    bn_backward(din, arena_g(a, l->w_view), arena_g(a, l->b_view), dout, l->xhat, l->rstd,
-                arena_w(a, l->w_view), B, l->out_dim, G, 0);
+    bn_backward(din, arena_g(a, l->w_view), arena_g(a, l->b_view), l->scratch, dout, l->xhat,
+                l->rstd, arena_w(a, l->w_view), B, l->out_dim, G, 0);
 }
 
 static void relu_fwd(struct layer *l, const struct pass_ctx *ctx, float *out, const float *in,
@@ -210,13 +210,14 @@ static int allocate_buffers(struct model *m)
             l->xhat = falloc(B * C);
             l->mean = falloc(groups * C);
             l->rstd = falloc(groups * C);
+            l->scratch = falloc(2 * C);
             /* means in the first half of the blocks, variances in the second */
             l->run_mean = run;
             l->run_var = run + half;
             l->batch_mean = m->bn_batch + (run - m->bn_running);
             l->batch_var = l->batch_mean + half;
             run += C;
-            if (!l->xhat || !l->mean || !l->rstd)
+            if (!l->xhat || !l->mean || !l->rstd || !l->scratch)
                 return -1;
         }
         if (l->ops == &dropout_ops) {
@@ -266,6 +267,7 @@ void model_free(struct model *m)
         free(l->xhat);
         free(l->mean);
         free(l->rstd);
+        free(l->scratch);
         free(l->mask);
     }
     if (m->act)
@@ -402,7 +404,7 @@ size_t model_activation_bytes(const struct model *m)
         const struct layer *l = &m->layers[i];
         floats += B * (size_t)l->out_dim;
         if (l->xhat)
-            floats += 3 * B * (size_t)l->out_dim;
+            floats += 3 * B * (size_t)l->out_dim + 2 * (size_t)l->out_dim;
         if (l->mask)
             bytes += B * (size_t)l->out_dim;
     }

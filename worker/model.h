@@ -41,7 +41,7 @@ struct layer {
     /* batch norm */
     int bn_group;         /* ghost group size, 0 = the whole slice */
     float bn_eps, bn_momentum;
-    float *xhat, *mean, *rstd, *batch_mean, *batch_var;
+    float *xhat, *mean, *rstd, *scratch, *batch_mean, *batch_var;
     float *run_mean, *run_var; /* views into model.bn_running */
     /* dropout */
     float p;

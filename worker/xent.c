@@ -1,0 +1,44 @@
+/* Softmax cross-entropy over integer labels. */
+#include "xent.h"
+
+#include <math.h>
+#include <string.h>
+
+double xent_forward(float *probs, int *correct, const float *logits, const int32_t *labels,
+                    int B, int K)
+{
+    double loss = 0.0;
+    int right = 0;
+    for (int i = 0; i < B; i++) {
+        const float *z = logits + (size_t)i * K;
+        float *p = probs + (size_t)i * K;
+        int arg = 0;
+        float zmax = z[0];
+        for (int k = 1; k < K; k++) {
+            if (z[k] > zmax) {
+                zmax = z[k];
+                arg = k;
+            }
+        }
+        /* subtracting the max keeps exp() finite for any logits */
+        double sum = 0.0;
+        for (int k = 0; k < K; k++) {
+            p[k] = expf(z[k] - zmax);
+            sum += p[k];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int k = 0; k < K; k++)
+            p[k] *= inv;
+        loss += log(sum) - (double)(z[labels[i]] - zmax);
+        right += arg == labels[i];
+    }
+    *correct = right;
+    return loss;
+}
+
+void xent_backward(float *dlogits, const float *probs, const int32_t *labels, int B, int K)
+{
+    memcpy(dlogits, probs, (size_t)B * (size_t)K * sizeof *dlogits);
+    for (int i = 0; i < B; i++)
+        dlogits[(size_t)i * K + labels[i]] -= 1.0f;
+}
