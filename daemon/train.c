@@ -665,6 +665,13 @@ int train_main(int argc, char **argv, int first)
 
     t->t_start = t->log_time = MPI_Wtime();
     t->first_step = (long)t->step;
+    if (t->rank == 0) {
+        /* what status says before the first step ends */
+        struct step_plan first = { .global_batch = sched_batch_at(&t->sched, (double)t->epoch),
+                                   .lr = sched_lr_at(&t->sched, (double)t->epoch, (long)t->step) };
+        t->recent_loss = NAN;
+        publish_status(t, &first);
+    }
     int exit_status = 0;
     for (;;) {
         struct step_plan p;

@@ -13,7 +13,8 @@ pid=$!
 track $pid
 sock="$work/run/control.sock"
 i=0
-until "$DDTRAIN" ctl --run-dir "$work/run" status >"$work/status" 2>/dev/null; do
+until "$DDTRAIN" ctl --run-dir "$work/run" status >"$work/status" 2>/dev/null &&
+  ! grep -q '^step 0 ' "$work/status"; do
   i=$((i + 1))
   [ $i -lt 300 ] || fail "the control socket never answered"
   sleep 0.1
