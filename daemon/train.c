@@ -275,7 +275,9 @@ static void train_step(struct trainer *t, const struct step_plan *p)
     model_forward(m, &ctx, count);
     int correct;
     double loss = model_loss(m, m->labels, count, &correct);
-    comm_begin(&t->comm);
+    /* the noise scale needs two extra reads of the gradients: not every step */
+    bool measure = t->cfg.noise_scale && p->step % t->cfg.noise_every == 0;
+    comm_begin(&t->comm, measure && t->nranks > 1);
     model_backward(m, m->labels, count, comm_grad_ready, &t->comm);
     double *req = t->comm.stats;
     req[STAT_LOSS] = loss;
@@ -294,10 +296,12 @@ static void train_step(struct trainer *t, const struct step_plan *p)
     /* noise scale from the per-rank (small batch) and global (big batch) norms */
     const double *st = t->comm.stats;
     double g2_big = 0;
-    if (t->cfg.noise_scale && t->nranks > 1) {
+    if (measure) {
         for (size_t i = 0; i < m->arena.n; i++)
             g2_big += (double)m->arena.g[i] * m->arena.g[i];
         g2_big /= (double)B * (double)B;
+    }
+    if (measure && t->nranks > 1) {
         double b_small = (double)B / t->nranks;
         double g2_small = st[STAT_GRAD_SQ_OVER_B] / t->nranks;
         noise_update(&t->noise, b_small, g2_small, (double)B, g2_big);
@@ -306,8 +310,10 @@ static void train_step(struct trainer *t, const struct step_plan *p)
     t->log_loss += st[STAT_LOSS];
     t->log_correct += st[STAT_CORRECT];
     t->log_count += st[STAT_COUNT];
-    t->log_grad_sq += g2_big;
-    t->log_steps++;
+    if (measure) {
+        t->log_grad_sq += g2_big;
+        t->log_steps++;
+    }
 }
 
 /* ---- set-up and the loop ---------------------------------------------------------- */
@@ -356,7 +362,7 @@ static int setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpo
     }
     t->perm_epoch = -1;
     comm_init(&t->comm, MPI_COMM_WORLD, &t->model, (size_t)c->bucket_kb * 1024 / sizeof(float),
-              c->overlap, c->noise_scale && t->nranks > 1);
+              c->overlap);
     noise_init(&t->noise, c->noise_ema);
     t->total_steps = 0;
     for (int e = 0; e < c->epochs; e++)
@@ -667,10 +673,10 @@ int train_main(int argc, char **argv, int first)
     t->first_step = (long)t->step;
     if (t->rank == 0) {
         /* what status says before the first step ends */
-        struct step_plan first = { .global_batch = sched_batch_at(&t->sched, (double)t->epoch),
+        struct step_plan now = { .global_batch = sched_batch_at(&t->sched, (double)t->epoch),
                                    .lr = sched_lr_at(&t->sched, (double)t->epoch, (long)t->step) };
         t->recent_loss = NAN;
-        publish_status(t, &first);
+        publish_status(t, &now);
     }
     int exit_status = 0;
     for (;;) {

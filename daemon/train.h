@@ -51,6 +51,7 @@ struct train_config {
     bool overlap;
     int check_every;         /* replica checksum every K steps */
     bool noise_scale;
+    int noise_every;         /* steps between noise-scale measurements */
     double noise_ema;
     int max_steps;           /* 0: no limit (for tests and benchmarks) */
     char resume[CONFIG_STRLEN];    /* "", "auto" or a checkpoint path */

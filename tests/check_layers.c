@@ -181,11 +181,18 @@ START_TEST(test_bn_eval_and_running)
 {
     float in[2 * 2] = { 1, 2, 3, 4 }, g[2] = { 2, 1 }, b[2] = { 1, 0 };
     float rm[2] = { 1, 2 }, rv[2] = { 4, 1 }, out[4];
-    bn_forward_eval(out, in, g, b, rm, rv, 2, 2, 0.0f);
+    float xh[4], din[4], dg[2], db[2], d[4] = { 1, 2, 3, 4 };
+    bn_forward_eval(out, xh, in, g, b, rm, rv, 2, 2, 0.0f);
     ck_assert_float_eq_tol(out[0], 2 * (1 - 1) / 2.0f + 1, 1e-6);
     ck_assert_float_eq_tol(out[1], 1 * (2 - 2) / 1.0f + 0, 1e-6);
     ck_assert_float_eq_tol(out[2], 2 * (3 - 1) / 2.0f + 1, 1e-6);
     ck_assert_float_eq_tol(out[3], 1 * (4 - 2) / 1.0f + 0, 1e-6);
+    /* evaluation mode is affine: din = dout gamma / sd, dgamma = sum dout xhat */
+    bn_backward_eval(din, dg, db, d, xh, g, rv, 2, 2, 0.0f);
+    ck_assert_float_eq_tol(din[0], 1 * 2 / 2.0f, 1e-6);
+    ck_assert_float_eq_tol(din[3], 4 * 1 / 1.0f, 1e-6);
+    ck_assert_float_eq_tol(dg[0], 1 * 0.0f + 3 * 1.0f, 1e-6);
+    ck_assert_float_eq_tol(db[1], 2 + 4, 1e-6);
     float bm[2] = { 10, 20 }, bv[2] = { 0, 2 };
     bn_update_running(rm, rv, bm, bv, 2, 0.1f);
     ck_assert_float_eq_tol(rm[0], 0.9f * 1 + 0.1f * 10, 1e-6);

@@ -35,7 +35,7 @@ static double loss_of(struct model *m, const struct pass_ctx *ctx, int B)
 
 /* Central differences of the summed loss against the analytic gradient, for
  * a sample of every tensor's elements. */
-static void check_gradients(const char *spec, int B, int G)
+static void check_gradients_mode(const char *spec, int B, int G, bool train)
 {
     struct model m;
     build(&m, spec, B, G);
@@ -45,7 +45,11 @@ static void check_gradients(const char *spec, int B, int G)
         if (m.arena.views[v].role == ROLE_BN_BETA || m.arena.views[v].role == ROLE_BN_GAMMA)
             for (size_t k = 0; k < m.arena.views[v].n; k++)
                 arena_w(&m.arena, v)[k] += 0.3f * (float)rng_normal(3, 3, (uint64_t)v, k, 0);
-    struct pass_ctx ctx = { .train = true, .seed = 11, .step = 2, .first_sample = 0 };
+    struct pass_ctx ctx = { .train = train, .seed = 11, .step = 2, .first_sample = 0 };
+    for (size_t k = 0; k < m.bn_running_n / 2; k++) {
+        m.bn_running[k] = 0.1f * (float)k;                       /* running means */
+        m.bn_running[m.bn_running_n / 2 + k] = 0.5f + 0.1f * (float)k; /* variances */
+    }
     loss_of(&m, &ctx, B);
     model_backward(&m, m.labels, B, NULL, NULL);
     float *grad = malloc(m.arena.n * sizeof *grad);
@@ -69,6 +73,11 @@ static void check_gradients(const char *spec, int B, int G)
     model_free(&m);
 }
 
+static void check_gradients(const char *spec, int B, int G)
+{
+    check_gradients_mode(spec, B, G, true);
+}
+
 START_TEST(test_model_gradients)
 {
     check_gradients("in:5,fc:6,relu,fc:3", 4, 0);
@@ -77,6 +86,14 @@ START_TEST(test_model_gradients)
      * differences; the layers are checked one by one in check_layers */
     check_gradients("in:5,fc:6,bn,fc:4,bn,fc:3", 8, 0);
     check_gradients("in:5,fc:6,bn,relu,dropout:0.3,fc:3", 8, 3);
+}
+END_TEST
+
+/* The evaluation-mode gradient (running statistics, no dropout), which the
+ * analysis commands differentiate. */
+START_TEST(test_model_gradients_eval_mode)
+{
+    check_gradients_mode("in:5,fc:6,bn,fc:4,bn,dropout:0.5,fc:3", 8, 0, false);
 }
 END_TEST
 
@@ -188,6 +205,7 @@ Suite *model_suite(void)
     TCase *tc = tcase_create("model");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_model_gradients);
+    tcase_add_test(tc, test_model_gradients_eval_mode);
     tcase_add_test(tc, test_ghost_bn_split_invariance);
     tcase_add_test(tc, test_running_statistics);
     tcase_add_test(tc, test_layout_and_counts);

@@ -83,14 +83,37 @@ void bn_forward_train(float *out, float *xhat, float *mean, float *rstd, float *
     }
 }
 
-DDT_HOT void bn_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
-                             const float *run_mean, const float *run_var, int B, int C, float eps)
+DDT_HOT void bn_forward_eval(float *out, float *xhat, const float *in, const float *gamma,
+                             const float *beta, const float *run_mean, const float *run_var,
+                             int B, int C, float eps)
 {
     for (int i = 0; i < B; i++) {
         const float *x = in + (size_t)i * C;
         float *y = out + (size_t)i * C;
-        for (int c = 0; c < C; c++)
-            y[c] = gamma[c] * (x[c] - run_mean[c]) / sqrtf(run_var[c] + eps) + beta[c];
+        for (int c = 0; c < C; c++) {
+            float v = (x[c] - run_mean[c]) / sqrtf(run_var[c] + eps);
+            if (xhat)
+                xhat[(size_t)i * C + c] = v;
+            y[c] = gamma[c] * v + beta[c];
+        }
+    }
+}
+
+void bn_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
+                      const float *xhat, const float *gamma, const float *run_var, int B, int C,
+                      float eps)
+{
+    memset(dgamma, 0, (size_t)C * sizeof *dgamma);
+    memset(dbeta, 0, (size_t)C * sizeof *dbeta);
+    for (int i = 0; i < B; i++) {
+        const float *d = dout + (size_t)i * C, *xh = xhat + (size_t)i * C;
+        for (int c = 0; c < C; c++) {
+            dgamma[c] += d[c] * xh[c];
+            dbeta[c] += d[c];
+        }
+        if (din)
+            for (int c = 0; c < C; c++)
+                din[(size_t)i * C + c] = d[c] * gamma[c] / sqrtf(run_var[c] + eps);
     }
 }
 

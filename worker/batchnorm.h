@@ -17,9 +17,17 @@ void bn_forward_train(float *out, float *xhat, float *mean, float *rstd, float *
                       float *batch_var, const float *in, const float *gamma, const float *beta,
                       int B, int C, int G, float eps);
 
-/* Evaluation mode: out (B, C) from the running statistics. */
-void bn_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
-                     const float *run_mean, const float *run_var, int B, int C, float eps);
+/* Evaluation mode: out (B, C) from the running statistics; xhat (B, C), the
+ * normalised input, is kept for bn_backward_eval unless NULL. */
+void bn_forward_eval(float *out, float *xhat, const float *in, const float *gamma,
+                     const float *beta, const float *run_mean, const float *run_var, int B,
+                     int C, float eps);
+
+/* Backward of the evaluation mode, an affine map: din = dout gamma /
+ * sqrt(run_var + eps) (skipped when NULL); dgamma, dbeta (C) overwritten. */
+void bn_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
+                      const float *xhat, const float *gamma, const float *run_var, int B, int C,
+                      float eps);
 
 /* running = (1 - momentum) * running + momentum * batch, PyTorch's convention. */
 void bn_update_running(float *run_mean, float *run_var, const float *batch_mean,

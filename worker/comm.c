@@ -5,7 +5,7 @@
 #include <string.h>
 
 void comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
-               bool overlap, bool measure_norm)
+               bool overlap)
 {
     memset(c, 0, sizeof *c);
     c->comm = comm;
@@ -13,14 +13,14 @@ void comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucke
     MPI_Comm_size(comm, &c->nranks);
     c->model = m;
     c->overlap = overlap;
-    c->measure_norm = measure_norm;
     /* never more buckets than we have requests for */
     size_t min_bucket = m->arena.n / COMM_MAX_BUCKETS + 1;
     c->bucket_floats = bucket_floats > min_bucket ? bucket_floats : min_bucket;
 }
 
-void comm_begin(struct grad_comm *c)
+void comm_begin(struct grad_comm *c, bool measure_norm)
 {
+    c->measure_norm = measure_norm;
     c->pending_hi = c->model->arena.n;
     c->pending_lo = c->model->arena.n;
     c->nreq = 0;

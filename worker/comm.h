@@ -31,7 +31,7 @@ struct grad_comm {
     MPI_Comm comm;
     int rank, nranks;
     bool overlap;            /* start buckets during backward (else all after it) */
-    bool measure_norm;       /* compute each rank's squared gradient norm */
+    bool measure_norm;       /* this step: compute the rank's squared gradient norm */
     size_t bucket_floats;    /* target bucket size */
     struct model *model;
     /* per step */
@@ -46,10 +46,11 @@ struct grad_comm {
 };
 
 void comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
-               bool overlap, bool measure_norm);
+               bool overlap);
 
-/* Before backward. */
-void comm_begin(struct grad_comm *c);
+/* Before backward; measure_norm asks for this rank's squared gradient norm
+ * (STAT_GRAD_SQ) at the cost of one more read of the gradients. */
+void comm_begin(struct grad_comm *c, bool measure_norm);
 
 /* The grad_ready_fn to hand to model_backward (user = the grad_comm). */
 void comm_grad_ready(void *user, int layer);

@@ -35,8 +35,10 @@ static void bn_fwd(struct layer *l, const struct pass_ctx *ctx, float *out, cons
                    int B)
 {
     const float *gamma = arena_w(l->arena, l->w_view), *beta = arena_w(l->arena, l->b_view);
+    l->last_train = ctx->train;
     if (!ctx->train) {
-        bn_forward_eval(out, in, gamma, beta, l->run_mean, l->run_var, B, l->out_dim, l->bn_eps);
+        bn_forward_eval(out, l->xhat, in, gamma, beta, l->run_mean, l->run_var, B, l->out_dim,
+                        l->bn_eps);
         return;
     }
     int G = l->bn_group > 0 ? l->bn_group : B;
@@ -55,6 +57,11 @@ static void bn_bwd(struct layer *l, const struct arena *a, float *din, const flo
 {
     (void)in;
     (void)out;
+    if (!l->last_train) {
+        bn_backward_eval(din, arena_g(a, l->w_view), arena_g(a, l->b_view), dout, l->xhat,
+                         arena_w(a, l->w_view), l->run_var, B, l->out_dim, l->bn_eps);
+        return;
+    }
     int G = l->bn_group > 0 ? l->bn_group : B;
     bn_backward(din, arena_g(a, l->w_view), arena_g(a, l->b_view), l->scratch, dout, l->xhat,
                 l->rstd, arena_w(a, l->w_view), B, l->out_dim, G, 0);
@@ -79,6 +86,7 @@ static void dropout_fwd(struct layer *l, const struct pass_ctx *ctx, float *out,
                         int B)
 {
     float p = ctx->train ? l->p : 0.0f;
+    l->p_last = p;
     struct dropout_key key = { .seed = ctx->seed, .layer = (uint64_t)l->index,
                                .step = ctx->step, .first_sample = ctx->first_sample };
     dropout_forward(out, l->mask, in, B, l->out_dim, p, &key);
@@ -90,7 +98,7 @@ static void dropout_bwd(struct layer *l, const struct arena *a, float *din, cons
     (void)a;
     (void)in;
     (void)out;
-    dropout_backward(din, dout, l->mask, B, l->out_dim, l->p);
+    dropout_backward(din, dout, l->mask, B, l->out_dim, l->p_last);
 }
 
 static const struct layer_ops linear_ops = { "fc", linear_fwd, linear_bwd };

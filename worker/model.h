@@ -42,9 +42,11 @@ struct layer {
     int bn_group;         /* ghost group size, 0 = the whole slice */
     float bn_eps, bn_momentum;
     float *xhat, *mean, *rstd, *scratch, *batch_mean, *batch_var;
+    bool last_train;      /* mode of the last forward, which backward follows */
     float *run_mean, *run_var; /* views into model.bn_running */
     /* dropout */
     float p;
+    float p_last;         /* the rate the last forward used (0 in evaluation) */
     uint8_t *mask;
 };
 
@@ -99,7 +101,9 @@ void model_update_running(struct model *m);
  * reverse layer order, so communication can start early. */
 typedef void (*grad_ready_fn)(void *user, int layer);
 
-/* Backward of the last model_loss; overwrites every parameter gradient. */
+/* Backward of the last model_loss, in the mode of the last forward (so the
+ * gradient of the evaluation-mode loss is available to the analysis
+ * commands); overwrites every parameter gradient. */
 void model_backward(struct model *m, const int32_t *labels, int B, grad_ready_fn ready,
                     void *user);
 
