@@ -5,5 +5,10 @@
 int ctl_main(int argc, char **argv, int first);     /* no MPI */
 int inspect_main(int argc, char **argv, int first); /* no MPI */
 int eval_main(int argc, char **argv, int first);    /* after MPI_Init */
+int sharpness_main(int argc, char **argv, int first);   /* after MPI_Init */
+int hessian_main(int argc, char **argv, int first);     /* after MPI_Init */
+int interpolate_main(int argc, char **argv, int first); /* after MPI_Init */
+int landscape_main(int argc, char **argv, int first);   /* after MPI_Init */
+int summarize_main(int argc, char **argv, int first);   /* no MPI */
 
 #endif

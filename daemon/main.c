@@ -14,6 +14,11 @@ static void usage(FILE *out)
             "commands:\n"
             "  train     train a model (under mpirun for several ranks)\n"
             "  eval      loss and accuracy of a checkpoint (under mpirun to split the work)\n"
+            "  sharpness Keskar's sharpness of a checkpoint's minimum\n"
+            "  hessian   the largest Hessian eigenvalues by power iteration\n"
+            "  interpolate  the loss on the line between two checkpoints\n"
+            "  landscape the loss along random filter-normalised directions\n"
+            "  summarize one row per run directory: settings, losses, gap, sharpness\n"
             "  inspect   a checkpoint's header, schedule state and tensors\n"
             "  ctl       ask a running job for its status, a checkpoint, or a clean stop\n"
             "  help      this text\n\n"
@@ -45,6 +50,16 @@ int main(int argc, char **argv)
         return run_mpi(train_main, argc, argv);
     if (!strcmp(cmd, "eval"))
         return run_mpi(eval_main, argc, argv);
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **, int);
+    } analysis[] = { { "sharpness", sharpness_main }, { "hessian", hessian_main },
+                     { "interpolate", interpolate_main }, { "landscape", landscape_main } };
+    for (size_t i = 0; i < sizeof analysis / sizeof analysis[0]; i++)
+        if (!strcmp(cmd, analysis[i].name))
+            return run_mpi(analysis[i].fn, argc, argv);
+    if (!strcmp(cmd, "summarize"))
+        return summarize_main(argc, argv, 2);
     if (!strcmp(cmd, "inspect"))
         return inspect_main(argc, argv, 2);
     if (!strcmp(cmd, "ctl"))

@@ -58,7 +58,7 @@ void metrics_train(struct metrics *m, long step, double epoch, double lr, double
 }
 
 void metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
-                  double train_acc, double test_loss, double test_acc)
+                  double train_acc, double test_loss, double test_acc, double wall_seconds)
 {
     if (!m->f)
         return;
@@ -69,6 +69,7 @@ void metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
     field(m->f, "test_loss", test_loss);
     field(m->f, "test_accuracy", test_acc);
     field(m->f, "generalization_gap", test_loss - train_loss);
+    field(m->f, "wall_seconds", wall_seconds);
     fputs("}\n", m->f);
     fflush(m->f);
 }

@@ -20,7 +20,7 @@ void metrics_train(struct metrics *m, long step, double epoch, double lr, double
 
 /* An evaluation line. */
 void metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
-                  double train_acc, double test_loss, double test_acc);
+                  double train_acc, double test_loss, double test_acc, double wall_seconds);
 
 /* Prints a double as JSON (NaN and infinities become null). */
 void metrics_json_number(FILE *f, double v);

@@ -184,7 +184,8 @@ static void run_eval(struct trainer *t, const struct step_plan *p)
     double epoch = (double)(p->epoch + 1);
     if (p->batch_in_epoch + 1 < steps_in_epoch(t, p->epoch))
         epoch = p->epoch_pos;
-    metrics_eval(&t->metrics, (long)p->step + 1, epoch, tr_loss, tr_acc, te_loss, te_acc);
+    metrics_eval(&t->metrics, (long)p->step + 1, epoch, tr_loss, tr_acc, te_loss, te_acc,
+                 t->wall_before + (MPI_Wtime() - t->t_start));
     char line[256];
     snprintf(line, sizeof line,
              "epoch %.2f step %ld: train loss %.4f acc %.4f | test loss %.4f acc %.4f",

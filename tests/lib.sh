@@ -71,5 +71,5 @@ tensor_sums() {
 
 # Metrics without the timing fields, which no two runs share.
 metrics_no_timing() {
-  sed 's/"samples_per_sec":[^,}]*,\{0,1\}//' "$1"
+  sed -e 's/"samples_per_sec":[^,}]*,\{0,1\}//' -e 's/,\{0,1\}"wall_seconds":[^,}]*//' "$1"
 }

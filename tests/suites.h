@@ -4,6 +4,7 @@
 
 #include <check.h>
 
+Suite *analysis_suite(void);
 Suite *ckpt_suite(void);
 Suite *config_suite(void);
 Suite *control_suite(void);

@@ -8,6 +8,11 @@
 
 #include "simd.h"
 
+/* Evaluation mode takes features in blocks of this many, so that each sqrtf
+ * (a library call under C11's errno rules, never vectorised) is paid once per
+ * feature rather than once per element, with no heap buffer. */
+enum { BN_EVAL_BLOCK = 256 };
+
 int bn_group_count(int B, int G)
 {
     if (G <= 0 || G >= B)
@@ -15,8 +20,12 @@ int bn_group_count(int B, int G)
     return (B + G - 1) / G;
 }
 
+/* The helpers below take restrict pointers: without them GCC gives up on the
+ * run-time alias checks for this many arrays and leaves the loops scalar. */
+
 /* Statistics of rows [lo, hi): mean (C), then the biased variance into var (C). */
-DDT_HOT static void group_stats(float *mean, float *var, const float *in, int lo, int hi, int C)
+DDT_HOT static void group_stats(float *restrict mean, float *restrict var,
+                                const float *restrict in, int lo, int hi, int C)
 {
     memset(mean, 0, (size_t)C * sizeof *mean);
     memset(var, 0, (size_t)C * sizeof *var);
@@ -28,7 +37,8 @@ DDT_HOT static void group_stats(float *mean, float *var, const float *in, int lo
     float inv_n = 1.0f / (float)(hi - lo);
     for (int c = 0; c < C; c++)
         mean[c] *= inv_n;
-    /* two passes: the variance of centred values does not cancel */
+    /* two passes: summing squares of centred values does not cancel the way
+     * E[x^2] - E[x]^2 does when the mean is large next to the spread */
     for (int i = lo; i < hi; i++) {
         const float *x = in + (size_t)i * C;
         for (int c = 0; c < C; c++) {
@@ -40,9 +50,10 @@ DDT_HOT static void group_stats(float *mean, float *var, const float *in, int lo
         var[c] *= inv_n;
 }
 
-DDT_HOT static void normalise_rows(float *out, float *xhat, const float *in, const float *mean,
-                                   const float *rstd, const float *gamma, const float *beta,
-                                   int lo, int hi, int C)
+DDT_HOT static void normalise_rows(float *restrict out, float *restrict xhat,
+                                   const float *restrict in, const float *restrict mean,
+                                   const float *restrict rstd, const float *restrict gamma,
+                                   const float *restrict beta, int lo, int hi, int C)
 {
     for (int i = lo; i < hi; i++) {
         const float *x = in + (size_t)i * C;
@@ -68,9 +79,11 @@ void bn_forward_train(float *out, float *xhat, float *mean, float *rstd, float *
     for (int g = 0; g < ng; g++) {
         int lo = g * size, hi = lo + size < B ? lo + size : B, n = hi - lo;
         float *mu = mean + (size_t)g * C, *rs = rstd + (size_t)g * C;
+        /* rs holds the biased variance until it is turned into 1 / sd below */
         group_stats(mu, rs, in, lo, hi, C);
         if (batch_mean) {
-            /* running statistics use the unbiased variance, as PyTorch does */
+            /* running statistics use the unbiased variance, as PyTorch does; a
+             * group of one has no spread to correct, so its 0 stays */
             float unbias = n > 1 ? (float)n / (float)(n - 1) : 1.0f;
             for (int c = 0; c < C; c++) {
                 batch_mean[c] += mu[c] / (float)ng;
@@ -83,25 +96,63 @@ void bn_forward_train(float *out, float *xhat, float *mean, float *rstd, float *
     }
 }
 
-DDT_HOT void bn_forward_eval(float *out, float *xhat, const float *in, const float *gamma,
-                             const float *beta, const float *run_mean, const float *run_var,
-                             int B, int C, float eps)
+/* Features [c0, c0 + n) of every row, sd (n) = sqrt(run_var + eps) of the block. */
+DDT_HOT static void eval_block(float *restrict out, float *restrict xhat,
+                               const float *restrict in, const float *restrict gamma,
+                               const float *restrict beta, const float *restrict run_mean,
+                               const float *restrict sd, int B, int C, int c0, int n)
 {
+    const float *g = gamma + c0, *b = beta + c0, *m = run_mean + c0;
     for (int i = 0; i < B; i++) {
-        const float *x = in + (size_t)i * C;
-        float *y = out + (size_t)i * C;
-        for (int c = 0; c < C; c++) {
-            float v = (x[c] - run_mean[c]) / sqrtf(run_var[c] + eps);
-            if (xhat)
-                xhat[(size_t)i * C + c] = v;
-            y[c] = gamma[c] * v + beta[c];
+        size_t row = (size_t)i * C + c0;
+        const float *x = in + row;
+        float *y = out + row;
+        /* two loops rather than a test per element, which would keep it scalar */
+        if (xhat) {
+            float *xh = xhat + row;
+            for (int c = 0; c < n; c++) {
+                float v = (x[c] - m[c]) / sd[c];
+                xh[c] = v;
+                y[c] = g[c] * v + b[c];
+            }
+        } else {
+            for (int c = 0; c < n; c++)
+                y[c] = g[c] * ((x[c] - m[c]) / sd[c]) + b[c];
         }
     }
 }
 
-void bn_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
-                      const float *xhat, const float *gamma, const float *run_var, int B, int C,
-                      float eps)
+void bn_forward_eval(float *out, float *xhat, const float *in, const float *gamma,
+                     const float *beta, const float *run_mean, const float *run_var, int B,
+                     int C, float eps)
+{
+    float sd[BN_EVAL_BLOCK];
+    for (int c0 = 0; c0 < C; c0 += BN_EVAL_BLOCK) {
+        int n = C - c0 < BN_EVAL_BLOCK ? C - c0 : BN_EVAL_BLOCK;
+        for (int c = 0; c < n; c++)
+            sd[c] = sqrtf(run_var[c0 + c] + eps);
+        eval_block(out, xhat, in, gamma, beta, run_mean, sd, B, C, c0, n);
+    }
+}
+
+/* din, features [c0, c0 + n) of every row: dout gamma / sd. */
+DDT_HOT static void eval_din_block(float *restrict din, const float *restrict dout,
+                                   const float *restrict gamma, const float *restrict sd, int B,
+                                   int C, int c0, int n)
+{
+    const float *g = gamma + c0;
+    for (int i = 0; i < B; i++) {
+        size_t row = (size_t)i * C + c0;
+        const float *d = dout + row;
+        float *o = din + row;
+        for (int c = 0; c < n; c++)
+            o[c] = d[c] * g[c] / sd[c];
+    }
+}
+
+DDT_HOT static void eval_param_grads(float *restrict dgamma, float *restrict dbeta,
+                                     const float *restrict dout, const float *restrict xhat,
+                                     int B, int C)
 {
     memset(dgamma, 0, (size_t)C * sizeof *dgamma);
     memset(dbeta, 0, (size_t)C * sizeof *dbeta);
@@ -111,9 +162,22 @@ void bn_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout
             dgamma[c] += d[c] * xh[c];
             dbeta[c] += d[c];
         }
-        if (din)
-            for (int c = 0; c < C; c++)
-                din[(size_t)i * C + c] = d[c] * gamma[c] / sqrtf(run_var[c] + eps);
+    }
+}
+
+void bn_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
+                      const float *xhat, const float *gamma, const float *run_var, int B, int C,
+                      float eps)
+{
+    eval_param_grads(dgamma, dbeta, dout, xhat, B, C);
+    if (!din)
+        return;
+    float sd[BN_EVAL_BLOCK];
+    for (int c0 = 0; c0 < C; c0 += BN_EVAL_BLOCK) {
+        int n = C - c0 < BN_EVAL_BLOCK ? C - c0 : BN_EVAL_BLOCK;
+        for (int c = 0; c < n; c++)
+            sd[c] = sqrtf(run_var[c0 + c] + eps);
+        eval_din_block(din, dout, gamma, sd, B, C, c0, n);
     }
 }
 
@@ -127,7 +191,8 @@ void bn_update_running(float *run_mean, float *run_var, const float *batch_mean,
 }
 
 /* sd (C) = column sums of dout, sdx (C) = column sums of dout * xhat over rows [lo, hi). */
-DDT_HOT static void group_grad_sums(float *sd, float *sdx, const float *dout, const float *xhat,
+DDT_HOT static void group_grad_sums(float *restrict sd, float *restrict sdx,
+                                    const float *restrict dout, const float *restrict xhat,
                                     int lo, int hi, int C)
 {
     memset(sd, 0, (size_t)C * sizeof *sd);
@@ -142,10 +207,11 @@ DDT_HOT static void group_grad_sums(float *sd, float *sdx, const float *dout, co
 }
 
 /* din = gamma rstd / n (n dout - sd - xhat sdx), the gradient through the
- * group's mean and variance. */
-DDT_HOT static void group_din(float *din, const float *dout, const float *xhat, const float *sd,
-                              const float *sdx, const float *rstd, const float *gamma, int lo,
-                              int hi, int C)
+ * group's mean and variance as well as through the row itself. */
+DDT_HOT static void group_din(float *restrict din, const float *restrict dout,
+                              const float *restrict xhat, const float *restrict sd,
+                              const float *restrict sdx, const float *restrict rstd,
+                              const float *restrict gamma, int lo, int hi, int C)
 {
     float n = (float)(hi - lo), inv_n = 1.0f / n;
     for (int i = lo; i < hi; i++) {
@@ -170,6 +236,7 @@ void bn_backward(float *din, float *dgamma, float *dbeta, float *scratch, const 
     for (int g = 0; g < ng; g++) {
         int lo = g * size, hi = lo + size < B ? lo + size : B;
         group_grad_sums(sd, sdx, dout, xhat, lo, hi, C);
+        /* gamma and beta are shared by all groups, so their gradients add up */
         for (int c = 0; c < C; c++) {
             dgamma[c] += sdx[c];
             dbeta[c] += sd[c];

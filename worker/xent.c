@@ -12,6 +12,8 @@ double xent_forward(float *probs, int *correct, const float *logits, const int32
     for (int i = 0; i < B; i++) {
         const float *z = logits + (size_t)i * K;
         float *p = probs + (size_t)i * K;
+        /* strict > keeps the lowest index on ties, so a row of equal logits
+         * counts as a prediction of class 0, the same on every rank */
         int arg = 0;
         float zmax = z[0];
         for (int k = 1; k < K; k++) {
@@ -29,7 +31,9 @@ double xent_forward(float *probs, int *correct, const float *logits, const int32
         float inv = (float)(1.0 / sum);
         for (int k = 0; k < K; k++)
             p[k] *= inv;
-        loss += log(sum) - (double)(z[labels[i]] - zmax);
+        /* -log p[label] from the logits, not from the rounded float p, so a
+         * confident right answer still gives a loss above 0 and never log(0) */
+        loss += log(sum) - ((double)z[labels[i]] - (double)zmax);
         right += arg == labels[i];
     }
     *correct = right;

@@ -1,0 +1,37 @@
+/* Argument handling shared by the analysis commands. */
+#include "analysis.h"
+
+#include <mpi.h>
+#include <stdio.h>
+
+int analysis_fail(const char *cmd, const char *err)
+{
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0)
+        fprintf(stderr, "ddtrain %s: %s\n", cmd, err);
+    return 2;
+}
+
+int analysis_args(const char *cmd, const char *usage, const struct option_def *table,
+                  void *target, int argc, char **argv, int first, char **pos, int npos)
+{
+    int rank, got;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    char err[CONFIG_ERRLEN];
+    config_defaults(table, target);
+    int rc = config_parse_args(table, target, argc, argv, first, pos, npos, &got, err);
+    if (rc == 1) {
+        if (rank == 0) {
+            printf("usage: %s\n\noptions:\n", usage);
+            config_help(table, stdout);
+        }
+        return 1;
+    }
+    if (rc == 0 && got != npos) {
+        snprintf(err, sizeof err, "expected %d checkpoint%s: usage: %s", npos, npos == 1 ? "" : "s",
+                 usage);
+        rc = -1;
+    }
+    return rc ? analysis_fail(cmd, err) : 0;
+}

@@ -1,0 +1,229 @@
+/* Tests of the analysis numerics without MPI: power iteration with deflation
+ * on a matrix with known eigenvalues, the finite-difference Hessian-vector
+ * product of a softmax linear model against its closed-form Hessian, and
+ * filter-normalised directions. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "directions.h"
+#include "hessian.h"
+#include "model.h"
+#include "rng.h"
+#include "suites.h"
+
+/* A symmetric 6x6 matrix Q diag(lambda) Q^T with a fixed rotation Q. */
+enum { DN = 6 };
+static double mat[DN][DN];
+static const double lambdas[DN] = { 5.0, -3.0, 2.0, 1.0, 0.5, 0.1 };
+
+static void build_matrix(void)
+{
+    /* Q from Gram-Schmidt on seeded vectors */
+    double q[DN][DN];
+    for (int i = 0; i < DN; i++) {
+        for (int k = 0; k < DN; k++)
+            q[i][k] = rng_normal(3, 3, (uint64_t)i, (uint64_t)k, 0);
+        for (int j = 0; j < i; j++) {
+            double d = 0;
+            for (int k = 0; k < DN; k++)
+                d += q[i][k] * q[j][k];
+            for (int k = 0; k < DN; k++)
+                q[i][k] -= d * q[j][k];
+        }
+        double nrm = 0;
+        for (int k = 0; k < DN; k++)
+            nrm += q[i][k] * q[i][k];
+        for (int k = 0; k < DN; k++)
+            q[i][k] /= sqrt(nrm);
+    }
+    for (int a = 0; a < DN; a++)
+        for (int b = 0; b < DN; b++) {
+            mat[a][b] = 0;
+            for (int i = 0; i < DN; i++)
+                mat[a][b] += q[i][a] * lambdas[i] * q[i][b];
+        }
+}
+
+static void matvec(void *user, const float *v, float *out)
+{
+    (void)user;
+    for (int a = 0; a < DN; a++) {
+        double s = 0;
+        for (int b = 0; b < DN; b++)
+            s += mat[a][b] * v[b];
+        out[a] = (float)s;
+    }
+}
+
+START_TEST(test_power_iteration_deflation)
+{
+    build_matrix();
+    struct eigen_result res[3];
+    float vecs[3 * DN], work[DN];
+    power_iteration(matvec, NULL, DN, 3, 2000, 1e-6, 7, res, vecs, work);
+    ck_assert_double_eq_tol(res[0].value, 5.0, 1e-3);
+    ck_assert_double_eq_tol(res[1].value, -3.0, 1e-3);
+    ck_assert_double_eq_tol(res[2].value, 2.0, 1e-3);
+    ck_assert(res[0].converged);
+    /* eigenvectors: unit norm, H u = lambda u */
+    float hu[DN];
+    matvec(NULL, vecs, hu);
+    for (int a = 0; a < DN; a++)
+        ck_assert_float_eq_tol(hu[a], 5.0f * vecs[a], 2e-3);
+}
+END_TEST
+
+/* ---- a softmax linear model in:3,fc:2 on 5 fixed samples ----------------- */
+
+enum { NS = 5, IN = 3, K = 2 };
+static float data[NS][IN];
+static int32_t labels[NS] = { 0, 1, 1, 0, 1 };
+
+struct lin {
+    struct model m;
+};
+
+static double model_grad(void *user, const float *x, float *grad)
+{
+    struct model *m = user;
+    memcpy(m->arena.w, x, m->arena.n * sizeof *x);
+    memcpy(m->act[0], data, sizeof data);
+    struct pass_ctx ctx = { .train = false };
+    model_forward(m, &ctx, NS);
+    int correct;
+    double loss = model_loss(m, labels, NS, &correct);
+    model_backward(m, labels, NS, NULL, NULL);
+    for (size_t i = 0; i < m->arena.n; i++)
+        grad[i] = m->arena.g[i] / NS;
+    return loss / NS;
+}
+
+START_TEST(test_hvp_against_closed_form)
+{
+    struct spec s;
+    char err[128];
+    ck_assert_int_eq(spec_parse(&s, "in:3,fc:2", false, 0, err, sizeof err), 0);
+    struct model_options mo = { .bn_eps = 1e-5f, .bn_momentum = 0.1f };
+    struct model m;
+    ck_assert_int_eq(model_build(&m, &s, NS, &mo, err, sizeof err), 0);
+    model_init_params(&m, 3);
+    for (int n = 0; n < NS; n++)
+        for (int i = 0; i < IN; i++)
+            data[n][i] = (float)rng_normal(5, 5, (uint64_t)n, (uint64_t)i, 0);
+    size_t N = m.arena.n;
+    size_t woff = m.arena.views[0].off, boff = m.arena.views[1].off;
+    float *x0 = malloc(N * sizeof *x0), *v = calloc(N, sizeof *v), *hv = malloc(N * sizeof *hv);
+    float *work = malloc(3 * N * sizeof *work);
+    memcpy(x0, m.arena.w, N * sizeof *x0);
+    /* theta = (W (K x IN), b (K)); per sample, z = W x + b, and the Hessian
+     * of the mean loss is mean_n (diag(p) - p p^T) kron [x;1][x;1]^T */
+    double H[K * (IN + 1)][K * (IN + 1)];
+    memset(H, 0, sizeof H);
+    for (int n = 0; n < NS; n++) {
+        double z[K], p[K], zmax = -1e30, sum = 0, xe[IN + 1];
+        for (int k = 0; k < K; k++) {
+            z[k] = x0[boff + (size_t)k];
+            for (int i = 0; i < IN; i++)
+                z[k] += x0[woff + (size_t)(k * IN + i)] * data[n][i];
+            zmax = fmax(zmax, z[k]);
+        }
+        for (int k = 0; k < K; k++)
+            sum += (p[k] = exp(z[k] - zmax));
+        for (int k = 0; k < K; k++)
+            p[k] /= sum;
+        for (int i = 0; i < IN; i++)
+            xe[i] = data[n][i];
+        xe[IN] = 1;
+        for (int k = 0; k < K; k++)
+            for (int l = 0; l < K; l++)
+                for (int i = 0; i <= IN; i++)
+                    for (int j = 0; j <= IN; j++)
+                        H[k * (IN + 1) + i][l * (IN + 1) + j] +=
+                            ((k == l ? p[k] : 0) - p[k] * p[l]) * xe[i] * xe[j] / NS;
+    }
+    /* arena index of parameter (k, i): W[k][i] for i < IN, b[k] for i == IN */
+#define IDX(k, i) ((i) < IN ? woff + (size_t)((k) * IN + (i)) : boff + (size_t)(k))
+    for (int trial = 0; trial < 3; trial++) {
+        memset(v, 0, N * sizeof *v);
+        for (int k = 0; k < K; k++)
+            for (int i = 0; i <= IN; i++)
+                v[IDX(k, i)] = (float)rng_normal(9, 9, (uint64_t)trial, (uint64_t)(k * 4 + i), 0);
+        hvp_central(model_grad, &m, x0, v, N, 1e-2, hv, work);
+        for (int k = 0; k < K; k++) {
+            for (int i = 0; i <= IN; i++) {
+                double want = 0;
+                for (int l = 0; l < K; l++)
+                    for (int j = 0; j <= IN; j++)
+                        want += H[k * (IN + 1) + i][l * (IN + 1) + j] * v[IDX(l, j)];
+                ck_assert_msg(fabs(hv[IDX(k, i)] - want) < 2e-3 * (1 + fabs(want)),
+                              "Hv[%d,%d] = %g, closed form %g", k, i, hv[IDX(k, i)], want);
+            }
+        }
+    }
+#undef IDX
+    free(x0);
+    free(v);
+    free(hv);
+    free(work);
+    model_free(&m);
+}
+END_TEST
+
+START_TEST(test_filter_normalised_directions)
+{
+    struct spec s;
+    char err[128];
+    ck_assert_int_eq(spec_parse(&s, "in:6,fc:5,bn,relu,fc:3", false, 0, err, sizeof err), 0);
+    struct model_options mo = { .bn_eps = 1e-5f, .bn_momentum = 0.1f };
+    struct model m;
+    ck_assert_int_eq(model_build(&m, &s, 2, &mo, err, sizeof err), 0);
+    model_init_params(&m, 4);
+    const struct arena *a = &m.arena;
+    float *d = malloc(a->n * sizeof *d), *again = malloc(a->n * sizeof *again);
+    direction_random(d, a, a->w, 11, 0, true);
+    direction_random(again, a, a->w, 11, 0, true);
+    ck_assert(memcmp(d, again, a->n * sizeof *d) == 0);
+    for (int v = 0; v < a->nviews; v++) {
+        const struct tensor_view *tv = &a->views[v];
+        for (int r = 0; r < tv->rows; r++) {
+            double dn = 0, wn = 0;
+            for (int c = 0; c < tv->cols; c++) {
+                size_t k = tv->off + (size_t)r * tv->cols + c;
+                dn += (double)d[k] * d[k];
+                wn += (double)a->w[k] * a->w[k];
+            }
+            if (tv->role == ROLE_WEIGHT)
+                ck_assert_msg(fabs(sqrt(dn) - sqrt(wn)) < 1e-5 * sqrt(wn), "%s row %d", tv->name, r);
+            else
+                ck_assert_double_eq(dn, 0.0); /* biases and batch norm stay */
+        }
+    }
+    /* another direction number is another direction; without filter
+     * normalisation each tensor has the tensor's norm */
+    direction_random(again, a, a->w, 11, 1, true);
+    ck_assert(memcmp(d, again, a->n * sizeof *d) != 0);
+    direction_random(d, a, a->w, 11, 0, false);
+    const struct tensor_view *w1 = &a->views[0];
+    double dn = 0, wn = 0;
+    for (size_t k = 0; k < w1->n; k++) {
+        dn += (double)d[w1->off + k] * d[w1->off + k];
+        wn += (double)a->w[w1->off + k] * a->w[w1->off + k];
+    }
+    ck_assert_double_eq_tol(sqrt(dn), sqrt(wn), 1e-4 * sqrt(wn));
+    free(d);
+    free(again);
+    model_free(&m);
+}
+END_TEST
+
+Suite *analysis_suite(void)
+{
+    Suite *s = suite_create("analysis");
+    TCase *tc = tcase_create("numerics");
+    tcase_add_test(tc, test_power_iteration_deflation);
+    tcase_add_test(tc, test_hvp_against_closed_form);
+    tcase_add_test(tc, test_filter_normalised_directions);
+    suite_add_tcase(s, tc);
+    return s;
+}
