@@ -1,5 +1,5 @@
 /* Learning-rate, momentum and batch-size schedules as pure functions of the
- * position in training (see schedule.h for the formulas' sources). */
+ * position in training, their validation, and the parsers of their lists. */
 #include "schedule.h"
 
 #include <errno.h>
@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The largest global batch --batch-size accepts; the batch schedule keeps to it. */
+#define SCHED_MAX_BATCH 16777216L
+
 void sched_defaults(struct sched_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -15,10 +18,14 @@ void sched_defaults(struct sched_config *c)
     c->scaling = SCALE_NONE;
     c->ref_batch = 256;
     c->epochs = 10;
+    c->warmup_epochs = 0;
+    c->warmup_steps = 0;
     c->warmup_start = -1;
     c->decay = DECAY_CONSTANT;
     c->gamma = 0.1;
+    c->nmilestones = 0;
     c->power = 1;
+    c->floor = 0;
     c->sgdr_t0 = 10;
     c->sgdr_tmult = 1;
     c->cycle_epochs = 2;
@@ -28,68 +35,115 @@ void sched_defaults(struct sched_config *c)
     c->momentum = 0.9;
     c->momentum_min = 0.85;
     c->base_batch = 256;
+    c->nbatch = 0;
     c->batch_scales_lr = true;
 }
 
-#define FAIL(...)                           \
-    do {                                    \
-        snprintf(err, errlen, __VA_ARGS__); \
-        return -1;                          \
+/* Library code reports and returns; it never exits. */
+#define FAIL(...)                                         \
+    do {                                                  \
+        if (err && errlen > 0)                            \
+            snprintf(err, (size_t)errlen, __VA_ARGS__);   \
+        return -1;                                        \
     } while (0)
 
+/* Every comparison is written so that NaN fails it: a NaN option must not pass. */
 int sched_validate(const struct sched_config *c, char *err, int errlen)
 {
-    if (!(c->base_lr > 0))
+    if (!(c->base_lr > 0) || !isfinite(c->base_lr))
         FAIL("--lr: %g: allowed a number above 0", c->base_lr);
+    if (c->scaling != SCALE_NONE && c->scaling != SCALE_LINEAR && c->scaling != SCALE_SQRT)
+        FAIL("--lr-scaling: %d is not a scaling rule: allowed none, linear or sqrt",
+             (int)c->scaling);
     if (c->ref_batch < 1)
         FAIL("--ref-batch: %d: allowed a whole number from 1", c->ref_batch);
-    if (!(c->epochs > 0))
+    if (!(c->epochs > 0) || !isfinite(c->epochs))
         FAIL("--epochs: %g: allowed a number above 0", c->epochs);
-    if (c->warmup_epochs < 0 || c->warmup_epochs > c->epochs)
-        FAIL("--warmup-epochs: %g: allowed 0 to the training length (%g epochs)",
+    if (c->base_batch < 1 || c->base_batch > SCHED_MAX_BATCH)
+        FAIL("--batch-size: %d: allowed a whole number from 1 to %ld", c->base_batch,
+             SCHED_MAX_BATCH);
+
+    if (!(c->warmup_epochs >= 0 && c->warmup_epochs <= c->epochs))
+        FAIL("--warmup-epochs: %g: allowed 0 up to the length of training (--epochs %g)",
              c->warmup_epochs, c->epochs);
     if (c->warmup_steps < 0)
-        FAIL("--warmup-steps: %ld: allowed 0 or more", c->warmup_steps);
-    if (c->warmup_start > 1)
-        FAIL("--warmup-start: %g: allowed -1 (the unscaled rate) or 0 to 1", c->warmup_start);
+        FAIL("--warmup-steps: %ld: allowed a whole number from 0", c->warmup_steps);
+    /* any negative start means "the unscaled rate", so only the top is bounded */
+    if (!(c->warmup_start <= 1))
+        FAIL("--warmup-start: %g: allowed 0 to 1 (a fraction of the scaled rate), or -1 "
+             "for the unscaled rate",
+             c->warmup_start);
+
+    switch (c->decay) {
+    case DECAY_CONSTANT: case DECAY_STEP: case DECAY_EXP: case DECAY_POLY:
+    case DECAY_COSINE: case DECAY_SGDR: case DECAY_CYCLIC: case DECAY_ONECYCLE:
+        break;
+    default:
+        FAIL("--lr-decay: %d is not a schedule: allowed constant, step, exp, poly, cosine, "
+             "sgdr, cyclic or onecycle",
+             (int)c->decay);
+    }
+    if (c->nmilestones < 0 || c->nmilestones > SCHED_MAX_MILESTONES)
+        FAIL("--lr-milestones: %d milestones: allowed at most %d", c->nmilestones,
+             SCHED_MAX_MILESTONES);
     for (int i = 0; i < c->nmilestones; i++) {
-        if (c->milestones[i] < 0 || c->milestones[i] > c->epochs)
-            FAIL("--lr-milestones: %g is outside training (0 to %g epochs)", c->milestones[i],
-                 c->epochs);
-        if (i > 0 && c->milestones[i] <= c->milestones[i - 1])
+        if (!(c->milestones[i] >= 0 && c->milestones[i] <= c->epochs))
+            FAIL("--lr-milestones: %g is outside training: allowed epochs from 0 to %g",
+                 c->milestones[i], c->epochs);
+        if (i > 0 && !(c->milestones[i] > c->milestones[i - 1]))
             FAIL("--lr-milestones: %g after %g: allowed strictly increasing epochs",
                  c->milestones[i], c->milestones[i - 1]);
     }
+    /* step decay without a milestone is the constant rate: surely a slip */
     if (c->decay == DECAY_STEP && c->nmilestones == 0)
-        FAIL("--lr-milestones: --lr-decay step needs at least one milestone epoch, e.g. 30,60");
+        FAIL("--lr-milestones: --lr-decay step needs at least one milestone epoch, "
+             "e.g. --lr-milestones 30,60");
     if ((c->decay == DECAY_STEP || c->decay == DECAY_EXP) && !(c->gamma > 0 && c->gamma <= 1))
         FAIL("--lr-gamma: %g: allowed a number in (0, 1]", c->gamma);
-    if (!(c->floor >= 0 && c->floor < 1))
-        FAIL("--lr-floor: %g: allowed a number in [0, 1)", c->floor);
-    if (!(c->power > 0))
+    if (!(c->power > 0) || !isfinite(c->power))
         FAIL("--lr-power: %g: allowed a number above 0", c->power);
-    if (!(c->sgdr_t0 > 0))
+    if (!(c->floor >= 0 && c->floor < 1))
+        FAIL("--lr-floor: %g: allowed a fraction of the peak rate in [0, 1)", c->floor);
+    if (!(c->sgdr_t0 > 0) || !isfinite(c->sgdr_t0))
         FAIL("--sgdr-t0: %g: allowed a number of epochs above 0", c->sgdr_t0);
-    if (!(c->sgdr_tmult >= 1))
-        FAIL("--sgdr-tmult: %g: allowed a number from 1", c->sgdr_tmult);
-    if (!(c->cycle_epochs > 0))
+    if (!(c->sgdr_tmult >= 1) || !isfinite(c->sgdr_tmult))
+        FAIL("--sgdr-tmult: %g: allowed a number from 1 (periods may not shrink)",
+             c->sgdr_tmult);
+    if (!(c->cycle_epochs > 0) || !isfinite(c->cycle_epochs))
         FAIL("--cycle-epochs: %g: allowed a number of epochs above 0", c->cycle_epochs);
     if (!(c->onecycle_pct > 0 && c->onecycle_pct < 1))
-        FAIL("--onecycle-pct: %g: allowed a number in (0, 1)", c->onecycle_pct);
-    if (!(c->onecycle_div >= 1))
-        FAIL("--onecycle-div: %g: allowed a number from 1", c->onecycle_div);
-    if (!(c->onecycle_final_div >= 1))
-        FAIL("--onecycle-final-div: %g: allowed a number from 1", c->onecycle_final_div);
-    if (c->decay == DECAY_ONECYCLE && c->momentum_min > c->momentum)
-        FAIL("--momentum-min: %g is above --momentum %g: one-cycle cycles momentum between them",
+        FAIL("--onecycle-pct: %g: allowed a fraction of training in (0, 1)", c->onecycle_pct);
+    if (!(c->onecycle_div >= 1) || !isfinite(c->onecycle_div))
+        FAIL("--onecycle-div: %g: allowed a number from 1 (peak / starting rate)",
+             c->onecycle_div);
+    if (!(c->onecycle_final_div >= 1) || !isfinite(c->onecycle_final_div))
+        FAIL("--onecycle-final-div: %g: allowed a number from 1 (starting / final rate)",
+             c->onecycle_final_div);
+
+    if (!(c->momentum >= 0 && c->momentum < 1))
+        FAIL("--momentum: %g: allowed a number in [0, 1)", c->momentum);
+    /* only one-cycle reads momentum_min; checking it otherwise would reject a
+     * plain --momentum 0.5 against the 0.85 default */
+    if (c->decay == DECAY_ONECYCLE && !(c->momentum_min >= 0 && c->momentum_min <= c->momentum))
+        FAIL("--momentum-min: %g: one-cycle cycles momentum between --momentum-min and "
+             "--momentum (%g): allowed 0 up to --momentum",
              c->momentum_min, c->momentum);
+
+    if (c->nbatch < 0 || c->nbatch > SCHED_MAX_MILESTONES)
+        FAIL("--batch-schedule: %d changes: allowed at most %d", c->nbatch,
+             SCHED_MAX_MILESTONES);
     for (int i = 0; i < c->nbatch; i++) {
-        if (c->batch_sizes[i] < 1)
-            FAIL("--batch-schedule: batch %d at epoch %g: allowed 1 or more", c->batch_sizes[i],
-                 c->batch_epochs[i]);
-        if (c->batch_epochs[i] < 0 || (i > 0 && c->batch_epochs[i] <= c->batch_epochs[i - 1]))
-            FAIL("--batch-schedule: epoch %g: allowed strictly increasing epochs from 0",
-                 c->batch_epochs[i]);
+        if (c->batch_sizes[i] < 1 || c->batch_sizes[i] > SCHED_MAX_BATCH)
+            FAIL("--batch-schedule: batch %d at epoch %g: allowed a batch from 1 to %ld",
+                 c->batch_sizes[i], c->batch_epochs[i], SCHED_MAX_BATCH);
+        /* a change at or after the end would never run but would still size buffers */
+        if (!(c->batch_epochs[i] >= 0 && c->batch_epochs[i] < c->epochs))
+            FAIL("--batch-schedule: epoch %g is outside training: allowed epochs from 0 to "
+                 "before %g",
+                 c->batch_epochs[i], c->epochs);
+        if (i > 0 && !(c->batch_epochs[i] > c->batch_epochs[i - 1]))
+            FAIL("--batch-schedule: epoch %g after %g: allowed strictly increasing epochs",
+                 c->batch_epochs[i], c->batch_epochs[i - 1]);
     }
     return 0;
 }
@@ -102,19 +156,30 @@ int sched_batch_at(const struct sched_config *c, double t)
     return b;
 }
 
+/* Linear: Goyal et al. 2017, "Accurate, Large Minibatch SGD", lr ∝ B.
+ * Square root: Hoffer et al. 2017, "Train longer, generalize better", lr ∝ sqrt(B),
+ * which keeps the covariance of the weight update constant. */
 double sched_scale(const struct sched_config *c, int B)
 {
-    double ratio = (double)(c->batch_scales_lr ? B : c->base_batch) / c->ref_batch;
+    /* "increase the batch instead of decaying the rate" (Smith et al. 2017)
+     * keeps the rate of the first batch */
+    int b = c->batch_scales_lr ? B : c->base_batch;
+    double ratio = (double)b / (double)c->ref_batch;
     switch (c->scaling) {
-    case SCALE_LINEAR: /* Goyal et al. 2017 */
+    case SCALE_LINEAR:
         return ratio;
-    case SCALE_SQRT: /* Hoffer et al. 2017 */
+    case SCALE_SQRT:
         return sqrt(ratio);
+    case SCALE_NONE:
     default:
         return 1.0;
     }
 }
 
+/* factor = start + (1 - start) min(progress, 1), progress = step / warmup_steps
+ * or t / warmup_epochs. Goyal et al.'s gradual warm-up starts from the rate
+ * of the reference batch, i.e. start = 1 / scale, so that the scaled rate is
+ * reached only after the early, fast-changing phase of training. */
 double sched_warmup_factor(const struct sched_config *c, double t, long step)
 {
     double progress;
@@ -126,20 +191,87 @@ double sched_warmup_factor(const struct sched_config *c, double t, long step)
         return 1.0;
     if (progress >= 1.0)
         return 1.0;
-    /* Goyal's gradual warm-up starts from the unscaled rate */
+    if (progress < 0.0)
+        progress = 0.0;
     double start = c->warmup_start >= 0 ? c->warmup_start
                                         : 1.0 / sched_scale(c, sched_batch_at(c, t));
     return start + (1.0 - start) * progress;
 }
 
-static double cosine(double floor, double x)
+/* floor + (1 - floor)(1 + cos(pi x))/2: 1 at x = 0, floor at x = 1. */
+static double cosine_anneal(double floor, double x)
 {
     return floor + (1.0 - floor) * (1.0 + cos(M_PI * x)) / 2.0;
 }
 
+static double clamp01(double x)
+{
+    return x < 0.0 ? 0.0 : x > 1.0 ? 1.0 : x;
+}
+
+/* SGDR, Loshchilov & Hutter 2016, "SGDR: Stochastic Gradient Descent with Warm
+ * Restarts": periods T_0, T_0 Tmult, T_0 Tmult^2, ...; within period i, with
+ * t_cur epochs done, factor = floor + (1 - floor)(1 + cos(pi t_cur / T_i))/2.
+ * Subtracting whole periods is exact at restarts for whole-epoch periods, and
+ * takes at most t / T_0 rounds since no period is shorter than T_0. */
+static double sgdr(const struct sched_config *c, double t)
+{
+    double period = c->sgdr_t0, cur = t;
+    /* an unvalidated config must not hang a pure function */
+    if (!(period > 0) || !isfinite(t))
+        return 1.0;
+    double mult = c->sgdr_tmult >= 1 ? c->sgdr_tmult : 1.0;
+    if (mult == 1.0) {
+        cur = fmod(t, period);
+    } else {
+        while (cur >= period) {
+            cur -= period;
+            period *= mult;
+        }
+    }
+    return cosine_anneal(c->floor, cur / period);
+}
+
+/* Triangular cyclical rate, Smith 2015, "Cyclical Learning Rates for Training
+ * Neural Networks": with step size s = cycle_epochs,
+ *   cycle = floor(1 + t / 2s), x = |t/s - 2 cycle + 1|,
+ *   factor = floor + (1 - floor) max(0, 1 - x),
+ * so it starts at the floor, peaks at t = s, and is back at the floor at 2s. */
+static double cyclic(const struct sched_config *c, double t)
+{
+    double s = c->cycle_epochs;
+    double cycle = floor(1.0 + t / (2.0 * s));
+    double x = fabs(t / s - 2.0 * cycle + 1.0);
+    return c->floor + (1.0 - c->floor) * fmax(0.0, 1.0 - x);
+}
+
+/* One-cycle, Smith 2018, "A disciplined approach to neural network
+ * hyper-parameters: Part 1", in the form of PyTorch's OneCycleLR with cosine
+ * annealing. With p = t/T, a = pct, lo = 1/div, end = 1/(div final_div):
+ *   p < a:  lo + (1 - lo)(1 - cos(pi p/a))/2               (rise lo -> 1)
+ *   p >= a: end + (1 - end)(1 + cos(pi (p - a)/(1 - a)))/2 (fall 1 -> end) */
+static double onecycle(const struct sched_config *c, double t)
+{
+    double p = clamp01(t / c->epochs), a = c->onecycle_pct;
+    double lo = 1.0 / c->onecycle_div, end = lo / c->onecycle_final_div;
+    if (p < a)
+        return lo + (1.0 - lo) * (1.0 - cos(M_PI * p / a)) / 2.0;
+    return cosine_anneal(end, (p - a) / (1.0 - a));
+}
+
+/* Decay factors, peak 1, at epoch t of T = epochs, floor f:
+ *   constant 1
+ *   step     gamma^(number of milestones <= t)  (He et al. 2016's 30/60/90)
+ *   exp      gamma^t
+ *   poly     f + (1 - f)(1 - min(t, T)/T)^power  (Chen et al. 2017, DeepLab)
+ *   cosine   f + (1 - f)(1 + cos(pi min(t, T)/T))/2  (SGDR without restarts)
+ *   sgdr, cyclic, onecycle: see above. */
 double sched_decay_factor(const struct sched_config *c, double t)
 {
     double T = c->epochs, f = c->floor;
+    /* time before the start is the start */
+    if (t < 0)
+        t = 0;
     switch (c->decay) {
     case DECAY_STEP: {
         double factor = 1.0;
@@ -150,106 +282,149 @@ double sched_decay_factor(const struct sched_config *c, double t)
     case DECAY_EXP:
         return pow(c->gamma, t);
     case DECAY_POLY:
-        return f + (1.0 - f) * pow(1.0 - (t < T ? t : T) / T, c->power);
-    case DECAY_COSINE: /* Loshchilov & Hutter's annealing without restarts */
-        return cosine(f, (t < T ? t : T) / T);
-    case DECAY_SGDR: { /* Loshchilov & Hutter 2016 */
-        double period = c->sgdr_t0, cur = t;
-        while (cur >= period) {
-            cur -= period;
-            period *= c->sgdr_tmult;
-        }
-        return cosine(f, cur / period);
-    }
-    case DECAY_CYCLIC: { /* Smith 2015, triangular */
-        double cycle = floor(1.0 + t / (2.0 * c->cycle_epochs));
-        double x = fabs(t / c->cycle_epochs - 2.0 * cycle + 1.0);
-        return f + (1.0 - f) * (1.0 - x > 0 ? 1.0 - x : 0.0);
-    }
-    case DECAY_ONECYCLE: { /* Smith 2018, PyTorch's OneCycleLR with cosine phases */
-        double p = t / T, pct = c->onecycle_pct;
-        double lo = 1.0 / c->onecycle_div, end = lo / c->onecycle_final_div;
-        if (p < pct)
-            return lo + (1.0 - lo) * (1.0 - cos(M_PI * p / pct)) / 2.0;
-        double q = (p - pct) / (1.0 - pct);
-        return end + (1.0 - end) * (1.0 + cos(M_PI * (q < 1 ? q : 1))) / 2.0;
-    }
+        return f + (1.0 - f) * pow(1.0 - clamp01(t / T), c->power);
+    case DECAY_COSINE:
+        return cosine_anneal(f, clamp01(t / T));
+    case DECAY_SGDR:
+        return sgdr(c, t);
+    case DECAY_CYCLIC:
+        return cyclic(c, t);
+    case DECAY_ONECYCLE:
+        return onecycle(c, t);
+    case DECAY_CONSTANT:
     default:
         return 1.0;
     }
 }
 
+/* lr = base_lr x scale(B(t)) x warm-up(t, step) x decay(t); the warm-up
+ * multiplies every decay kind, one-cycle included (whose rise is a warm-up of
+ * its own, so users normally leave --warmup-* at 0 with it). */
 double sched_lr_at(const struct sched_config *c, double t, long step)
 {
     return c->base_lr * sched_scale(c, sched_batch_at(c, t)) * sched_warmup_factor(c, t, step) *
            sched_decay_factor(c, t);
 }
 
+/* Smith 2018 cycles momentum against the rate: high momentum while the rate
+ * is low, low while it is high. With the same cosine shape as the rate:
+ *   p < a:  hi - (hi - lo)(1 - cos(pi p/a))/2           (hi -> lo)
+ *   p >= a: lo + (hi - lo)(1 - cos(pi (p - a)/(1 - a)))/2 (lo -> hi) */
 double sched_momentum_at(const struct sched_config *c, double t)
 {
     if (c->decay != DECAY_ONECYCLE)
         return c->momentum;
-    /* momentum falls while the rate rises, and rises while it falls */
-    double p = t / c->epochs, pct = c->onecycle_pct, hi = c->momentum, lo = c->momentum_min;
-    if (p < pct)
-        return hi - (hi - lo) * (1.0 - cos(M_PI * p / pct)) / 2.0;
-    double q = (p - pct) / (1.0 - pct);
-    return lo + (hi - lo) * (1.0 - cos(M_PI * (q < 1 ? q : 1))) / 2.0;
+    double p = clamp01(t / c->epochs), a = c->onecycle_pct;
+    double hi = c->momentum, lo = c->momentum_min;
+    if (p < a)
+        return hi - (hi - lo) * (1.0 - cos(M_PI * p / a)) / 2.0;
+    return lo + (hi - lo) * (1.0 - cos(M_PI * (p - a) / (1.0 - a))) / 2.0;
 }
 
-/* Next number of a comma-separated list; 1 when one was read, 0 at the end. */
-static int next_item(const char **p, char *item, size_t itemlen)
+/* ---- lists -------------------------------------------------------------------- */
+
+/* The item starting at p runs to the next comma or the end of the text. */
+static size_t item_length(const char *p)
 {
-    while (**p == ' ')
-        (*p)++;
-    if (!**p)
-        return 0;
-    const char *comma = strchr(*p, ',');
-    size_t len = comma ? (size_t)(comma - *p) : strlen(*p);
-    snprintf(item, itemlen, "%.*s", (int)(len < itemlen ? len : itemlen - 1), *p);
-    *p += len + (comma ? 1 : 0);
-    return 1;
+    const char *comma = strchr(p, ',');
+    return comma ? (size_t)(comma - p) : strlen(p);
 }
 
+/* Reads a finite number that must end exactly at `stop` (item end or ':'). */
+static int read_epoch(const char *p, const char *stop, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(p, &end);
+    if (end == p || errno || !isfinite(v))
+        return -1;
+    while (end < stop && *end == ' ')
+        end++;
+    if (end != stop)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Both parsers fill the config only when the whole list is good, so a bad
+ * list leaves the previous one in place. Spaces around items are allowed. */
 int sched_parse_milestones(struct sched_config *c, const char *text, char *err, int errlen)
 {
-    c->nmilestones = 0;
-    char item[64];
-    const char *p = text;
-    while (next_item(&p, item, sizeof item)) {
-        char *end;
-        errno = 0;
-        double v = strtod(item, &end);
-        if (end == item || *end || errno || !isfinite(v))
-            FAIL("--lr-milestones: '%s' is not an epoch: allowed numbers like 30,60,80", item);
-        if (c->nmilestones == SCHED_MAX_MILESTONES)
-            FAIL("--lr-milestones: more than %d milestones", SCHED_MAX_MILESTONES);
-        c->milestones[c->nmilestones++] = v;
+    double v[SCHED_MAX_MILESTONES];
+    int n = 0;
+    const char *p = text ? text : "";
+    while (*p == ' ')
+        p++;
+    while (*p) {
+        size_t len = item_length(p);
+        if (n == SCHED_MAX_MILESTONES)
+            FAIL("--lr-milestones: more than %d milestones: allowed at most %d epochs",
+                 SCHED_MAX_MILESTONES, SCHED_MAX_MILESTONES);
+        if (read_epoch(p, p + len, &v[n]))
+            FAIL("--lr-milestones: '%.*s' (item %d) is not an epoch: allowed numbers "
+                 "separated by commas, e.g. 30,60,80",
+                 (int)len, p, n + 1);
+        n++;
+        p += len;
+        if (*p == ',') {
+            p++;
+            while (*p == ' ')
+                p++;
+            if (!*p)
+                FAIL("--lr-milestones: nothing after the last comma: allowed numbers "
+                     "separated by commas, e.g. 30,60,80");
+        }
     }
+    c->nmilestones = n;
+    memcpy(c->milestones, v, (size_t)n * sizeof v[0]);
     return 0;
 }
 
 int sched_parse_batch_list(struct sched_config *c, const char *text, char *err, int errlen)
 {
-    c->nbatch = 0;
-    char item[64];
-    const char *p = text;
-    while (next_item(&p, item, sizeof item)) {
-        char *colon = strchr(item, ':'), *end;
+    double e[SCHED_MAX_MILESTONES];
+    int b[SCHED_MAX_MILESTONES];
+    int n = 0;
+    const char *p = text ? text : "";
+    while (*p == ' ')
+        p++;
+    while (*p) {
+        size_t len = item_length(p);
+        const char *colon = memchr(p, ':', len);
+        if (n == SCHED_MAX_MILESTONES)
+            FAIL("--batch-schedule: more than %d changes: allowed at most %d EPOCH:BATCH items",
+                 SCHED_MAX_MILESTONES, SCHED_MAX_MILESTONES);
         if (!colon)
-            FAIL("--batch-schedule: '%s' is not EPOCH:BATCH (e.g. 5:512,10:1024)", item);
-        *colon = 0;
+            FAIL("--batch-schedule: '%.*s' (item %d) is not EPOCH:BATCH: allowed e.g. "
+                 "5:512,10:1024",
+                 (int)len, p, n + 1);
+        if (read_epoch(p, colon, &e[n]))
+            FAIL("--batch-schedule: '%.*s' (item %d): the epoch before the ':' is not a "
+                 "number: allowed EPOCH:BATCH, e.g. 5:512",
+                 (int)len, p, n + 1);
+        const char *q = colon + 1, *stop = p + len;
+        char *end;
         errno = 0;
-        double e = strtod(item, &end);
-        if (end == item || *end || errno || !isfinite(e))
-            FAIL("--batch-schedule: '%s' is not an epoch (EPOCH:BATCH, e.g. 5:512)", item);
-        long b = strtol(colon + 1, &end, 10);
-        if (end == colon + 1 || *end || errno || b < 1 || b > 16777216)
-            FAIL("--batch-schedule: '%s' is not a batch size from 1 to 16777216", colon + 1);
-        if (c->nbatch == SCHED_MAX_MILESTONES)
-            FAIL("--batch-schedule: more than %d milestones", SCHED_MAX_MILESTONES);
-        c->batch_epochs[c->nbatch] = e;
-        c->batch_sizes[c->nbatch++] = (int)b;
+        long v = strtol(q, &end, 10);
+        while (end < stop && *end == ' ')
+            end++;
+        if (end == q || end != stop || errno || v < 1 || v > SCHED_MAX_BATCH)
+            FAIL("--batch-schedule: '%.*s' (item %d): the batch after the ':' is not a "
+                 "whole number from 1 to %ld: allowed EPOCH:BATCH, e.g. 5:512",
+                 (int)len, p, n + 1, SCHED_MAX_BATCH);
+        b[n++] = (int)v;
+        p += len;
+        if (*p == ',') {
+            p++;
+            while (*p == ' ')
+                p++;
+            if (!*p)
+                FAIL("--batch-schedule: nothing after the last comma: allowed EPOCH:BATCH "
+                     "items separated by commas, e.g. 5:512,10:1024");
+        }
     }
+    c->nbatch = n;
+    memcpy(c->batch_epochs, e, (size_t)n * sizeof e[0]);
+    memcpy(c->batch_sizes, b, (size_t)n * sizeof b[0]);
     return 0;
 }

@@ -1,0 +1,75 @@
+#!/bin/sh
+# End to end: the analysis commands on small checkpoints under mpirun —
+# interpolation end points equal `ddtrain eval`, the Hessian's top eigenvalue
+# does not depend on the rank count, sharpness grows with the box, a
+# landscape cut passes through the checkpoint's loss, and summarize reads
+# run directories with their saved results.
+. "$(dirname "$0")/lib.sh"
+need_fashion_mnist
+
+common="--data fashion-mnist --train-samples 2048 --test-samples 1000 --model 784-32-10 --bn
+  --epochs 2 --quiet --ckpt-every-epochs 0"
+"$DDTRAIN" train --run-dir "$work/small" $common --batch-size 32 || fail "small-batch run"
+"$DDTRAIN" train --run-dir "$work/large" $common --batch-size 512 || fail "large-batch run"
+A="$work/small/checkpoints/step-00000128.ckpt"
+B="$work/large/checkpoints/step-00000008.ckpt"
+[ -f "$A" ] && [ -f "$B" ] || fail "missing checkpoints: $(ls "$work"/*/checkpoints)"
+
+# interpolation: alpha 0 is A, alpha 1 is B, as eval sees them
+"$RUN" -np 2 -- interpolate "$A" "$B" --alpha 0:1:2 --samples 0 --out "$work/line.csv" \
+  || fail "interpolate failed"
+head -n 1 "$work/line.csv" | grep -q "^# ddtrain interpolate a=$A b=$B" || fail "no header line"
+for which in A B; do
+  [ $which = A ] && ck=$A row=3 || { ck=$B; row=4; }
+  "$RUN" -np 2 -- eval "$ck" --json >"$work/eval.json" || fail "eval $which"
+  line=$(sed -n "${row}p" "$work/line.csv")
+  for col in 2:train_loss 4:test_loss 5:test_accuracy; do
+    got=$(printf '%s' "$line" | cut -d, -f"${col%%:*}")
+    want=$(json_field "$(cat "$work/eval.json")" "${col#*:}")
+    awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-5 * (b < 0 ? -b : b) + 1e-6) }' \
+      || fail "interpolate at $which: ${col#*:} $got, eval says $want"
+  done
+done
+
+# Hessian: the same top eigenvalue with 1 and 2 ranks; positive at a minimum
+for n in 1 2; do
+  "$RUN" -np $n -- hessian "$A" --top 1 --samples 1000 --iters 200 --out "$work/hessian$n.csv" \
+    || fail "hessian with $n ranks"
+done
+e1=$(sed -n 3p "$work/hessian1.csv" | cut -d, -f2)
+e2=$(sed -n 3p "$work/hessian2.csv" | cut -d, -f2)
+awk -v a="$e1" -v b="$e2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d < 0.02 * a) }' \
+  || fail "top eigenvalue $e1 with one rank, $e2 with two"
+
+# sharpness: non-negative, and a larger box finds at least as much
+"$RUN" -np 2 -- sharpness "$A" --eps 1e-4 --samples 1000 --out "$work/small/sharpness-1e-4.csv" \
+  || fail "sharpness 1e-4"
+"$RUN" -np 2 -- sharpness "$A" --eps 1e-3 --samples 1000 --out "$work/small/sharpness-1e-3.csv" \
+  || fail "sharpness 1e-3"
+s4=$(sed -n 3p "$work/small/sharpness-1e-4.csv" | cut -d, -f7)
+s3=$(sed -n 3p "$work/small/sharpness-1e-3.csv" | cut -d, -f7)
+awk -v a="$s4" -v b="$s3" 'BEGIN { exit !(a >= 0 && b > a) }' || fail "sharpness $s4 at 1e-4, $s3 at 1e-3"
+"$RUN" -np 1 -- sharpness "$A" --eps 1e-3 --subspace 5 --samples 500 --json >"$work/sub.json" \
+  || fail "sharpness in a subspace"
+grep -q '"columns":\["eps","subspace"' "$work/sub.json" || fail "sharpness --json: $(cat "$work/sub.json")"
+
+# landscape: the centre of the cut is the checkpoint's loss on the same samples
+"$RUN" -np 2 -- landscape "$A" --dims 2 --range -1:1:3 --filter-norm --samples 0 \
+  --out "$work/land.csv" || fail "landscape"
+[ "$(grep -c '^[-0-9]' "$work/land.csv")" = 9 ] || fail "a 3x3 grid has 9 rows"
+centre=$(grep '^0,0,' "$work/land.csv" | cut -d, -f3)
+"$DDTRAIN" eval "$A" --json >"$work/eval.json"
+want=$(json_field "$(cat "$work/eval.json")" train_loss)
+awk -v a="$centre" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d < 1e-5) }' \
+  || fail "landscape centre $centre, eval $want"
+
+# summarize: one row per run, the batch size as the swept setting, the
+# sharpness files found beside the run
+"$DDTRAIN" summarize "$work/small" "$work/large" >"$work/summary.csv" || fail "summarize"
+head -n 1 "$work/summary.csv" | grep -q '^run,batch-size,status,steps,train_loss' \
+  || fail "summary header: $(head -n 1 "$work/summary.csv")"
+grep -q "^$work/small,32,done,128," "$work/summary.csv" || fail "summary row: $(cat "$work/summary.csv")"
+grep -q "sharpness-1e-3" "$work/summary.csv" || fail "summary lacks the sharpness column"
+"$DDTRAIN" summarize --markdown "$work/small" "$work/large" | grep -q '^| run | batch-size |' \
+  || fail "summarize --markdown"
+echo "analysis commands agree with eval and across rank counts"
