@@ -583,6 +583,17 @@ static void after_step(struct trainer *t, const struct step_plan *p, bool *stop)
     }
 }
 
+/* RUN/finished says that training ran to its end (not stopped on request):
+ * what sweeps look for. */
+static void mark_finished(const struct trainer *t)
+{
+    char path[4200], text[64], err[512];
+    snprintf(path, sizeof path, "%s/finished", t->cfg.run_dir);
+    int len = snprintf(text, sizeof text, "step %ld\n", (long)t->step);
+    if (fs_write_atomic(path, text, (size_t)len, err, sizeof err))
+        log_error("%s", err);
+}
+
 static void publish_status(struct trainer *t, const struct step_plan *p)
 {
     struct control_status s;
@@ -680,6 +691,7 @@ int train_main(int argc, char **argv, int first)
         publish_status(t, &now);
     }
     int exit_status = 0;
+    bool stopped = false;
     for (;;) {
         struct step_plan p;
         if (t->rank == 0)
@@ -693,10 +705,18 @@ int train_main(int argc, char **argv, int first)
         t->step = p.step + 1;
         t->epoch = p.epoch;
         t->batch_in_epoch = p.batch_in_epoch + 1;
-        if (t->rank == 0 && !isfinite(t->comm.stats[STAT_LOSS]))
-            log_warn("step %ld: the loss is %g", (long)t->step, t->comm.stats[STAT_LOSS]);
-        if ((p.flags & PLAN_LOG) && t->rank == 0)
+        bool diverged = !isfinite(t->comm.stats[STAT_LOSS]);
+        if ((p.flags & PLAN_LOG || diverged) && t->rank == 0)
             log_step(t, &p);
+        if (diverged && t->cfg.stop_on_divergence) {
+            /* every rank sees the same summed loss, so all stop together */
+            if (t->rank == 0)
+                log_error("step %ld: the loss is %g: the run diverged; stopping (--no-stop-on-divergence goes on)",
+                          (long)t->step, t->comm.stats[STAT_LOSS]);
+            stopped = true;
+            exit_status = 3;
+            break;
+        }
         if (p.flags & PLAN_CHECK) {
             unsigned long long h;
             if (!comm_replicas_agree(MPI_COMM_WORLD, t->model.arena.w, t->model.arena.n, &h)) {
@@ -711,9 +731,13 @@ int train_main(int argc, char **argv, int first)
         after_step(t, &p, &stop);
         if (t->rank == 0)
             publish_status(t, &p);
-        if (stop)
+        if (stop) {
+            stopped = true;
             break;
+        }
     }
+    if (t->rank == 0 && !stopped)
+        mark_finished(t);
     report_memory(t);
     if (t->rank == 0) {
         double total = MPI_Wtime() - t->t_start;

@@ -63,6 +63,7 @@ struct train_config {
     int ckpt_every_epochs;   /* epochs, 0: off */
     int ckpt_keep;
     bool ckpt_at_end;
+    bool stop_on_divergence;
     bool quiet;
 };
 

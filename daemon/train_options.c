@@ -144,6 +144,8 @@ const struct option_def train_options[] = {
       "keep the newest K checkpoints" },
     { "ckpt-at-end", OPT_BOOL, F(ckpt_at_end), 0, 0, "true", NULL, 0,
       "checkpoint when training ends" },
+    { "stop-on-divergence", OPT_BOOL, F(stop_on_divergence), 0, 0, "true", NULL, 0,
+      "stop with exit status 3 when the loss becomes NaN or infinite" },
     { "quiet", OPT_BOOL, F(quiet), 0, 0, "false", NULL, 0, "no progress output" },
     { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL },
 };

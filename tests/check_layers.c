@@ -1,6 +1,8 @@
-/* Tests of the layer kernels against finite differences and hand-computed
- * values: linear, batch norm (training with and without ghost groups,
- * evaluation, running statistics), ReLU, dropout, softmax cross-entropy. */
+/* Tests of the layer kernels: gradients against central differences of
+ * independent double-precision reference forwards, and forwards against
+ * hand-computed values, for linear, batch norm (training with and without
+ * ghost groups, evaluation, running statistics), ReLU, dropout and softmax
+ * cross-entropy. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,31 +15,114 @@
 #include "suites.h"
 #include "xent.h"
 
+/* ---- helpers ------------------------------------------------------------------
+ *
+ * Every gradient check uses the scalar loss L = sum(out * R) for a fixed random
+ * R, so that dout = R. The kernels' analytic gradients (float) are compared with
+ * central differences of a double-precision reference forward written here
+ * from the definition; each forward kernel is in turn checked against its
+ * reference, so the differences really are those of the kernel's function.
+ * With h = 1e-6 in double the differences are good to about 1e-9; the float
+ * kernels to about 1e-6 relative. A tolerance of 1e-4 relative plus 1e-4
+ * absolute leaves room for float rounding and still catches a missing or
+ * wrong term, which would be of order 1. */
+
+#define FD_H 1e-6
+#define FD_RTOL 1e-4
+#define FD_ATOL 1e-4
+
 static void fill(float *x, size_t n, uint64_t key, float scale)
 {
     for (size_t i = 0; i < n; i++)
         x[i] = scale * (float)rng_normal(17, 1, key, i, 0);
 }
 
-static double dot(const float *a, const float *b, size_t n)
+static float *falloc(size_t n)
+{
+    float *p = malloc(n * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static double *dalloc(size_t n)
+{
+    double *p = malloc(n * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static double *to_double(const float *x, size_t n)
+{
+    double *d = dalloc(n);
+    for (size_t i = 0; i < n; i++)
+        d[i] = x[i];
+    return d;
+}
+
+static double ddot(const double *a, const double *b, size_t n)
 {
     double s = 0;
     for (size_t i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
+        s += a[i] * b[i];
     return s;
 }
 
-#define TOL(num) (2e-3 * fabs(num) + 2e-3)
-
-/* ---- linear ---------------------------------------------------------------- */
-
-enum { LB = 5, LIN = 7, LOUT = 4 };
-
-static double linear_loss(const float *in, const float *w, const float *b, const float *R)
+static void set_all(float *x, size_t n, float v)
 {
-    float out[LB * LOUT];
-    linear_forward(out, in, w, b, LB, LIN, LOUT);
-    return dot(out, R, LB * LOUT);
+    for (size_t i = 0; i < n; i++)
+        x[i] = v;
+}
+
+/* Compares analytic (n) - offset with central differences of loss(ctx) over
+ * x (n), one of the reference's inputs, perturbed in place and restored. */
+static void check_grad(const char *what, const float *analytic, float offset, double *x, int n,
+                       double (*loss)(void *), void *ctx)
+{
+    for (int k = 0; k < n; k++) {
+        double s = x[k];
+        x[k] = s + FD_H;
+        double lp = loss(ctx);
+        x[k] = s - FD_H;
+        double lm = loss(ctx);
+        x[k] = s;
+        double num = (lp - lm) / (2 * FD_H), got = (double)analytic[k] - offset;
+        ck_assert_msg(fabs(got - num) <= FD_ATOL + FD_RTOL * fabs(num),
+                      "%s[%d]: analytic %.9g, central difference %.9g", what, k, got, num);
+    }
+}
+
+static void check_close(const char *what, const float *got, const double *want, size_t n,
+                        double tol)
+{
+    for (size_t k = 0; k < n; k++)
+        ck_assert_msg(fabs(got[k] - want[k]) <= tol * (1 + fabs(want[k])),
+                      "%s[%zu]: kernel %.9g, reference %.9g", what, k, got[k], want[k]);
+}
+
+/* ---- linear -------------------------------------------------------------------- */
+
+struct linear_ref {
+    double *in, *w, *b, *R, *out;
+    int B, IN, OUT;
+};
+
+static void ref_linear(double *out, const double *in, const double *w, const double *b, int B,
+                       int IN, int OUT)
+{
+    for (int i = 0; i < B; i++)
+        for (int o = 0; o < OUT; o++) {
+            double s = b[o];
+            for (int k = 0; k < IN; k++)
+                s += in[i * IN + k] * w[o * IN + k];
+            out[i * OUT + o] = s;
+        }
+}
+
+static double linear_ref_loss(void *p)
+{
+    struct linear_ref *r = p;
+    ref_linear(r->out, r->in, r->w, r->b, r->B, r->IN, r->OUT);
+    return ddot(r->out, r->R, (size_t)r->B * r->OUT);
 }
 
 START_TEST(test_linear_forward_values)
@@ -50,88 +135,144 @@ START_TEST(test_linear_forward_values)
 }
 END_TEST
 
+/* (B, IN, OUT): a single unit, a small odd shape, one big enough that the
+ * BLAS takes its blocked paths and B is not a multiple of any vector width */
+static const int linear_shapes[][3] = { { 1, 1, 1 }, { 5, 7, 4 }, { 33, 70, 17 } };
+
 START_TEST(test_linear_gradients)
 {
-    int accumulate = _i;
-    float in[LB * LIN], w[LOUT * LIN], b[LOUT], R[LB * LOUT];
-    float din[LB * LIN], dw[LOUT * LIN], db[LOUT];
-    fill(in, LB * LIN, 1, 1);
-    fill(w, LOUT * LIN, 2, 0.5f);
-    fill(b, LOUT, 3, 0.5f);
-    fill(R, LB * LOUT, 4, 1);
-    /* with accumulate, gradients land on top of what is there */
-    float base = accumulate ? 0.75f : 123.0f;
-    for (int i = 0; i < LOUT * LIN; i++)
-        dw[i] = base;
-    for (int i = 0; i < LOUT; i++)
-        db[i] = base;
-    linear_backward(din, dw, db, R, in, w, LB, LIN, LOUT, accumulate);
-    float offset = accumulate ? base : 0.0f;
-    const float h = 1e-2f;
-    struct { float *x; const float *g; int n; float off; } cases[] = {
-        { in, din, LB * LIN, 0.0f }, { w, dw, LOUT * LIN, offset }, { b, db, LOUT, offset } };
-    for (int c = 0; c < 3; c++) {
-        for (int k = 0; k < cases[c].n; k++) {
-            float s = cases[c].x[k];
-            cases[c].x[k] = s + h;
-            double lp = linear_loss(in, w, b, R);
-            cases[c].x[k] = s - h;
-            double lm = linear_loss(in, w, b, R);
-            cases[c].x[k] = s;
-            double num = (lp - lm) / (2 * h);
-            ck_assert_msg(fabs(cases[c].g[k] - cases[c].off - num) <= TOL(num),
-                          "case %d [%d]: analytic %g numeric %g", c, k, cases[c].g[k] - cases[c].off, num);
-        }
-    }
+    const int *sh = linear_shapes[_i / 2];
+    int accumulate = _i % 2, B = sh[0], IN = sh[1], OUT = sh[2];
+    size_t nin = (size_t)B * IN, nw = (size_t)OUT * IN, nout = (size_t)B * OUT;
+    float *in = falloc(nin), *w = falloc(nw), *b = falloc(OUT), *R = falloc(nout);
+    float *out = falloc(nout), *din = falloc(nin), *dw = falloc(nw), *db = falloc(OUT);
+    fill(in, nin, 1, 1);
+    fill(w, nw, 2, 0.5f);
+    fill(b, OUT, 3, 0.5f);
+    fill(R, nout, 4, 1);
+    /* overwrite must not read what is there (NaN would show); accumulate adds */
+    float base = accumulate ? 0.75f : NAN, offset = accumulate ? base : 0.0f;
+    set_all(din, nin, NAN);
+    set_all(out, nout, NAN);
+    set_all(dw, nw, base);
+    set_all(db, OUT, base);
+    linear_forward(out, in, w, b, B, IN, OUT);
+    linear_backward(din, dw, db, R, in, w, B, IN, OUT, accumulate);
+
+    struct linear_ref r = { to_double(in, nin), to_double(w, nw), to_double(b, OUT),
+                            to_double(R, nout), dalloc(nout), B, IN, OUT };
+    ref_linear(r.out, r.in, r.w, r.b, B, IN, OUT);
+    check_close("out", out, r.out, nout, 1e-5);
+    check_grad("din", din, 0.0f, r.in, (int)nin, linear_ref_loss, &r);
+    check_grad("dw", dw, offset, r.w, (int)nw, linear_ref_loss, &r);
+    check_grad("db", db, offset, r.b, OUT, linear_ref_loss, &r);
+
     /* no input gradient wanted (the first layer): the weights' still come */
-    float dw2[LOUT * LIN], db2[LOUT];
-    linear_backward(NULL, dw2, db2, R, in, w, LB, LIN, LOUT, 0);
-    for (int i = 0; i < LOUT * LIN; i++)
-        ck_assert_float_eq_tol(dw2[i], dw[i] - offset, 1e-5);
+    float *dw2 = falloc(nw), *db2 = falloc(OUT);
+    set_all(dw2, nw, NAN);
+    set_all(db2, OUT, NAN);
+    linear_backward(NULL, dw2, db2, R, in, w, B, IN, OUT, 0);
+    for (size_t k = 0; k < nw; k++)
+        ck_assert_float_eq_tol(dw2[k], dw[k] - offset, 1e-5);
+    for (int k = 0; k < OUT; k++)
+        ck_assert_float_eq_tol(db2[k], db[k] - offset, 1e-5);
+
+    free(in), free(w), free(b), free(R), free(out), free(din), free(dw), free(db);
+    free(dw2), free(db2);
+    free(r.in), free(r.w), free(r.b), free(r.R), free(r.out);
 }
 END_TEST
 
-/* ---- batch norm ------------------------------------------------------------- */
+/* ---- batch norm, training mode -------------------------------------------------- */
 
 enum { BB = 10, BC = 3 };
+#define BN_EPS 1e-5f
 
-static double bn_loss(const float *in, const float *g, const float *b, const float *R, int G)
+struct bn_ref {
+    double *in, *g, *b, *R, *out, *bmean, *bvar;
+    int B, C, G;
+};
+
+/* The definition, group by group and feature by feature in double: biased
+ * variance to normalise, unbiased (0 for a group of one) for the running
+ * statistics, each averaged over groups. Returns the number of groups. */
+static int ref_bn(double *out, double *bmean, double *bvar, const double *in, const double *g,
+                  const double *b, int B, int C, int G, double eps)
 {
-    float out[BB * BC], xhat[BB * BC], mean[BB * BC], rstd[BB * BC];
-    bn_forward_train(out, xhat, mean, rstd, NULL, NULL, in, g, b, BB, BC, G, 1e-5f);
-    return dot(out, R, BB * BC);
+    int size = G <= 0 || G >= B ? B : G, ng = 0;
+    for (int c = 0; c < C; c++)
+        bmean[c] = bvar[c] = 0;
+    for (int lo = 0; lo < B; lo += size, ng++) {
+        int hi = lo + size < B ? lo + size : B, n = hi - lo;
+        for (int c = 0; c < C; c++) {
+            double m = 0, v = 0;
+            for (int i = lo; i < hi; i++)
+                m += in[i * C + c];
+            m /= n;
+            for (int i = lo; i < hi; i++)
+                v += (in[i * C + c] - m) * (in[i * C + c] - m);
+            v /= n;
+            for (int i = lo; i < hi; i++)
+                out[i * C + c] = g[c] * (in[i * C + c] - m) / sqrt(v + eps) + b[c];
+            bmean[c] += m;
+            bvar[c] += n > 1 ? v * n / (n - 1) : 0.0;
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        bmean[c] /= ng;
+        bvar[c] /= ng;
+    }
+    return ng;
 }
 
-/* group sizes: the whole batch, a divisor, a non-divisor, larger than B */
-static const int groups[] = { 0, 5, 4, 3, 64 };
+static double bn_ref_loss(void *p)
+{
+    struct bn_ref *r = p;
+    ref_bn(r->out, r->bmean, r->bvar, r->in, r->g, r->b, r->B, r->C, r->G, BN_EPS);
+    return ddot(r->out, r->R, (size_t)r->B * r->C);
+}
+
+/* Group sizes for B = 10: the whole batch (0), a divisor (5), a non-divisor
+ * (4: groups of 4, 4, 2), one that leaves a group of one (3), G == B, G > B. */
+static const int bn_groups[] = { 0, 5, 4, 3, 10, 64 };
 
 START_TEST(test_bn_train_gradients)
 {
-    int G = groups[_i];
+    int G = bn_groups[_i / 2], accumulate = _i % 2;
     float in[BB * BC], g[BC] = { 1.5f, 0.7f, -0.4f }, b[BC] = { 0.1f, -0.2f, 0.3f }, R[BB * BC];
     float out[BB * BC], xhat[BB * BC], mean[BB * BC], rstd[BB * BC], scratch[2 * BC];
-    float din[BB * BC], dg[BC], db[BC];
+    float bm[BC], bv[BC], din[BB * BC], dg[BC], db[BC];
     fill(in, BB * BC, 5, 2);
     for (int i = 0; i < BB * BC; i++)
         in[i] += (float)(i % BC); /* features with different means */
     fill(R, BB * BC, 6, 1);
-    bn_forward_train(out, xhat, mean, rstd, NULL, NULL, in, g, b, BB, BC, G, 1e-5f);
-    bn_backward(din, dg, db, scratch, R, xhat, rstd, g, BB, BC, G, 0);
-    const float h = 1e-2f;
-    struct { float *x; const float *d; int n; } cases[] = { { in, din, BB * BC }, { g, dg, BC }, { b, db, BC } };
-    for (int c = 0; c < 3; c++) {
-        for (int k = 0; k < cases[c].n; k++) {
-            float s = cases[c].x[k];
-            cases[c].x[k] = s + h;
-            double lp = bn_loss(in, g, b, R, G);
-            cases[c].x[k] = s - h;
-            double lm = bn_loss(in, g, b, R, G);
-            cases[c].x[k] = s;
-            double num = (lp - lm) / (2 * h);
-            ck_assert_msg(fabs(cases[c].d[k] - num) <= TOL(num), "G=%d case %d [%d]: analytic %g numeric %g",
-                          G, c, k, cases[c].d[k], num);
-        }
+    float base = accumulate ? -0.5f : NAN, offset = accumulate ? base : 0.0f;
+    set_all(din, BB * BC, NAN);
+    set_all(dg, BC, base);
+    set_all(db, BC, base);
+    bn_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, BB, BC, G, BN_EPS);
+    bn_backward(din, dg, db, scratch, R, xhat, rstd, g, BB, BC, G, accumulate);
+
+    double rout[BB * BC], rbm[BC], rbv[BC];
+    struct bn_ref r = { to_double(in, BB * BC), to_double(g, BC), to_double(b, BC),
+                        to_double(R, BB * BC), rout, rbm, rbv, BB, BC, G };
+    int ng = ref_bn(rout, rbm, rbv, r.in, r.g, r.b, BB, BC, G, BN_EPS);
+    ck_assert_int_eq(bn_group_count(BB, G), ng);
+    check_close("out", out, rout, BB * BC, 1e-5);
+    check_close("batch_mean", bm, rbm, BC, 1e-5);
+    check_close("batch_var", bv, rbv, BC, 1e-5);
+    check_grad("din", din, 0.0f, r.in, BB * BC, bn_ref_loss, &r);
+    check_grad("dgamma", dg, offset, r.g, BC, bn_ref_loss, &r);
+    check_grad("dbeta", db, offset, r.b, BC, bn_ref_loss, &r);
+
+    /* no input gradient wanted: the parameters' are the same */
+    float dg2[BC], db2[BC];
+    bn_backward(NULL, dg2, db2, scratch, R, xhat, rstd, g, BB, BC, G, 0);
+    for (int c = 0; c < BC; c++) {
+        ck_assert_float_eq_tol(dg2[c], dg[c] - offset, 1e-5);
+        ck_assert_float_eq_tol(db2[c], db[c] - offset, 1e-5);
     }
+    free(r.in), free(r.g), free(r.b), free(r.R);
 }
 END_TEST
 
@@ -145,7 +286,10 @@ START_TEST(test_bn_ghost_groups_normalise_separately)
         in[i] += 10.0f; /* the second group is shifted */
     ck_assert_int_eq(bn_group_count(BB, 5), 2);
     ck_assert_int_eq(bn_group_count(BB, 4), 3);
+    ck_assert_int_eq(bn_group_count(BB, 3), 4);
     ck_assert_int_eq(bn_group_count(BB, 0), 1);
+    ck_assert_int_eq(bn_group_count(BB, -1), 1);
+    ck_assert_int_eq(bn_group_count(BB, BB), 1);
     ck_assert_int_eq(bn_group_count(BB, 64), 1);
     bn_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, BB, BC, 5, 0.0f);
     for (int grp = 0; grp < 2; grp++) {
@@ -158,6 +302,9 @@ START_TEST(test_bn_ghost_groups_normalise_separately)
                 v += (out[i * BC + c] - m) * (out[i * BC + c] - m);
             ck_assert_double_eq_tol(m, 0.0, 1e-5);
             ck_assert_double_eq_tol(v / 5, 1.0, 1e-4);
+            /* xhat is what out is before gamma and beta, here the identity */
+            for (int i = grp * 5; i < grp * 5 + 5; i++)
+                ck_assert_float_eq(xhat[i * BC + c], out[i * BC + c]);
         }
     }
     /* batch statistics: mean of the group means, mean of unbiased variances */
@@ -176,6 +323,43 @@ START_TEST(test_bn_ghost_groups_normalise_separately)
     }
 }
 END_TEST
+
+/* Activations far from 0 next to their spread: E[x^2] - E[x]^2 in float would
+ * lose every digit here (1e8 against a variance of order 1), the two-pass
+ * statistics must not. */
+START_TEST(test_bn_stats_accuracy)
+{
+    enum { B = 64, C = 8 };
+    float in[B * C], g[C], b[C], out[B * C], xhat[B * C], mean[C], rstd[C], bm[C], bv[C];
+    fill(in, B * C, 8, 1);
+    for (int i = 0; i < B * C; i++)
+        in[i] += 1e4f + 100.0f * (float)(i % C);
+    set_all(g, C, 1);
+    set_all(b, C, 0);
+    bn_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, B, C, 0, 0.0f);
+    for (int c = 0; c < C; c++) {
+        double m = 0, v = 0, xm = 0, xv = 0;
+        for (int i = 0; i < B; i++)
+            m += in[i * C + c];
+        m /= B;
+        for (int i = 0; i < B; i++)
+            v += (in[i * C + c] - m) * (in[i * C + c] - m);
+        ck_assert_double_eq_tol(bm[c], m, 1e-5 * m);
+        ck_assert_double_eq_tol(bv[c], v / (B - 1), 1e-3 * v / (B - 1));
+        for (int i = 0; i < B; i++)
+            xm += xhat[i * C + c];
+        xm /= B;
+        for (int i = 0; i < B; i++)
+            xv += (xhat[i * C + c] - xm) * (xhat[i * C + c] - xm);
+        /* a float near 1e4 is itself only good to 1e-3, and the float sum of
+         * the mean drifts by a few of those: 1e-2 of a standard deviation */
+        ck_assert_double_eq_tol(xm, 0.0, 1e-2);
+        ck_assert_double_eq_tol(xv / B, 1.0, 1e-3);
+    }
+}
+END_TEST
+
+/* ---- batch norm, evaluation mode and running statistics ------------------------- */
 
 START_TEST(test_bn_eval_and_running)
 {
@@ -199,12 +383,65 @@ START_TEST(test_bn_eval_and_running)
     ck_assert_float_eq_tol(rm[1], 0.9f * 2 + 0.1f * 20, 1e-6);
     ck_assert_float_eq_tol(rv[0], 0.9f * 4, 1e-6);
     ck_assert_float_eq_tol(rv[1], 0.9f * 1 + 0.1f * 2, 1e-6);
+    /* momentum 0 keeps the running values, 1 takes the batch's */
+    bn_update_running(rm, rv, bm, bv, 2, 0.0f);
+    ck_assert_float_eq_tol(rm[0], 0.9f * 1 + 0.1f * 10, 1e-6);
+    bn_update_running(rm, rv, bm, bv, 2, 1.0f);
+    ck_assert_float_eq(rm[1], 20.0f);
+    ck_assert_float_eq(rv[1], 2.0f);
 }
 END_TEST
 
-/* ---- ReLU and dropout ---------------------------------------------------------- */
+/* Wider than a feature block of the kernel, and with eps: forward against the
+ * formula, the optional xhat, and the affine backward by central differences
+ * (exact for an affine map up to rounding). */
+START_TEST(test_bn_eval_wide)
+{
+    enum { B = 3, C = 300 };
+    float *in = falloc(B * C), *out = falloc(B * C), *out2 = falloc(B * C), *xh = falloc(B * C);
+    float *R = falloc(B * C), *din = falloc(B * C), g[C], b[C], rm[C], rv[C], dg[C], db[C];
+    const float eps = 1e-3f;
+    fill(in, B * C, 20, 2);
+    fill(R, B * C, 21, 1);
+    fill(g, C, 22, 1);
+    fill(b, C, 23, 1);
+    fill(rm, C, 24, 1);
+    for (int c = 0; c < C; c++)
+        rv[c] = 0.1f + (float)c / C;
+    bn_forward_eval(out, xh, in, g, b, rm, rv, B, C, eps);
+    bn_forward_eval(out2, NULL, in, g, b, rm, rv, B, C, eps);
+    ck_assert(memcmp(out, out2, B * C * sizeof *out) == 0);
+    for (int i = 0; i < B; i++)
+        for (int c = 0; c < C; c++) {
+            double x = (in[i * C + c] - (double)rm[c]) / sqrt((double)rv[c] + eps);
+            ck_assert_double_eq_tol(xh[i * C + c], x, 1e-5 * (1 + fabs(x)));
+            ck_assert_double_eq_tol(out[i * C + c], g[c] * x + b[c], 1e-5 * (1 + fabs(x)));
+        }
+    bn_backward_eval(din, dg, db, R, xh, g, rv, B, C, eps);
+    for (int c = 0; c < C; c++) {
+        double sg = 0, sb = 0;
+        for (int i = 0; i < B; i++) {
+            double x = (in[i * C + c] - (double)rm[c]) / sqrt((double)rv[c] + eps);
+            ck_assert_double_eq_tol(din[i * C + c], R[i * C + c] * g[c] / sqrt((double)rv[c] + eps),
+                                    1e-4 * (1 + fabs(din[i * C + c])));
+            sg += R[i * C + c] * x;
+            sb += R[i * C + c];
+        }
+        ck_assert_double_eq_tol(dg[c], sg, 1e-4 * (1 + fabs(sg)));
+        ck_assert_double_eq_tol(db[c], sb, 1e-4 * (1 + fabs(sb)));
+    }
+    /* the parameter gradients alone (first layer) */
+    float dg2[C], db2[C];
+    bn_backward_eval(NULL, dg2, db2, R, xh, g, rv, B, C, eps);
+    ck_assert(memcmp(dg, dg2, sizeof dg) == 0);
+    ck_assert(memcmp(db, db2, sizeof db) == 0);
+    free(in), free(out), free(out2), free(xh), free(R), free(din);
+}
+END_TEST
 
-START_TEST(test_relu)
+/* ---- ReLU ------------------------------------------------------------------------ */
+
+START_TEST(test_relu_values)
 {
     float in[6] = { -2, -0.5f, 0, 0.5f, 2, -1 }, out[6], d[6] = { 1, 2, 3, 4, 5, 6 }, din[6];
     relu_forward(out, in, 6);
@@ -215,65 +452,158 @@ START_TEST(test_relu)
         ck_assert_float_eq(din[i], wantd[i]);
     }
     /* in place, as the interface allows */
+    relu_backward(d, d, out, 6);
     relu_forward(in, in, 6);
-    ck_assert_float_eq(in[4], 2.0f);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_float_eq(in[i], want[i]);
+        ck_assert_float_eq(d[i], wantd[i]);
+    }
+    /* a NaN must reach the loss, not be zeroed on the way */
+    float nan_in = NAN, nan_out;
+    relu_forward(&nan_out, &nan_in, 1);
+    ck_assert(isnan(nan_out));
 }
 END_TEST
+
+/* Central differences away from the kink, where ReLU is linear. */
+START_TEST(test_relu_gradient)
+{
+    enum { N = 257 };
+    float in[N], out[N], R[N], din[N];
+    fill(in, N, 30, 1);
+    fill(R, N, 31, 1);
+    for (int i = 0; i < N; i++)
+        if (fabsf(in[i]) < 1e-2f)
+            in[i] = in[i] < 0 ? -1e-2f : 1e-2f;
+    relu_forward(out, in, N);
+    relu_backward(din, R, out, N);
+    const float h = 1e-3f;
+    for (int i = 0; i < N; i++) {
+        /* divided by the step actually taken in float, the difference of a
+         * linear piece is exact but for the rounding of the products */
+        float xp = in[i] + h, xm = in[i] - h, yp, ym;
+        relu_forward(&yp, &xp, 1);
+        relu_forward(&ym, &xm, 1);
+        double num = ((double)yp - ym) * R[i] / ((double)xp - xm);
+        ck_assert_msg(fabs(din[i] - num) <= 1e-6 * (1 + fabs(num)), "[%d]: analytic %g numeric %g",
+                      i, din[i], num);
+    }
+}
+END_TEST
+
+/* ---- dropout --------------------------------------------------------------------- */
+
+static const float dropout_rates[] = { 0.1f, 0.3f, 0.5f, 0.9f };
 
 START_TEST(test_dropout_rate_and_backward)
 {
     enum { B = 200, C = 500 };
-    float *in = malloc(B * C * sizeof *in), *out = malloc(B * C * sizeof *out);
-    float *din = malloc(B * C * sizeof *din);
-    uint8_t *mask = malloc(B * C), *again = malloc(B * C);
-    for (int i = 0; i < B * C; i++)
-        in[i] = 1.0f;
+    const float p = dropout_rates[_i];
+    float *in = falloc(B * C), *out = falloc(B * C), *d = falloc(B * C), *din = falloc(B * C);
+    uint8_t *mask = malloc(B * C);
+    ck_assert_ptr_nonnull(mask);
+    fill(in, B * C, 40, 1);
+    fill(d, B * C, 41, 1);
     struct dropout_key key = { .seed = 3, .layer = 2, .step = 7, .first_sample = 0 };
-    dropout_forward(out, mask, in, B, C, 0.3f, &key);
+    dropout_forward(out, mask, in, B, C, p, &key);
     long kept = 0;
     for (int i = 0; i < B * C; i++) {
+        ck_assert(mask[i] == 0 || mask[i] == 1);
         kept += mask[i];
-        ck_assert_float_eq_tol(out[i], mask[i] ? 1.0f / 0.7f : 0.0f, 1e-6);
+        ck_assert_float_eq(out[i], mask[i] ? in[i] * (1.0f / (1.0f - p)) : 0.0f);
     }
-    ck_assert_double_eq_tol((double)kept / (B * C), 0.7, 0.005);
-    dropout_backward(din, in, mask, B, C, 0.3f);
+    /* the keep rate within 5 standard deviations of 1 - p; the draw is
+     * deterministic, so this cannot flake */
+    double n = (double)B * C, sigma = sqrt(p * (1 - p) / n);
+    ck_assert_double_eq_tol((double)kept / n, 1.0 - p, 5 * sigma);
+    dropout_backward(din, d, mask, B, C, p);
     for (int i = 0; i < B * C; i++)
-        ck_assert_float_eq_tol(din[i], out[i], 1e-6);
-    /* the same key draws the same mask; another step another one */
-    dropout_forward(out, again, in, B, C, 0.3f, &key);
-    ck_assert(memcmp(mask, again, B * C) == 0);
-    key.step = 8;
-    dropout_forward(out, again, in, B, C, 0.3f, &key);
-    ck_assert(memcmp(mask, again, B * C) != 0);
-    /* p = 0 copies */
-    dropout_forward(out, again, in, B, C, 0.0f, &key);
-    ck_assert_float_eq(out[123], 1.0f);
-    free(in);
-    free(out);
-    free(din);
-    free(mask);
-    free(again);
+        ck_assert_float_eq(din[i], mask[i] ? d[i] * (1.0f / (1.0f - p)) : 0.0f);
+    free(in), free(out), free(d), free(din), free(mask);
 }
 END_TEST
 
-/* A sample's mask depends on its global position, not on the slicing. */
+START_TEST(test_dropout_keys)
+{
+    enum { B = 16, C = 64 };
+    float in[B * C], out[B * C];
+    uint8_t mask[B * C], again[B * C];
+    fill(in, B * C, 42, 1);
+    struct dropout_key key = { .seed = 3, .layer = 2, .step = 7, .first_sample = 5 };
+    dropout_forward(out, mask, in, B, C, 0.4f, &key);
+    /* the mask is exactly the documented draw, so any reimplementation agrees */
+    for (int i = 0; i < B; i++)
+        for (int c = 0; c < C; c++) {
+            float u = rng_uniform(3, RNG_DROPOUT, 2, 7, (uint64_t)(5 + i) * C + (uint64_t)c);
+            ck_assert_int_eq(mask[i * C + c], u >= 0.4f);
+        }
+    /* the same key draws the same mask; any other field another one */
+    dropout_forward(out, again, in, B, C, 0.4f, &key);
+    ck_assert(memcmp(mask, again, sizeof mask) == 0);
+    struct dropout_key other[3] = { key, key, key };
+    other[0].seed = 4;
+    other[1].layer = 3;
+    other[2].step = 8;
+    for (int k = 0; k < 3; k++) {
+        dropout_forward(out, again, in, B, C, 0.4f, &other[k]);
+        ck_assert_msg(memcmp(mask, again, sizeof mask) != 0, "key field %d ignored", k);
+    }
+    /* p = 0 copies and keeps everything */
+    dropout_forward(out, again, in, B, C, 0.0f, &key);
+    for (int i = 0; i < B * C; i++) {
+        ck_assert_int_eq(again[i], 1);
+        ck_assert_float_eq(out[i], in[i]);
+    }
+    float din[B * C];
+    dropout_backward(din, in, again, B, C, 0.0f);
+    ck_assert(memcmp(din, in, sizeof din) == 0);
+}
+END_TEST
+
+/* A sample's mask depends on its global position, not on the slicing: rows
+ * [0, 8) at once equal rows [0, 3) then [3, 8), from either global origin. */
 START_TEST(test_dropout_split_invariance)
 {
     enum { B = 8, C = 16 };
     float in[B * C], out[B * C], part[B * C];
     uint8_t mask[B * C], m2[B * C];
     fill(in, B * C, 9, 1);
-    struct dropout_key key = { .seed = 5, .layer = 1, .step = 3, .first_sample = 0 };
-    dropout_forward(out, mask, in, B, C, 0.5f, &key);
-    dropout_forward(part, m2, in, 3, C, 0.5f, &key);
-    key.first_sample = 3;
-    dropout_forward(part + 3 * C, m2 + 3 * C, in + 3 * C, 5, C, 0.5f, &key);
-    ck_assert(memcmp(mask, m2, sizeof mask) == 0);
-    ck_assert(memcmp(out, part, sizeof out) == 0);
+    for (uint64_t origin = 0; origin <= 1000; origin += 1000) {
+        struct dropout_key key = { .seed = 5, .layer = 1, .step = 3, .first_sample = origin };
+        dropout_forward(out, mask, in, B, C, 0.5f, &key);
+        dropout_forward(part, m2, in, 3, C, 0.5f, &key);
+        key.first_sample = origin + 3;
+        dropout_forward(part + 3 * C, m2 + 3 * C, in + 3 * C, 5, C, 0.5f, &key);
+        ck_assert(memcmp(mask, m2, sizeof mask) == 0);
+        ck_assert(memcmp(out, part, sizeof out) == 0);
+    }
 }
 END_TEST
 
-/* ---- softmax cross-entropy ------------------------------------------------------ */
+/* ---- softmax cross-entropy -------------------------------------------------------- */
+
+struct xent_ref {
+    double *z;
+    const int32_t *y;
+    int B, K;
+};
+
+/* sum over rows of log sum exp(z) - z[label], in double */
+static double xent_ref_loss(void *p)
+{
+    struct xent_ref *r = p;
+    double loss = 0;
+    for (int i = 0; i < r->B; i++) {
+        const double *z = r->z + (size_t)i * r->K;
+        double m = z[0], s = 0;
+        for (int k = 1; k < r->K; k++)
+            m = z[k] > m ? z[k] : m;
+        for (int k = 0; k < r->K; k++)
+            s += exp(z[k] - m);
+        loss += m + log(s) - z[r->y[i]];
+    }
+    return loss;
+}
 
 START_TEST(test_xent_values)
 {
@@ -283,6 +613,7 @@ START_TEST(test_xent_values)
     int correct;
     double loss = xent_forward(p, &correct, z, y, 2, 3);
     ck_assert_float_eq_tol(p[0], 1.0f / 6, 1e-6);
+    ck_assert_float_eq_tol(p[1], 2.0f / 6, 1e-6);
     ck_assert_float_eq_tol(p[2], 0.5f, 1e-6);
     double l2 = -log(exp(1.0) / (exp(5.0) + 2 * exp(1.0)));
     ck_assert_double_eq_tol(loss, log(2.0) + l2, 1e-5);
@@ -290,35 +621,79 @@ START_TEST(test_xent_values)
     xent_backward(d, p, y, 2, 3);
     ck_assert_float_eq_tol(d[2], 0.5f - 1.0f, 1e-6);
     ck_assert_float_eq_tol(d[0], 1.0f / 6, 1e-6);
+    ck_assert_float_eq_tol(d[4], p[4] - 1.0f, 1e-6);
     /* huge logits stay finite */
     float big[3] = { 1000, 999, -1000 };
     int32_t y0 = 1;
     loss = xent_forward(p, &correct, big, &y0, 1, 3);
     ck_assert(isfinite(loss));
     ck_assert_double_eq_tol(loss, log(1 + exp(-1.0)) + 1.0, 1e-4);
+    ck_assert_float_eq_tol(p[0], 1 / (1 + exp(-1.0)), 1e-6);
+    ck_assert_float_eq(p[2], 0.0f);
+    ck_assert_int_eq(correct, 0);
+    /* wrong by 2000: p[label] is 0 in float, the loss must still be finite */
+    y0 = 2;
+    loss = xent_forward(p, &correct, big, &y0, 1, 3);
+    ck_assert_double_eq_tol(loss, 2000.0 + log(1 + exp(-1.0)), 1e-4);
+}
+END_TEST
+
+/* Ties go to the lowest index, so the count is the same whatever the order of
+ * evaluation. */
+START_TEST(test_xent_correct_count)
+{
+    enum { B = 4, K = 3 };
+    float z[B * K] = { 1, 1, 1,   /* all equal: predicts 0 */
+                       0, 2, 2,   /* 1 and 2 tie: predicts 1 */
+                       0, 2, 2,   /* the same row, label 2: wrong */
+                       -1, -3, 5 };
+    int32_t y[B] = { 0, 1, 2, 2 };
+    float p[B * K];
+    int correct = -1;
+    xent_forward(p, &correct, z, y, B, K);
+    ck_assert_int_eq(correct, 3);
+    for (int k = 0; k < K; k++)
+        ck_assert_float_eq_tol(p[k], 1.0f / 3, 1e-6);
+    /* a random batch against a plain arg-max */
+    enum { RB = 50, RK = 7 };
+    float rz[RB * RK], rp[RB * RK];
+    int32_t ry[RB];
+    fill(rz, RB * RK, 50, 1);
+    int want = 0;
+    for (int i = 0; i < RB; i++) {
+        ry[i] = (int32_t)rng_below(RK, 1, 2, 3, (uint64_t)i, 0);
+        int arg = 0;
+        for (int k = 1; k < RK; k++)
+            if (rz[i * RK + k] > rz[i * RK + arg])
+                arg = k;
+        want += arg == ry[i];
+    }
+    xent_forward(rp, &correct, rz, ry, RB, RK);
+    ck_assert_int_eq(correct, want);
 }
 END_TEST
 
 START_TEST(test_xent_gradient)
 {
-    enum { B = 4, K = 5 };
+    enum { B = 6, K = 5 };
     float z[B * K], p[B * K], d[B * K];
-    int32_t y[B] = { 0, 3, 4, 1 };
+    int32_t y[B] = { 0, 3, 4, 1, 2, 4 };
     int correct;
-    fill(z, B * K, 11, 2);
-    xent_forward(p, &correct, z, y, B, K);
+    fill(z, B * K, 11, 3);
+    for (int k = 0; k < K; k++)
+        z[5 * K + k] += 200.0f; /* a row that would overflow exp() unshifted */
+    double loss = xent_forward(p, &correct, z, y, B, K);
     xent_backward(d, p, y, B, K);
-    const float h = 1e-2f;
-    for (int k = 0; k < B * K; k++) {
-        float s = z[k];
-        z[k] = s + h;
-        double lp = xent_forward(p, &correct, z, y, B, K);
-        z[k] = s - h;
-        double lm = xent_forward(p, &correct, z, y, B, K);
-        z[k] = s;
-        double num = (lp - lm) / (2 * h);
-        ck_assert_msg(fabs(d[k] - num) <= TOL(num), "[%d]: analytic %g numeric %g", k, d[k], num);
+    struct xent_ref r = { to_double(z, B * K), y, B, K };
+    ck_assert_double_eq_tol(loss, xent_ref_loss(&r), 1e-5 * (1 + loss));
+    for (int i = 0; i < B; i++) {
+        double s = 0;
+        for (int k = 0; k < K; k++)
+            s += p[i * K + k];
+        ck_assert_double_eq_tol(s, 1.0, 1e-6);
     }
+    check_grad("dlogits", d, 0.0f, r.z, B * K, xent_ref_loss, &r);
+    free(r.z);
 }
 END_TEST
 
@@ -326,21 +701,38 @@ Suite *layers_suite(void)
 {
     Suite *s = suite_create("layers");
     TCase *tc = tcase_create("linear");
+    tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_linear_forward_values);
-    tcase_add_loop_test(tc, test_linear_gradients, 0, 2);
+    tcase_add_loop_test(tc, test_linear_gradients, 0,
+                        2 * (int)(sizeof linear_shapes / sizeof linear_shapes[0]));
     suite_add_tcase(s, tc);
+
     tc = tcase_create("batchnorm");
-    tcase_add_loop_test(tc, test_bn_train_gradients, 0, (int)(sizeof groups / sizeof groups[0]));
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_bn_train_gradients, 0,
+                        2 * (int)(sizeof bn_groups / sizeof bn_groups[0]));
     tcase_add_test(tc, test_bn_ghost_groups_normalise_separately);
+    tcase_add_test(tc, test_bn_stats_accuracy);
     tcase_add_test(tc, test_bn_eval_and_running);
+    tcase_add_test(tc, test_bn_eval_wide);
     suite_add_tcase(s, tc);
-    tc = tcase_create("activations");
-    tcase_add_test(tc, test_relu);
-    tcase_add_test(tc, test_dropout_rate_and_backward);
+
+    tc = tcase_create("relu");
+    tcase_add_test(tc, test_relu_values);
+    tcase_add_test(tc, test_relu_gradient);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("dropout");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_dropout_rate_and_backward, 0,
+                        (int)(sizeof dropout_rates / sizeof dropout_rates[0]));
+    tcase_add_test(tc, test_dropout_keys);
     tcase_add_test(tc, test_dropout_split_invariance);
     suite_add_tcase(s, tc);
+
     tc = tcase_create("xent");
     tcase_add_test(tc, test_xent_values);
+    tcase_add_test(tc, test_xent_correct_count);
     tcase_add_test(tc, test_xent_gradient);
     suite_add_tcase(s, tc);
     return s;

@@ -12,8 +12,8 @@ double xent_forward(float *probs, int *correct, const float *logits, const int32
     for (int i = 0; i < B; i++) {
         const float *z = logits + (size_t)i * K;
         float *p = probs + (size_t)i * K;
-        /* strict > keeps the lowest index on ties, so a row of equal logits
-         * counts as a prediction of class 0, the same on every rank */
+        /* strict > keeps the lowest index on ties, numpy's arg-max rule, so a
+         * tie counts as correct only for the first of the tied classes */
         int arg = 0;
         float zmax = z[0];
         for (int k = 1; k < K; k++) {
@@ -31,8 +31,8 @@ double xent_forward(float *probs, int *correct, const float *logits, const int32
         float inv = (float)(1.0 / sum);
         for (int k = 0; k < K; k++)
             p[k] *= inv;
-        /* -log p[label] from the logits, not from the rounded float p, so a
-         * confident right answer still gives a loss above 0 and never log(0) */
+        /* -log p[label] from the logits, not from the float p: p underflows
+         * to 0 for an answer wrong by ~100 logits, and log(0) is -inf */
         loss += log(sum) - ((double)z[labels[i]] - (double)zmax);
         right += arg == labels[i];
     }
