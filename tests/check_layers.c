@@ -177,9 +177,21 @@ START_TEST(test_linear_gradients)
     for (int k = 0; k < OUT; k++)
         ck_assert_float_eq_tol(db2[k], db[k] - offset, 1e-5);
 
-    free(in), free(w), free(b), free(R), free(out), free(din), free(dw), free(db);
-    free(dw2), free(db2);
-    free(r.in), free(r.w), free(r.b), free(r.R), free(r.out);
+    free(in);
+    free(w);
+    free(b);
+    free(R);
+    free(out);
+    free(din);
+    free(dw);
+    free(db);
+    free(dw2);
+    free(db2);
+    free(r.in);
+    free(r.w);
+    free(r.b);
+    free(r.R);
+    free(r.out);
 }
 END_TEST
 
@@ -272,7 +284,10 @@ START_TEST(test_bn_train_gradients)
         ck_assert_float_eq_tol(dg2[c], dg[c] - offset, 1e-5);
         ck_assert_float_eq_tol(db2[c], db[c] - offset, 1e-5);
     }
-    free(r.in), free(r.g), free(r.b), free(r.R);
+    free(r.in);
+    free(r.g);
+    free(r.b);
+    free(r.R);
 }
 END_TEST
 
@@ -435,7 +450,12 @@ START_TEST(test_bn_eval_wide)
     bn_backward_eval(NULL, dg2, db2, R, xh, g, rv, B, C, eps);
     ck_assert(memcmp(dg, dg2, sizeof dg) == 0);
     ck_assert(memcmp(db, db2, sizeof db) == 0);
-    free(in), free(out), free(out2), free(xh), free(R), free(din);
+    free(in);
+    free(out);
+    free(out2);
+    free(xh);
+    free(R);
+    free(din);
 }
 END_TEST
 
@@ -519,7 +539,11 @@ START_TEST(test_dropout_rate_and_backward)
     dropout_backward(din, d, mask, B, C, p);
     for (int i = 0; i < B * C; i++)
         ck_assert_float_eq(din[i], mask[i] ? d[i] * (1.0f / (1.0f - p)) : 0.0f);
-    free(in), free(out), free(d), free(din), free(mask);
+    free(in);
+    free(out);
+    free(d);
+    free(din);
+    free(mask);
 }
 END_TEST
 

@@ -1,4 +1,4 @@
-/* IDX files (the MNIST family's format), raw or gzip-compressed. */
+/* IDX files (the MNIST family's format), raw or gzip-compressed, read with zlib. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,60 +8,62 @@
 
 #include "dataset.h"
 
-/* A whole file, decompressed when it is gzip (zlib reads plain files as is). */
-static int read_all(const char *path, uint8_t **data, size_t *len, char *err)
+#define IDX_IMAGES 0x00000803u  /* unsigned bytes, (n, rows, cols) */
+#define IDX_VECTORS 0x00000802u /* unsigned bytes, (n, dim) */
+#define IDX_LABELS 0x00000801u  /* unsigned bytes, (n) */
+
+/* gzread takes an unsigned and returns an int, so big payloads go in slices. */
+#define IDX_SLICE (1u << 30)
+
+/* One open IDX file after its header has been read. */
+struct idx_file {
+    const char *path;
+    gzFile f;
+    uint32_t magic;
+    int ndims;
+    uint32_t dims[3];
+    size_t count;   /* dims[0] */
+    size_t per;     /* product of the other dimensions (1 for labels) */
+    size_t payload; /* count * per bytes of data announced by the header */
+};
+
+static void idx_close(struct idx_file *x)
 {
-    *data = NULL;
-    *len = 0;
-    FILE *probe = fopen(path, "rb");
-    if (!probe) {
-        snprintf(err, DDT_ERRLEN, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    fclose(probe);
-    gzFile f = gzopen(path, "rb");
-    if (!f) {
-        snprintf(err, DDT_ERRLEN, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    gzbuffer(f, 1 << 17);
-    size_t cap = 1 << 20, used = 0;
-    uint8_t *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            snprintf(err, DDT_ERRLEN, "%s: out of memory", path);
-            gzclose(f);
+    if (x->f)
+        gzclose(x->f);
+    x->f = NULL;
+}
+
+/* zlib's own messages already start with the path; keep only the reason. */
+static const char *gz_reason(const struct idx_file *x, int saved_errno)
+{
+    int code;
+    const char *msg = gzerror(x->f, &code);
+    if (code == Z_ERRNO)
+        return strerror(saved_errno);
+    size_t n = strlen(x->path);
+    if (!strncmp(msg, x->path, n) && msg[n] == ':' && msg[n + 1] == ' ')
+        return msg + n + 2;
+    return msg;
+}
+
+/* Reads up to len bytes; *got is how many arrived before the end of the file. */
+static int idx_read(struct idx_file *x, void *buf, size_t len, size_t *got, char *err)
+{
+    uint8_t *p = buf;
+    *got = 0;
+    while (*got < len) {
+        size_t want = len - *got < IDX_SLICE ? len - *got : IDX_SLICE;
+        int n = gzread(x->f, p + *got, (unsigned)want);
+        if (n < 0) {
+            int saved = errno;
+            snprintf(err, DDT_ERRLEN, "%s: read error: %s", x->path, gz_reason(x, saved));
             return -1;
         }
-        if (used == cap) {
-            uint8_t *more = realloc(buf, cap * 2);
-            if (!more) {
-                free(buf);
-                buf = NULL;
-                continue;
-            }
-            buf = more;
-            cap *= 2;
-        }
-        size_t want = cap - used > (1u << 30) ? (1u << 30) : cap - used;
-        int got = gzread(f, buf + used, (unsigned)want);
-        if (got < 0) {
-            int code;
-            const char *msg = gzerror(f, &code);
-            snprintf(err, DDT_ERRLEN, "%s: damaged compressed data: %s", path, msg);
-            free(buf);
-            gzclose(f);
-            return -1;
-        }
-        if (got == 0)
+        if (n == 0)
             break;
-        used += (size_t)got;
+        *got += (size_t)n;
     }
-    gzclose(f);
-    /* give back what a doubling buffer over-allocated */
-    uint8_t *fit = realloc(buf, used ? used : 1);
-    *data = fit ? fit : buf;
-    *len = used;
     return 0;
 }
 
@@ -70,52 +72,111 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-/* Parses an IDX header: magic 0x0000 08 NDIM (unsigned bytes). Fills the
- * dimensions and the number of data bytes it announces. */
-static int parse_header(const char *path, const uint8_t *data, size_t len, int want_dims_lo,
-                        int want_dims_hi, uint32_t *dims, int *ndims, size_t *payload, char *err)
+/* Swapped arguments are the likeliest cause of a wrong magic, so say so. */
+static const char *magic_hint(uint32_t found, uint32_t expected)
 {
-    if (len < 4) {
+    if (expected == IDX_LABELS && (found == IDX_IMAGES || found == IDX_VECTORS))
+        return " (this looks like an images file)";
+    if (expected != IDX_LABELS && found == IDX_LABELS)
+        return " (this looks like a labels file)";
+    return "";
+}
+
+/* Opens path and reads its header; want_alt is a second accepted magic or 0. */
+static int idx_open(struct idx_file *x, const char *path, uint32_t want, uint32_t want_alt,
+                    char *err)
+{
+    memset(x, 0, sizeof *x);
+    x->path = path;
+    errno = 0;
+    x->f = gzopen(path, "rb");
+    if (!x->f) {
+        /* errno 0 means zlib itself could not allocate its state */
+        snprintf(err, DDT_ERRLEN, "%s: cannot open: %s", path, strerror(errno ? errno : ENOMEM));
+        return -1;
+    }
+    /* zlib's 8 KiB default makes inflating 47 MB of pixels needlessly slow */
+    gzbuffer(x->f, 1u << 17);
+    uint8_t head[4 + 4 * 3];
+    size_t got;
+    if (idx_read(x, head, 4, &got, err))
+        goto fail;
+    if (got == 0) {
+        snprintf(err, DDT_ERRLEN, "%s: empty file: expected an IDX header with magic 0x%08x", path,
+                 want);
+        goto fail;
+    }
+    if (got < 4) {
         snprintf(err, DDT_ERRLEN, "%s: truncated: %zu bytes is too short for an IDX header", path,
-                 len);
-        return -1;
+                 got);
+        goto fail;
     }
-    uint32_t magic = be32(data);
-    int nd = data[3];
-    if (data[0] != 0 || data[1] != 0 || data[2] != 0x08 || nd < want_dims_lo || nd > want_dims_hi) {
+    x->magic = be32(head);
+    if (x->magic != want && (want_alt == 0 || x->magic != want_alt)) {
+        char alt[32] = "";
+        if (want_alt)
+            snprintf(alt, sizeof alt, " or 0x%08x", want_alt);
         snprintf(err, DDT_ERRLEN,
-                 "%s: wrong magic 0x%08x: expected an IDX file of unsigned bytes with %d to %d dimensions (0x%08x..0x%08x)",
-                 path, magic, want_dims_lo, want_dims_hi, 0x0800u | (unsigned)want_dims_lo,
-                 0x0800u | (unsigned)want_dims_hi);
-        return -1;
+                 "%s: wrong magic 0x%08x: expected 0x%08x%s (IDX of unsigned bytes)%s", path,
+                 x->magic, want, alt, magic_hint(x->magic, want));
+        goto fail;
     }
-    size_t header = 4 + 4 * (size_t)nd;
-    if (len < header) {
+    x->ndims = head[3];
+    size_t dims_len = 4 * (size_t)x->ndims;
+    if (idx_read(x, head + 4, dims_len, &got, err))
+        goto fail;
+    if (got < dims_len) {
         snprintf(err, DDT_ERRLEN, "%s: truncated: the header needs %zu bytes, the file has %zu",
-                 path, header, len);
-        return -1;
+                 path, 4 + dims_len, 4 + got);
+        goto fail;
     }
     size_t total = 1;
-    for (int i = 0; i < nd; i++) {
-        dims[i] = be32(data + 4 + 4 * i);
-        if (dims[i] == 0) {
-            snprintf(err, DDT_ERRLEN, "%s: dimension %d is 0: the file holds no data", path, i + 1);
-            return -1;
+    for (int i = 0; i < x->ndims; i++) {
+        x->dims[i] = be32(head + 4 + 4 * i);
+        if (x->dims[i] == 0) {
+            snprintf(err, DDT_ERRLEN, "%s: dimension %d is 0: the file holds no data", path,
+                     i + 1);
+            goto fail;
         }
-        if (total > SIZE_MAX / dims[i]) {
+        if (total > SIZE_MAX / x->dims[i]) {
             snprintf(err, DDT_ERRLEN, "%s: the dimensions overflow the address space", path);
-            return -1;
+            goto fail;
         }
-        total *= dims[i];
+        total *= x->dims[i];
     }
-    if (len - header != total) {
-        snprintf(err, DDT_ERRLEN, "%s: %s: expected %zu bytes of data, found %zu", path,
-                 len - header < total ? "truncated" : "trailing bytes after the data", total,
-                 len - header);
+    x->count = x->dims[0];
+    x->per = total / x->count;
+    x->payload = total;
+    return 0;
+fail:
+    idx_close(x);
+    return -1;
+}
+
+/* Fills buf with exactly the announced payload and checks nothing follows it. */
+static int idx_payload(struct idx_file *x, void *buf, char *err)
+{
+    size_t got;
+    if (idx_read(x, buf, x->payload, &got, err))
+        return -1;
+    if (got < x->payload) {
+        snprintf(err, DDT_ERRLEN, "%s: truncated: expected %zu bytes of data, found %zu", x->path,
+                 x->payload, got);
         return -1;
     }
-    *ndims = nd;
-    *payload = header;
+    /* count the excess so the message says how far off the header is */
+    uint8_t rest[4096];
+    size_t extra = 0;
+    do {
+        if (idx_read(x, rest, sizeof rest, &got, err))
+            return -1;
+        extra += got;
+    } while (got == sizeof rest);
+    if (extra) {
+        snprintf(err, DDT_ERRLEN, "%s: trailing bytes: expected %zu bytes of data, found %zu",
+                 x->path, x->payload, x->payload + extra);
+        return -1;
+    }
     return 0;
 }
 
@@ -123,50 +184,61 @@ int dataset_load_idx(struct dataset *d, const char *images_path, const char *lab
                      int classes, char *err)
 {
     memset(d, 0, sizeof *d);
-    uint8_t *img = NULL, *lab = NULL;
-    size_t ilen, llen, ioff, loff;
-    uint32_t idims[4], ldims[4];
-    int ind, lnd;
-    if (read_all(images_path, &img, &ilen, err) ||
-        parse_header(images_path, img, ilen, 2, 3, idims, &ind, &ioff, err) ||
-        read_all(labels_path, &lab, &llen, err) ||
-        parse_header(labels_path, lab, llen, 1, 1, ldims, &lnd, &loff, err))
+    struct idx_file img = { 0 }, lab = { 0 };
+    uint8_t *raw_labels = NULL;
+    if (classes < 1) {
+        snprintf(err, DDT_ERRLEN, "%s: the number of classes must be at least 1, not %d",
+                 labels_path, classes);
+        return -1;
+    }
+    /* headers first, so a mismatch is reported before megabytes are inflated */
+    if (idx_open(&img, images_path, IDX_IMAGES, IDX_VECTORS, err) ||
+        idx_open(&lab, labels_path, IDX_LABELS, 0, err))
         goto fail;
-    if (idims[0] != ldims[0]) {
-        snprintf(err, DDT_ERRLEN, "%s holds %u images but %s holds %u labels", images_path,
-                 idims[0], labels_path, ldims[0]);
+    if (img.count != lab.count) {
+        snprintf(err, DDT_ERRLEN, "%s holds %zu images but %s holds %zu labels", images_path,
+                 img.count, labels_path, lab.count);
         goto fail;
     }
-    size_t n = idims[0], dim = 1;
-    for (int i = 1; i < ind; i++)
-        dim *= idims[i];
+    size_t n = img.count;
+    raw_labels = malloc(n);
     d->y = malloc(n * sizeof *d->y);
-    if (!d->y) {
-        snprintf(err, DDT_ERRLEN, "%s: out of memory", labels_path);
+    if (!raw_labels || !d->y) {
+        snprintf(err, DDT_ERRLEN, "%s: out of memory for %zu labels", labels_path, n);
         goto fail;
     }
+    if (idx_payload(&lab, raw_labels, err))
+        goto fail;
     for (size_t i = 0; i < n; i++) {
-        int v = lab[loff + i];
-        if (v >= classes) {
+        if (raw_labels[i] >= classes) {
             snprintf(err, DDT_ERRLEN, "%s: label %zu is %d: allowed 0 to %d (--classes %d)",
-                     labels_path, i, v, classes - 1, classes);
+                     labels_path, i, raw_labels[i], classes - 1, classes);
             goto fail;
         }
-        d->y[i] = v;
+        d->y[i] = raw_labels[i];
     }
-    free(lab);
-    /* keep the pixels where they are: move them to the front of the buffer */
-    memmove(img, img + ioff, n * dim);
-    uint8_t *fit = realloc(img, n * dim);
-    d->x = fit ? fit : img;
+    free(raw_labels);
+    raw_labels = NULL;
+    idx_close(&lab);
+    d->x = malloc(img.payload);
+    if (!d->x) {
+        snprintf(err, DDT_ERRLEN, "%s: out of memory for %zu bytes of pixels", images_path,
+                 img.payload);
+        goto fail;
+    }
+    if (idx_payload(&img, d->x, err))
+        goto fail;
+    idx_close(&img);
     d->type = SAMPLE_U8;
     d->n = n;
-    d->dim = dim;
+    d->dim = img.per;
     d->classes = classes;
     return 0;
 fail:
-    free(img);
-    free(lab);
+    idx_close(&img);
+    idx_close(&lab);
+    free(raw_labels);
+    free(d->x);
     free(d->y);
     memset(d, 0, sizeof *d);
     return -1;
