@@ -91,61 +91,31 @@ static uint64_t get_u64(const uint8_t *p)
 
 int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        snprintf(err, CKPT_ERRLEN, "%s: path too long", path);
+    struct atomic_file a;
+    if (fs_atomic_open(&a, path, err, CKPT_ERRLEN))
         return -1;
-    }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        snprintf(err, CKPT_ERRLEN, "cannot create %s: %s", tmp, strerror(errno));
-        return -1;
-    }
     /* a large stdio buffer: the payload arrives in many small appends */
     static char iobuf[1 << 20];
-    setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
-    const char *what = "write";
+    setvbuf(a.f, iobuf, _IOFBF, sizeof iobuf);
     size_t len = ddtrain__checkpoint__get_packed_size(msg);
-    uint8_t header[CKPT_HEADER_BYTES];
+    uint8_t header[CKPT_HEADER_BYTES], trailer[4];
     memcpy(header, CKPT_MAGIC, 8);
     put_u32(header + 8, CKPT_VERSION);
     put_u32(header + 12, 0);
     put_u64(header + 16, (uint64_t)len);
-    if (fwrite(header, 1, sizeof header, f) != sizeof header)
-        goto fail;
-    struct file_sink sink = { .base = { .append = sink_append }, .f = f,
+    struct file_sink sink = { .base = { .append = sink_append }, .f = a.f,
                               .crc = crc32(0L, Z_NULL, 0) };
-    if (ddtrain__checkpoint__pack_to_buffer(msg, &sink.base) != len || sink.failed)
-        goto fail;
-    uint8_t trailer[4];
+    if (fwrite(header, 1, sizeof header, a.f) != sizeof header ||
+        ddtrain__checkpoint__pack_to_buffer(msg, &sink.base) != len || sink.failed) {
+        int saved = errno;
+        fs_atomic_abort(&a);
+        snprintf(err, CKPT_ERRLEN, "cannot write checkpoint %s: %s", a.tmp,
+                 saved ? strerror(saved) : "short write");
+        return -1;
+    }
     put_u32(trailer, (uint32_t)sink.crc);
-    if (fwrite(trailer, 1, 4, f) != 4)
-        goto fail;
-    what = "flush";
-    if (fflush(f) != 0)
-        goto fail;
-    what = "fsync";
-    if (fsync(fileno(f)) != 0)
-        goto fail;
-    what = "close";
-    FILE *closing = f;
-    f = NULL;
-    if (fclose(closing) != 0)
-        goto fail;
-    what = "rename";
-    if (rename(tmp, path) != 0)
-        goto fail;
-    fs_sync_parent(path);
-    return 0;
-fail: {
-    int saved = errno;
-    if (f)
-        fclose(f);
-    unlink(tmp);
-    snprintf(err, CKPT_ERRLEN, "cannot %s checkpoint %s: %s", what, tmp,
-             saved ? strerror(saved) : "short write");
-    return -1;
-}
+    fwrite(trailer, 1, 4, a.f); /* a failure shows in ferror at the commit */
+    return fs_atomic_commit(&a, err, CKPT_ERRLEN);
 }
 
 int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err)

@@ -51,43 +51,68 @@ int fs_sync_parent(const char *path)
     return rc;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, char *err, int errlen)
+int fs_atomic_open(struct atomic_file *a, const char *path, char *err, int errlen)
 {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+    snprintf(a->path, sizeof a->path, "%s", path);
+    if (snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof a->tmp) {
         snprintf(err, errlen, "%s: path too long", path);
         return -1;
     }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    a->f = fopen(a->tmp, "wb");
+    if (!a->f) {
+        snprintf(err, errlen, "cannot create %s: %s", a->tmp, strerror(errno));
         return -1;
     }
+    return 0;
+}
+
+void fs_atomic_abort(struct atomic_file *a)
+{
+    if (a->f)
+        fclose(a->f);
+    a->f = NULL;
+    unlink(a->tmp);
+}
+
+int fs_atomic_commit(struct atomic_file *a, char *err, int errlen)
+{
     const char *what = "write";
-    if (len && fwrite(data, 1, len, f) != len)
+    if (ferror(a->f))
         goto fail;
     what = "flush";
-    if (fflush(f) != 0)
+    if (fflush(a->f) != 0)
         goto fail;
     what = "fsync";
-    if (fsync(fileno(f)) != 0)
+    if (fsync(fileno(a->f)) != 0)
         goto fail;
     what = "close";
-    FILE *closing = f;
-    f = NULL;
+    FILE *closing = a->f;
+    a->f = NULL;
     if (fclose(closing) != 0)
         goto fail;
     what = "rename";
-    if (rename(tmp, path) != 0)
+    if (rename(a->tmp, a->path) != 0)
         goto fail;
-    fs_sync_parent(path);
+    fs_sync_parent(a->path);
     return 0;
 fail: {
     int saved = errno;
-    if (f)
-        fclose(f);
-    unlink(tmp);
-    snprintf(err, errlen, "cannot %s %s: %s", what, tmp, strerror(saved));
+    fs_atomic_abort(a);
+    snprintf(err, errlen, "cannot %s %s: %s", what, a->tmp, saved ? strerror(saved) : "I/O error");
     return -1;
 }
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, char *err, int errlen)
+{
+    struct atomic_file a;
+    if (fs_atomic_open(&a, path, err, errlen))
+        return -1;
+    if (len && fwrite(data, 1, len, a.f) != len) {
+        int saved = errno;
+        fs_atomic_abort(&a);
+        snprintf(err, errlen, "cannot write %s: %s", a.tmp, strerror(saved));
+        return -1;
+    }
+    return fs_atomic_commit(&a, err, errlen);
 }

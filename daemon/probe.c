@@ -50,14 +50,17 @@ void probe_close(struct probe *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Loss and correct-count sums over this rank's share of the subset. */
-static void pass(struct probe *p, double sums[2])
+/* Loss and correct-count sums over this rank's share of the subset, and
+ * with grad (n floats) the gradient sum too. */
+static void pass(struct probe *p, double sums[2], float *grad)
 {
     struct model *m = &p->cm.model;
     size_t lo = p->nsubset * (size_t)p->rank / (size_t)p->nranks;
     size_t hi = p->nsubset * (size_t)(p->rank + 1) / (size_t)p->nranks;
     struct pass_ctx ctx = { .train = false };
     sums[0] = sums[1] = 0;
+    if (grad)
+        memset(grad, 0, p->n * sizeof *grad);
     for (size_t i = lo; i < hi; i += PROBE_BATCH) {
         int B = (int)(hi - i < PROBE_BATCH ? hi - i : PROBE_BATCH);
         dataset_gather(m->act[0], m->labels, &p->cm.train, p->subset + i, B, m->in_mean,
@@ -66,6 +69,11 @@ static void pass(struct probe *p, double sums[2])
         int correct;
         sums[0] += model_loss(m, m->labels, B, &correct);
         sums[1] += correct;
+        if (grad) {
+            model_backward(m, m->labels, B, NULL, NULL);
+            for (size_t k = 0; k < p->n; k++)
+                grad[k] += m->arena.g[k];
+        }
     }
 }
 
@@ -79,7 +87,7 @@ double probe_loss(struct probe *p, const float *w, double *acc)
 {
     set_params(p, w);
     double sums[2];
-    pass(p, sums);
+    pass(p, sums, NULL);
     MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, p->comm);
     if (acc)
         *acc = sums[1] / (double)p->nsubset;
@@ -99,29 +107,14 @@ double probe_test_loss(struct probe *p, const float *w, double *acc)
 double probe_loss_grad(struct probe *p, const float *w, float *grad)
 {
     set_params(p, w);
-    struct model *m = &p->cm.model;
-    size_t lo = p->nsubset * (size_t)p->rank / (size_t)p->nranks;
-    size_t hi = p->nsubset * (size_t)(p->rank + 1) / (size_t)p->nranks;
-    struct pass_ctx ctx = { .train = false };
-    double loss = 0;
-    memset(grad, 0, p->n * sizeof *grad);
-    for (size_t i = lo; i < hi; i += PROBE_BATCH) {
-        int B = (int)(hi - i < PROBE_BATCH ? hi - i : PROBE_BATCH);
-        dataset_gather(m->act[0], m->labels, &p->cm.train, p->subset + i, B, m->in_mean,
-                       m->in_inv_std);
-        model_forward(m, &ctx, B);
-        int correct;
-        loss += model_loss(m, m->labels, B, &correct);
-        model_backward(m, m->labels, B, NULL, NULL);
-        for (size_t k = 0; k < p->n; k++)
-            grad[k] += m->arena.g[k];
-    }
+    double sums[2];
+    pass(p, sums, grad);
     MPI_Allreduce(MPI_IN_PLACE, grad, (int)p->n, MPI_FLOAT, MPI_SUM, p->comm);
-    MPI_Allreduce(MPI_IN_PLACE, &loss, 1, MPI_DOUBLE, MPI_SUM, p->comm);
+    MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, p->comm);
     float inv = 1.0f / (float)p->nsubset;
     for (size_t k = 0; k < p->n; k++)
         grad[k] *= inv;
-    return loss / (double)p->nsubset;
+    return sums[0] / (double)p->nsubset;
 }
 
 int probe_parse_range(const char *text, double *lo, double *hi, int *count)
