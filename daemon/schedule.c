@@ -96,8 +96,8 @@ int sched_validate(const struct sched_config *c, char *err, int errlen)
     }
     /* step decay without a milestone is the constant rate: surely a slip */
     if (c->decay == DECAY_STEP && c->nmilestones == 0)
-        FAIL("--lr-milestones: --lr-decay step needs at least one milestone epoch, "
-             "e.g. --lr-milestones 30,60");
+        FAIL("--lr-milestones: none given for --lr-decay step: allowed one or more "
+             "epochs, e.g. --lr-milestones 30,60");
     if ((c->decay == DECAY_STEP || c->decay == DECAY_EXP) && !(c->gamma > 0 && c->gamma <= 1))
         FAIL("--lr-gamma: %g: allowed a number in (0, 1]", c->gamma);
     if (!(c->power > 0) || !isfinite(c->power))

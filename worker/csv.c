@@ -1,24 +1,28 @@
 /* CSV data sets: an integer label in the first column, numbers after it. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dataset.h"
 
-/* Growable float and label arrays. */
+/* Growable float and label arrays, dim floats per row. */
 struct rows {
     float *x;
     int32_t *y;
     size_t n, cap, dim;
 };
 
-static int rows_push(struct rows *r, int32_t label, const float *fields)
+static int rows_push(struct rows *r, int32_t label, const float *values)
 {
     if (r->n == r->cap) {
         size_t cap = r->cap ? 2 * r->cap : 1024;
+        if (cap < r->cap || cap > SIZE_MAX / sizeof(float) / r->dim)
+            return -1;
         float *x = realloc(r->x, cap * r->dim * sizeof *x);
         if (!x)
             return -1;
@@ -29,24 +33,9 @@ static int rows_push(struct rows *r, int32_t label, const float *fields)
         r->y = y;
         r->cap = cap;
     }
-    memcpy(r->x + r->n * r->dim, fields, r->dim * sizeof *fields);
+    memcpy(r->x + r->n * r->dim, values, r->dim * sizeof *values);
     r->y[r->n++] = label;
     return 0;
-}
-
-/* Splits line at commas in place into fields (room for max). */
-static void split(char *line, char **fields, size_t max)
-{
-    size_t n = 0;
-    char *p = line;
-    while (n < max) {
-        fields[n++] = p;
-        char *comma = strchr(p, ',');
-        if (!comma)
-            break;
-        *comma = 0;
-        p = comma + 1;
-    }
 }
 
 static char *trim(char *s)
@@ -59,22 +48,72 @@ static char *trim(char *s)
     return s;
 }
 
+/* Splits line at commas in place into nf trimmed fields. */
+static void split(char *line, char **fields, size_t nf)
+{
+    char *p = line;
+    for (size_t k = 0; k < nf; k++) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = 0;
+        fields[k] = trim(p);
+        p = comma ? comma + 1 : p + strlen(p);
+    }
+}
+
+static bool is_number(const char *s)
+{
+    char *end;
+    (void)strtod(s, &end);
+    return end != s && !*end;
+}
+
+/* A finite float; underflow to a tiny value is fine, overflow is not. */
+static bool parse_feature(const char *s, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end)
+        return false;
+    if (errno == ERANGE && fabs(v) > DBL_MIN)
+        return false;
+    if (!isfinite(v) || fabs(v) > FLT_MAX)
+        return false;
+    *out = (float)v;
+    return true;
+}
+
 int dataset_load_csv(struct dataset *d, const char *path, int classes, char *err)
 {
     memset(d, 0, sizeof *d);
+    if (classes < 1) {
+        snprintf(err, DDT_ERRLEN, "%s: the number of classes must be at least 1, not %d", path,
+                 classes);
+        return -1;
+    }
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(err, DDT_ERRLEN, "%s: %s", path, strerror(errno));
+        snprintf(err, DDT_ERRLEN, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     struct rows r = { 0 };
     char *line = NULL, **fields = NULL;
     float *values = NULL;
-    size_t linecap = 0, maxfields = 0;
+    size_t linecap = 0, maxfields = 0, nfields = 0; /* nfields: the first row's, 0 before it */
     long lineno = 0;
-    ssize_t got;
     int rc = -1;
-    while ((got = getline(&line, &linecap, f)) > 0) {
+    for (;;) {
+        errno = 0;
+        ssize_t got = getline(&line, &linecap, f);
+        if (got < 0) {
+            if (ferror(f)) {
+                snprintf(err, DDT_ERRLEN, "%s: read error after line %ld: %s", path, lineno,
+                         strerror(errno ? errno : EIO));
+                goto out;
+            }
+            break;
+        }
         lineno++;
         char *text = trim(line);
         if (!*text)
@@ -90,28 +129,37 @@ int dataset_load_csv(struct dataset *d, const char *path, int classes, char *err
             if (vmore)
                 values = vmore;
             if (!more || !vmore) {
-                snprintf(err, DDT_ERRLEN, "%s: out of memory", path);
+                snprintf(err, DDT_ERRLEN, "%s line %ld: out of memory for %zu fields", path,
+                         lineno, nf);
                 goto out;
             }
             maxfields = nf;
         }
-        split(text, fields, maxfields);
-        char *end;
-        errno = 0;
-        const char *lab = trim(fields[0]);
-        long label = strtol(lab, &end, 10);
-        bool numeric = end != lab && !*end && !errno;
-        if (!numeric && r.n == 0 && r.dim == 0) {
-            r.dim = nf - 1; /* a header line */
-            if (r.dim == 0) {
-                snprintf(err, DDT_ERRLEN, "%s line %ld: a header with only a label column", path, lineno);
+        split(text, fields, nf);
+        bool first = nfields == 0;
+        if (first) {
+            if (nf < 2) {
+                snprintf(err, DDT_ERRLEN, "%s line %ld: no feature columns after the label",
+                         path, lineno);
                 goto out;
             }
-            continue;
+            nfields = nf;
+            r.dim = nf - 1;
+            /* strtod, not strtol: a label written "1.0" is an error, not a header */
+            if (!is_number(fields[0]))
+                continue;
         }
-        if (!numeric) {
-            snprintf(err, DDT_ERRLEN, "%s line %ld column 1: '%s' is not a whole-number label", path,
-                     lineno, lab);
+        if (nf != nfields) {
+            snprintf(err, DDT_ERRLEN, "%s line %ld: %zu fields, expected %zu (a label and %zu features)",
+                     path, lineno, nf, nfields, nfields - 1);
+            goto out;
+        }
+        char *end;
+        errno = 0;
+        long label = strtol(fields[0], &end, 10);
+        if (end == fields[0] || *end || errno) {
+            snprintf(err, DDT_ERRLEN, "%s line %ld column 1: '%s' is not a whole-number label",
+                     path, lineno, fields[0]);
             goto out;
         }
         if (label < 0 || label >= classes) {
@@ -119,37 +167,17 @@ int dataset_load_csv(struct dataset *d, const char *path, int classes, char *err
                      path, lineno, label, classes - 1, classes);
             goto out;
         }
-        if (r.dim == 0) {
-            r.dim = nf - 1;
-            if (r.dim == 0) {
-                snprintf(err, DDT_ERRLEN, "%s line %ld: no feature columns after the label", path, lineno);
-                goto out;
-            }
-        }
-        if (nf - 1 != r.dim) {
-            snprintf(err, DDT_ERRLEN, "%s line %ld: %zu fields, expected %zu (a label and %zu features)",
-                     path, lineno, nf, r.dim + 1, r.dim);
-            goto out;
-        }
         for (size_t k = 1; k < nf; k++) {
-            const char *v = trim(fields[k]);
-            errno = 0;
-            double x = strtod(v, &end);
-            if (end == v || *end || errno || !isfinite(x)) {
-                snprintf(err, DDT_ERRLEN, "%s line %ld column %zu: '%s' is not a finite number", path,
-                         lineno, k + 1, v);
+            if (!parse_feature(fields[k], &values[k - 1])) {
+                snprintf(err, DDT_ERRLEN, "%s line %ld column %zu: '%s' is not a finite number",
+                         path, lineno, k + 1, fields[k]);
                 goto out;
             }
-            values[k - 1] = (float)x;
         }
         if (rows_push(&r, (int32_t)label, values)) {
-            snprintf(err, DDT_ERRLEN, "%s: out of memory at line %ld", path, lineno);
+            snprintf(err, DDT_ERRLEN, "%s line %ld: out of memory", path, lineno);
             goto out;
         }
-    }
-    if (ferror(f)) {
-        snprintf(err, DDT_ERRLEN, "%s: read error: %s", path, strerror(errno));
-        goto out;
     }
     if (r.n == 0) {
         snprintf(err, DDT_ERRLEN, "%s: empty: no data rows", path);

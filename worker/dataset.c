@@ -12,16 +12,21 @@
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
+/* Features per block in dataset_feature_stats: 4 KiB of accumulators on the
+ * stack, and each pass reads a few cache lines of every row. */
+#define STATS_BLOCK 256
+
 static int exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
 }
 
-/* DIR/NAME or DIR/NAME.gz, whichever exists (the .gz first). */
+/* DIR/NAME.gz or DIR/NAME, whichever exists (the .gz first). */
 static int find_idx(char *out, size_t outlen, const char *dir, const char *name)
 {
-    snprintf(out, outlen, "%s/%s.gz", dir, name);
+    if ((size_t)snprintf(out, outlen, "%s/%s.gz", dir, name) >= outlen)
+        return -1;
     if (exists(out))
         return 0;
     snprintf(out, outlen, "%s/%s", dir, name);
@@ -39,53 +44,69 @@ static int load_csv_split(struct dataset *d, const char *path, const char *split
 {
     if (strcmp(split, "test") != 0)
         return dataset_load_csv(d, path, classes, err);
-    /* the test file is the training file's name with its last "train" replaced */
+    /* only the file name: a folder called train/ must not become test/ */
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     const char *at = NULL;
     for (const char *p = strstr(base, "train"); p; p = strstr(p + 1, "train"))
         at = p;
     if (!at) {
-        snprintf(err, DDT_ERRLEN, "--data %s: the file name has no 'train' to replace by 'test' to find the test split",
+        snprintf(err, DDT_ERRLEN, "%s: the file name has no 'train' to replace by 'test' to find the test split",
                  path);
         return -1;
     }
-    char test[4096];
-    snprintf(test, sizeof test, "%.*stest%s", (int)(at - path), path, at + 5);
-    return dataset_load_csv(d, test, classes, err);
+    size_t head = (size_t)(at - path);
+    char *test = malloc(strlen(path) + 1); /* "test" is shorter than "train" */
+    if (!test) {
+        snprintf(err, DDT_ERRLEN, "%s: out of memory", path);
+        return -1;
+    }
+    memcpy(test, path, head);
+    strcpy(test + head, "test");
+    strcpy(test + head + 4, at + 5);
+    int rc = dataset_load_csv(d, test, classes, err);
+    free(test);
+    return rc;
 }
 
 int dataset_load(struct dataset *d, const char *spec, const char *split, int classes,
                  char *err)
 {
     memset(d, 0, sizeof *d);
+    if (strcmp(split, "train") != 0 && strcmp(split, "test") != 0) {
+        snprintf(err, DDT_ERRLEN, "%s: unknown split '%s': expected train or test", spec, split);
+        return -1;
+    }
     if (ends_with(spec, ".csv"))
         return load_csv_split(d, spec, split, classes, err);
     const char *dir = spec;
     if (!strcmp(spec, "fashion-mnist")) {
         dir = FASHION_MNIST_DIR;
         if (!exists(dir)) {
-            snprintf(err, DDT_ERRLEN, "--data fashion-mnist: %s does not exist: install Debian's dataset-fashion-mnist package (launch/setup does)",
-                     dir);
+            snprintf(err, DDT_ERRLEN, "%s: %s: install Debian's dataset-fashion-mnist package (or run launch/setup) for --data fashion-mnist",
+                     dir, strerror(errno));
             return -1;
         }
     }
     struct stat st;
     if (stat(dir, &st) != 0) {
-        snprintf(err, DDT_ERRLEN, "--data %s: %s", dir, strerror(errno));
+        snprintf(err, DDT_ERRLEN, "%s: %s", dir, strerror(errno));
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        snprintf(err, DDT_ERRLEN, "--data %s: neither a folder of IDX files nor a .csv file", dir);
+        snprintf(err, DDT_ERRLEN, "%s: neither a folder of IDX files nor a .csv file", dir);
         return -1;
     }
     const char *prefix = strcmp(split, "train") ? "t10k" : "train";
     char iname[64], lname[64], ipath[4200], lpath[4200];
     snprintf(iname, sizeof iname, "%s-images-idx3-ubyte", prefix);
     snprintf(lname, sizeof lname, "%s-labels-idx1-ubyte", prefix);
-    if (find_idx(ipath, sizeof ipath, dir, iname) || find_idx(lpath, sizeof lpath, dir, lname)) {
-        snprintf(err, DDT_ERRLEN, "--data %s: the %s split needs %s[.gz] and %s[.gz] in that folder",
-                 dir, split, iname, lname);
+    const char *missing = find_idx(ipath, sizeof ipath, dir, iname)   ? iname
+                          : find_idx(lpath, sizeof lpath, dir, lname) ? lname
+                                                                      : NULL;
+    if (missing) {
+        snprintf(err, DDT_ERRLEN, "%s: no %s[.gz] in that folder: the %s split needs %s[.gz] and %s[.gz]",
+                 dir, missing, split, iname, lname);
         return -1;
     }
     return dataset_load_idx(d, ipath, lpath, classes, err);
@@ -104,50 +125,66 @@ void dataset_truncate(struct dataset *d, size_t n)
         d->n = n;
 }
 
-static float sample_value(const struct dataset *d, size_t i, size_t f)
+/* Adds row[f] (or its squared deviation from mean[f]) into acc for one block. */
+static void stats_add(double *acc, const struct dataset *d, size_t i, size_t f0, size_t nf,
+                      const double *mean)
 {
-    return d->type == SAMPLE_U8 ? (float)((const uint8_t *)d->x)[i * d->dim + f]
-                                : ((const float *)d->x)[i * d->dim + f];
+    size_t at = i * d->dim + f0;
+    if (d->type == SAMPLE_U8) {
+        const uint8_t *x = (const uint8_t *)d->x + at;
+        if (mean)
+            for (size_t f = 0; f < nf; f++)
+                acc[f] += ((double)x[f] - mean[f]) * ((double)x[f] - mean[f]);
+        else
+            for (size_t f = 0; f < nf; f++)
+                acc[f] += x[f];
+    } else {
+        const float *x = (const float *)d->x + at;
+        if (mean)
+            for (size_t f = 0; f < nf; f++)
+                acc[f] += ((double)x[f] - mean[f]) * ((double)x[f] - mean[f]);
+        else
+            for (size_t f = 0; f < nf; f++)
+                acc[f] += x[f];
+    }
 }
 
 void dataset_feature_stats(const struct dataset *d, float *mean, float *inv_std)
 {
-    double *s = calloc(2 * d->dim, sizeof *s);
-    if (!s) {
-        for (size_t f = 0; f < d->dim; f++) {
-            mean[f] = 0.0f;
-            inv_std[f] = 1.0f;
+    /* two passes (mean, then squared deviations) because sum(x^2)/n - mean^2
+     * cancels catastrophically for float features far from zero; blocks of
+     * features keep the accumulators on the stack, so nothing can fail */
+    double m[STATS_BLOCK], acc[STATS_BLOCK];
+    for (size_t f0 = 0; f0 < d->dim; f0 += STATS_BLOCK) {
+        size_t nf = d->dim - f0 < STATS_BLOCK ? d->dim - f0 : STATS_BLOCK;
+        memset(acc, 0, sizeof acc);
+        for (size_t i = 0; i < d->n; i++)
+            stats_add(acc, d, i, f0, nf, NULL);
+        for (size_t f = 0; f < nf; f++)
+            m[f] = d->n ? acc[f] / (double)d->n : 0.0;
+        memset(acc, 0, sizeof acc);
+        for (size_t i = 0; i < d->n; i++)
+            stats_add(acc, d, i, f0, nf, m);
+        for (size_t f = 0; f < nf; f++) {
+            double sd = d->n ? sqrt(acc[f] / (double)d->n) : 0.0;
+            mean[f0 + f] = (float)m[f];
+            /* constant features (the border pixels) stay 0 rather than blow up */
+            inv_std[f0 + f] = sd < 1e-6 ? 1.0f : (float)(1.0 / sd);
         }
-        return;
     }
-    double *s2 = s + d->dim;
-    for (size_t i = 0; i < d->n; i++) {
-        for (size_t f = 0; f < d->dim; f++) {
-            double v = sample_value(d, i, f);
-            s[f] += v;
-            s2[f] += v * v;
-        }
-    }
-    for (size_t f = 0; f < d->dim; f++) {
-        double m = d->n ? s[f] / (double)d->n : 0.0;
-        double var = d->n ? s2[f] / (double)d->n - m * m : 0.0;
-        double sd = var > 0 ? sqrt(var) : 0.0;
-        mean[f] = (float)m;
-        /* constant features (the border pixels) stay 0 rather than blow up */
-        inv_std[f] = sd < 1e-6 ? 1.0f : (float)(1.0 / sd);
-    }
-    free(s);
 }
 
-DDT_HOT static void normalise_u8(float *out, const uint8_t *x, const float *mean,
-                                 const float *inv_std, size_t dim)
+DDT_HOT static void normalise_u8(float *restrict out, const uint8_t *restrict x,
+                                 const float *restrict mean, const float *restrict inv_std,
+                                 size_t dim)
 {
     for (size_t f = 0; f < dim; f++)
         out[f] = ((float)x[f] - mean[f]) * inv_std[f];
 }
 
-DDT_HOT static void normalise_f32(float *out, const float *x, const float *mean,
-                                  const float *inv_std, size_t dim)
+DDT_HOT static void normalise_f32(float *restrict out, const float *restrict x,
+                                  const float *restrict mean, const float *restrict inv_std,
+                                  size_t dim)
 {
     for (size_t f = 0; f < dim; f++)
         out[f] = (x[f] - mean[f]) * inv_std[f];

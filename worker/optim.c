@@ -23,7 +23,9 @@
  * Each update is one pass over the tensor; LARS and LAMB need a norm pass
  * first. Norms accumulate in double because a tensor holds up to millions of
  * terms. Buffers never alias (parameters, gradients and each moment are
- * separate allocations), hence restrict, so the loops vectorise unversioned. */
+ * separate allocations), hence restrict, so the loops vectorise unversioned;
+ * the loops with sqrtf (Adam, LAMB) vectorise only under -fno-math-errno, as
+ * otherwise every sqrtf must be able to set errno through a library call. */
 #include "optim.h"
 
 #include <math.h>
@@ -109,18 +111,35 @@ DDT_HOT static void optim_adam_tensor(float *restrict w, const float *restrict g
     }
 }
 
-/* |w|^2 and |s g + wd w|^2, the latter rounded exactly as the update uses it. */
-static void optim_lars_norms(const float *restrict w, const float *restrict g, size_t n, float s,
-                             float wd, double *w2, double *g2)
+/* Norm sums go in OPTIM_LANES independent double accumulators: a single
+ * running sum is a chain of dependent adds that the compiler may not reorder,
+ * which runs several times slower than the update pass itself. */
+#define OPTIM_LANES 8
+
+static double optim_lanes_sum(const double *x)
 {
-    double ws = 0.0, gs = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        float gi = s * g[i] + wd * w[i];
-        ws += (double)w[i] * w[i];
-        gs += (double)gi * gi;
+    double s = 0.0;
+    for (int j = 0; j < OPTIM_LANES; j++)
+        s += x[j];
+    return s;
+}
+
+/* |w|^2 and |s g + wd w|^2, the latter rounded exactly as the update uses it. */
+DDT_HOT static void optim_lars_norms(const float *restrict w, const float *restrict g, size_t n,
+                                     float s, float wd, double *w2, double *g2)
+{
+    double ws[OPTIM_LANES] = { 0 }, gs[OPTIM_LANES] = { 0 };
+    for (size_t i0 = 0; i0 < n; i0 += OPTIM_LANES) {
+        int lanes = n - i0 < OPTIM_LANES ? (int)(n - i0) : OPTIM_LANES;
+        for (int j = 0; j < lanes; j++) {
+            size_t i = i0 + (size_t)j;
+            float gi = s * g[i] + wd * w[i];
+            ws[j] += (double)w[i] * w[i];
+            gs[j] += (double)gi * gi;
+        }
     }
-    *w2 = ws;
-    *g2 = gs;
+    *w2 = optim_lanes_sum(ws);
+    *g2 = optim_lanes_sum(gs);
 }
 
 /* step = lr * trust. */
@@ -147,25 +166,29 @@ DDT_HOT static void optim_lars_tensor(float *restrict w, const float *restrict g
 /* The moment update of LAMB, accumulating |w|^2 and |r|^2 on the way; the
  * ratio is recomputed in the write pass rather than stored, since storing it
  * would need a scratch buffer as large as the model. */
-static void optim_lamb_moments(const float *restrict w, const float *restrict g,
-                               float *restrict m, float *restrict v, size_t n, float b1,
-                               float b2, float eps, float s, float wd, float k1, float k2,
-                               double *w2, double *r2)
+DDT_HOT static void optim_lamb_moments(const float *restrict w, const float *restrict g,
+                                       float *restrict m, float *restrict v, size_t n, float b1,
+                                       float b2, float eps, float s, float wd, float k1,
+                                       float k2, double *w2, double *r2)
 {
     float c1 = 1.0f - b1, c2 = 1.0f - b2;
-    double ws = 0.0, rs = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        float gi = s * g[i];
-        float mi = b1 * m[i] + c1 * gi;
-        float vi = b2 * v[i] + c2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        float r = (mi * k1) / (sqrtf(vi * k2) + eps) + wd * w[i];
-        ws += (double)w[i] * w[i];
-        rs += (double)r * r;
+    double ws[OPTIM_LANES] = { 0 }, rs[OPTIM_LANES] = { 0 };
+    for (size_t i0 = 0; i0 < n; i0 += OPTIM_LANES) {
+        int lanes = n - i0 < OPTIM_LANES ? (int)(n - i0) : OPTIM_LANES;
+        for (int j = 0; j < lanes; j++) {
+            size_t i = i0 + (size_t)j;
+            float gi = s * g[i];
+            float mi = b1 * m[i] + c1 * gi;
+            float vi = b2 * v[i] + c2 * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            float r = (mi * k1) / (sqrtf(vi * k2) + eps) + wd * w[i];
+            ws[j] += (double)w[i] * w[i];
+            rs[j] += (double)r * r;
+        }
     }
-    *w2 = ws;
-    *r2 = rs;
+    *w2 = optim_lanes_sum(ws);
+    *r2 = optim_lanes_sum(rs);
 }
 
 /* step = lr * trust. */
