@@ -180,7 +180,15 @@ static int swept_keys(struct run *runs, int n, const char **out)
 
 static void cell(FILE *f, bool md, int col, const char *text)
 {
-    fprintf(f, md ? (col ? " %s |" : "| %s |") : (col ? ",%s" : "%s"), text);
+    if (md || !strpbrk(text, ",\"\n")) {
+        fprintf(f, md ? (col ? " %s |" : "| %s |") : (col ? ",%s" : "%s"), text);
+        return;
+    }
+    /* RFC 4180: quote the field, double its quotes */
+    fputs(col ? ",\"" : "\"", f);
+    for (const char *p = text; *p; p++)
+        fputs(*p == '"' ? "\"\"" : (char[]){ *p, 0 }, f);
+    fputc('"', f);
 }
 
 static void num_cell(FILE *f, bool md, int col, double v)
