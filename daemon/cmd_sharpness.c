@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "ascent.h"
 #include "commands.h"
 #include "probe.h"
 #include "rng.h"
@@ -87,6 +88,24 @@ static void transpose_apply(const struct subspace *s, const float *g, float *out
     free(acc);
 }
 
+/* f(x0 + A y) and its gradient A^T grad f, for box_ascent. */
+struct sharp_ctx {
+    struct probe *p;
+    struct subspace s;
+    float *x, *g;
+};
+
+static double sharp_f(void *user, const float *y, float *grad_y)
+{
+    struct sharp_ctx *c = user;
+    apply(&c->s, c->p->x0, y, c->x);
+    if (!grad_y)
+        return probe_loss(c->p, c->x, NULL);
+    double f = probe_loss_grad(c->p, c->x, c->g);
+    transpose_apply(&c->s, c->g, grad_y);
+    return f;
+}
+
 int sharpness_main(int argc, char **argv, int first)
 {
     struct sharpness_config c;
@@ -99,49 +118,23 @@ int sharpness_main(int argc, char **argv, int first)
     if (probe_open(&p, pos[0], (size_t)c.common.samples, c.common.seed, MPI_COMM_WORLD, err,
                    sizeof err))
         return analysis_fail("sharpness", err);
-    struct subspace s = { .n = p.n, .P = c.subspace, .seed = c.common.seed };
+    struct sharp_ctx ctx = { .p = &p, .s = { .n = p.n, .P = c.subspace, .seed = c.common.seed } };
     size_t m = c.subspace ? (size_t)c.subspace : p.n;
-    float *x = malloc(p.n * sizeof *x), *g = malloc(p.n * sizeof *g);
-    float *y = calloc(m, sizeof *y), *cand = malloc(m * sizeof *cand);
-    float *gy = malloc(m * sizeof *gy), *bound = malloc(m * sizeof *bound);
-    if (!x || !g || !y || !cand || !gy || !bound) {
+    ctx.x = malloc(p.n * sizeof *ctx.x);
+    ctx.g = malloc(p.n * sizeof *ctx.g);
+    float *y = malloc(m * sizeof *y), *bound = malloc(m * sizeof *bound);
+    float *work = malloc(2 * m * sizeof *work);
+    if (!ctx.x || !ctx.g || !y || !bound || !work) {
         probe_close(&p);
         return analysis_fail("sharpness", "out of memory");
     }
     /* the box: eps (|(A+ x)_i| + 1), A+ = A^T */
-    transpose_apply(&s, p.x0, bound);
+    transpose_apply(&ctx.s, p.x0, bound);
     for (size_t i = 0; i < m; i++)
         bound[i] = (float)(c.eps * (fabs(bound[i]) + 1.0));
-
-    double f0 = probe_loss(&p, p.x0, NULL), fy = f0, best = f0, step = 1.0;
-    int evaluations = 1, need_grad = 1, it;
-    for (it = 0; it < c.iters; it++) {
-        if (need_grad) {
-            apply(&s, p.x0, y, x);
-            probe_loss_grad(&p, x, g);
-            transpose_apply(&s, g, gy);
-            evaluations++;
-            need_grad = 0;
-        }
-        for (size_t i = 0; i < m; i++) {
-            float moved = y[i] + (float)step * bound[i] * (gy[i] > 0 ? 1.0f : gy[i] < 0 ? -1.0f : 0.0f);
-            cand[i] = moved > bound[i] ? bound[i] : moved < -bound[i] ? -bound[i] : moved;
-        }
-        apply(&s, p.x0, cand, x);
-        double fc = probe_loss(&p, x, NULL);
-        evaluations++;
-        if (fc > fy) {
-            memcpy(y, cand, m * sizeof *y);
-            fy = fc;
-            step = step * 1.5 > 1.0 ? 1.0 : step * 1.5;
-            need_grad = 1;
-        } else {
-            step *= 0.5;
-        }
-        if (fy > best)
-            best = fy;
-    }
-    double sharp = 100.0 * (best - f0) / (1.0 + f0);
+    struct ascent_result res;
+    box_ascent(sharp_f, &ctx, bound, m, c.iters, y, work, &res);
+    double sharp = 100.0 * (res.best - res.f0) / (1.0 + res.f0);
     if (p.rank == 0) {
         char header[2048];
         snprintf(header, sizeof header,
@@ -152,17 +145,17 @@ int sharpness_main(int argc, char **argv, int first)
                                             "loss", "max_loss", "sharpness" };
         struct table t;
         table_begin(&t, c.common.json, header, cols, 7);
-        double row[7] = { c.eps, c.subspace, it, evaluations, f0, best, sharp };
+        double row[7] = { c.eps, c.subspace, res.iterations, res.evaluations, res.f0, res.best,
+                          sharp };
         table_row(&t, row);
         if (table_end(&t, c.common.out, err, sizeof err))
             fprintf(stderr, "ddtrain sharpness: %s\n", err);
     }
-    free(x);
-    free(g);
+    free(ctx.x);
+    free(ctx.g);
     free(y);
-    free(cand);
-    free(gy);
     free(bound);
+    free(work);
     probe_close(&p);
     return 0;
 }

@@ -279,6 +279,8 @@ static void train_step(struct trainer *t, const struct step_plan *p)
     /* the noise scale needs two extra reads of the gradients: not every step */
     bool measure = t->cfg.noise_scale && p->step % t->cfg.noise_every == 0;
     comm_begin(&t->comm, measure && t->nranks > 1);
+    /* one rank: the two halves of the batch stand in for two ranks */
+    m->measure_halves = measure && t->nranks == 1 && count >= 2;
     model_backward(m, m->labels, count, comm_grad_ready, &t->comm);
     double *req = t->comm.stats;
     req[STAT_LOSS] = loss;
@@ -306,6 +308,10 @@ static void train_step(struct trainer *t, const struct step_plan *p)
         double b_small = (double)B / t->nranks;
         double g2_small = st[STAT_GRAD_SQ_OVER_B] / t->nranks;
         noise_update(&t->noise, b_small, g2_small, (double)B, g2_big);
+    } else if (m->measure_halves) {
+        double b1 = (double)(count / 2), b2 = (double)(count - count / 2);
+        double g2_small = (m->half_sq[0] / (b1 * b1) + m->half_sq[1] / (b2 * b2)) / 2.0;
+        noise_update(&t->noise, (double)count / 2.0, g2_small, (double)B, g2_big);
     }
     t->wait_time += t->comm.wait_seconds;
     t->log_loss += st[STAT_LOSS];
@@ -365,6 +371,10 @@ static int setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpo
     comm_init(&t->comm, MPI_COMM_WORLD, &t->model, (size_t)c->bucket_kb * 1024 / sizeof(float),
               c->overlap);
     noise_init(&t->noise, c->noise_ema);
+    if (c->noise_scale && t->nranks == 1 && model_enable_halves(&t->model)) {
+        snprintf(err, DDT_ERRLEN, "out of memory for the noise-scale scratch");
+        return 1;
+    }
     t->total_steps = 0;
     for (int e = 0; e < c->epochs; e++)
         t->total_steps += steps_in_epoch(t, e);

@@ -119,7 +119,7 @@ const struct option_def train_options[] = {
     { "check-every", OPT_INT, F(check_every), 0, BIG, "100", NULL, 0,
       "compare a parameter checksum across ranks every N steps (0: never)" },
     { "noise-scale", OPT_BOOL, F(noise_scale), 0, 0, "true", NULL, 0,
-      "estimate the gradient noise scale (needs 2 or more ranks)" },
+      "estimate the gradient noise scale (one rank: from the two halves of the batch)" },
     { "noise-every", OPT_INT, F(noise_every), 1, 1000000, "10", NULL, 0,
       "measure the gradient norms for the noise scale every N steps" },
     { "noise-ema", OPT_DOUBLE, F(noise_ema), 0, 0.99999, "0.9", NULL, 0,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascent.h"
 #include "directions.h"
 #include "hessian.h"
 #include "model.h"
@@ -217,11 +218,69 @@ START_TEST(test_filter_normalised_directions)
 }
 END_TEST
 
+/* A separable convex quadratic f(y) = sum a_i y_i + h_i y_i^2 / 2 takes its
+ * maximum over the box |y_i| <= b_i at the corner y_i = sign(a_i) b_i, where
+ * it is sum |a_i| b_i + h_i b_i^2 / 2: the answer in closed form. */
+enum { QM = 7 };
+
+/* f(y) = 1 - (y - 2)^2 / 4, its top at y = 2 with f = 1 */
+static double bump(void *user, const float *y, float *grad)
+{
+    (void)user;
+    if (grad)
+        grad[0] = -(y[0] - 2.0f) / 2.0f;
+    return 1.0 - (y[0] - 2.0) * (y[0] - 2.0) / 4.0;
+}
+static const double qa[QM] = { 1.0, -2.0, 0.5, -0.1, 3.0, 0.2, -1.5 };
+static const double qh[QM] = { 2.0, 1.0, 4.0, 0.5, 0.1, 3.0, 1.0 };
+static int quad_calls;
+
+static double quad(void *user, const float *y, float *grad)
+{
+    (void)user;
+    quad_calls++;
+    double f = 0;
+    for (int i = 0; i < QM; i++) {
+        f += qa[i] * y[i] + 0.5 * qh[i] * y[i] * y[i];
+        if (grad)
+            grad[i] = (float)(qa[i] + qh[i] * y[i]);
+    }
+    return f;
+}
+
+START_TEST(test_box_ascent_closed_form)
+{
+    float bound[QM], y[QM], work[2 * QM];
+    double want = 0;
+    for (int i = 0; i < QM; i++) {
+        bound[i] = 0.1f * (float)(i + 1);
+        double b = bound[i];
+        want += fabs(qa[i]) * b + 0.5 * qh[i] * b * b;
+    }
+    struct ascent_result res;
+    quad_calls = 0;
+    box_ascent(quad, NULL, bound, QM, 10, y, work, &res);
+    ck_assert_double_eq_tol(res.f0, 0.0, 1e-12);
+    ck_assert_double_eq_tol(res.best, want, 1e-5);
+    ck_assert_int_eq(res.iterations, 10);
+    ck_assert_int_eq(res.evaluations, quad_calls);
+    for (int i = 0; i < QM; i++)
+        ck_assert(fabsf(y[i]) <= bound[i]);
+    /* a concave bump inside the box: the ascent stops at its top, not a corner */
+    float small[1] = { 10.0f }, y1[1], w1[2];
+    struct ascent_result r1;
+    box_ascent(bump, NULL, small, 1, 40, y1, w1, &r1);
+    ck_assert_double_eq_tol(r1.best, 1.0, 1e-3);
+    ck_assert_float_eq_tol(y1[0], 2.0f, 0.05f);
+}
+END_TEST
+
 Suite *analysis_suite(void)
 {
     Suite *s = suite_create("analysis");
     TCase *tc = tcase_create("numerics");
     tcase_add_test(tc, test_power_iteration_deflation);
+    tcase_add_test(tc, test_box_ascent_closed_form);
     tcase_add_test(tc, test_hvp_against_closed_form);
     tcase_add_test(tc, test_filter_normalised_directions);
     suite_add_tcase(s, tc);

@@ -199,6 +199,40 @@ START_TEST(test_layer_rates)
 }
 END_TEST
 
+/* Without batch norm, rows contribute independently: the half norms of one
+ * backward equal the norms of backward passes over each half alone. */
+START_TEST(test_half_norms)
+{
+    const int B = 8;
+    struct model m;
+    build(&m, "in:5,fc:6,relu,fc:3", B, 0);
+    ck_assert_int_eq(model_enable_halves(&m), 0);
+    fill_input(&m, B);
+    struct pass_ctx ctx = { .train = true, .seed = 1 };
+    loss_of(&m, &ctx, B);
+    m.measure_halves = true;
+    model_backward(&m, m.labels, B, NULL, NULL);
+    double halves[2] = { m.half_sq[0], m.half_sq[1] };
+    m.measure_halves = false;
+    float input[8 * 5];
+    int32_t labels[8];
+    memcpy(input, m.act[0], sizeof input);
+    memcpy(labels, m.labels, sizeof labels);
+    for (int h = 0; h < 2; h++) {
+        memcpy(m.act[0], input + h * 4 * 5, 4 * 5 * sizeof(float));
+        memcpy(m.labels, labels + h * 4, 4 * sizeof(int32_t));
+        loss_of(&m, &ctx, 4);
+        model_backward(&m, m.labels, 4, NULL, NULL);
+        double sq = 0;
+        for (int v = 0; v < m.arena.nviews; v++)
+            for (size_t k = 0; k < m.arena.views[v].n; k++)
+                sq += (double)arena_g(&m.arena, v)[k] * arena_g(&m.arena, v)[k];
+        ck_assert_double_eq_tol(halves[h], sq, 1e-5 * sq);
+    }
+    model_free(&m);
+}
+END_TEST
+
 Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -210,6 +244,7 @@ Suite *model_suite(void)
     tcase_add_test(tc, test_running_statistics);
     tcase_add_test(tc, test_layout_and_counts);
     tcase_add_test(tc, test_layer_rates);
+    tcase_add_test(tc, test_half_norms);
     suite_add_tcase(s, tc);
     return s;
 }

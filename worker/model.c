@@ -1,6 +1,7 @@
 /* Model construction from a spec, and forward/backward over a slice. */
 #include "model.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,6 +289,7 @@ void model_free(struct model *m)
     free(m->labels);
     free(m->bn_running);
     free(m->bn_batch);
+    free(m->half_scratch);
     free(m->in_mean);
     free(m->in_inv_std);
     free(m->layers);
@@ -367,9 +369,62 @@ double model_loss(struct model *m, const int32_t *labels, int B, int *correct)
     return xent_forward(m->probs, correct, m->act[m->nlayers], labels, B, m->classes);
 }
 
+int model_enable_halves(struct model *m)
+{
+    size_t most = 0;
+    for (int v = 0; v < m->arena.nviews; v++)
+        most = m->arena.views[v].n > most ? m->arena.views[v].n : most;
+    m->half_scratch = falloc(most);
+    return m->half_scratch ? 0 : -1;
+}
+
+/* |g_1|^2 and |g - g_1|^2 for one tensor whose full gradient is g and whose
+ * first-half gradient is in h; the sums go to half_sq. */
+static void add_half_norms(struct model *m, const float *g, const float *h, size_t n)
+{
+    double a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+        double rest = (double)g[i] - h[i];
+        a += (double)h[i] * h[i];
+        b += rest * rest;
+    }
+    m->half_sq[0] += a;
+    m->half_sq[1] += b;
+}
+
+/* The first `rows` rows' share of layer l's parameter gradients. */
+static void half_gradients(struct model *m, const struct layer *l, const float *dout,
+                           const float *in, int rows)
+{
+    const struct arena *a = &m->arena;
+    float *h = m->half_scratch;
+    int C = l->out_dim;
+    if (l->ops == &linear_ops) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, l->in_dim, rows, 1.0f, dout, C,
+                    in, l->in_dim, 0.0f, h, l->in_dim);
+        add_half_norms(m, arena_g(a, l->w_view), h, a->views[l->w_view].n);
+        memset(h, 0, (size_t)C * sizeof *h);
+        for (int i = 0; i < rows; i++)
+            for (int c = 0; c < C; c++)
+                h[c] += dout[(size_t)i * C + c];
+        add_half_norms(m, arena_g(a, l->b_view), h, (size_t)C);
+    } else if (l->ops == &bn_ops && l->last_train) {
+        float *hb = h + C;
+        memset(h, 0, 2 * (size_t)C * sizeof *h);
+        for (int i = 0; i < rows; i++)
+            for (int c = 0; c < C; c++) {
+                h[c] += dout[(size_t)i * C + c] * l->xhat[(size_t)i * C + c];
+                hb[c] += dout[(size_t)i * C + c];
+            }
+        add_half_norms(m, arena_g(a, l->w_view), h, (size_t)C);
+        add_half_norms(m, arena_g(a, l->b_view), hb, (size_t)C);
+    }
+}
+
 void model_backward(struct model *m, const int32_t *labels, int B, grad_ready_fn ready,
                     void *user)
 {
+    m->half_sq[0] = m->half_sq[1] = 0;
     int cur = 0;
     xent_backward(m->dact[cur], m->probs, labels, B, m->classes);
     for (int i = m->nlayers - 1; i >= 0; i--) {
@@ -378,6 +433,8 @@ void model_backward(struct model *m, const int32_t *labels, int B, grad_ready_fn
         float *din = i > 0 ? m->dact[1 - cur] : NULL;
         if (din || l->w_view >= 0)
             l->ops->backward(l, &m->arena, din, m->dact[cur], m->act[i], m->act[i + 1], B);
+        if (m->measure_halves && m->half_scratch && l->w_view >= 0)
+            half_gradients(m, l, m->dact[cur], m->act[i], B / 2);
         cur = 1 - cur;
         if (ready && l->w_view >= 0)
             ready(user, i);

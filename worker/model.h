@@ -73,6 +73,11 @@ struct model {
      * that every replica moves its running statistics identically */
     float *bn_batch;    /* (bn_running_n + 1) */
     float *in_mean, *in_inv_std; /* input normalisation (in_dim each) */
+    /* squared norms of the gradient of the first half of the slice's rows
+     * and of the rest, when measure_halves is set (one rank's noise scale) */
+    bool measure_halves;
+    float *half_scratch;  /* the largest weight tensor */
+    double half_sq[2];
 };
 
 /* Builds the layers and allocates every buffer once. Returns -1 with err
@@ -110,6 +115,12 @@ void model_backward(struct model *m, const int32_t *labels, int B, grad_ready_fn
 /* The contiguous arena range [*lo, *hi) of the parameters of layers >= layer;
  * lets a caller reduce gradients as soon as they exist. */
 void model_grad_range(const struct model *m, int layer, size_t *lo, size_t *hi);
+
+/* Allocates what model_backward needs to split the gradient's squared norm
+ * between the first half of the rows and the rest (then set
+ * measure_halves). Each half's gradient is its rows' share of the batch's
+ * gradient, the same split ranks make. Returns 0 or -1. */
+int model_enable_halves(struct model *m);
 
 size_t model_param_count(const struct model *m);
 /* Bytes of the activation, activation-gradient and layer scratch buffers. */
