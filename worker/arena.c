@@ -6,6 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+float *arena_buffer(size_t n)
+{
+    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
 void arena_init(struct arena *a)
 {
     memset(a, 0, sizeof *a);
@@ -39,17 +48,14 @@ int arena_declare(struct arena *a, const char *name, enum tensor_role role, int 
 
 int arena_allocate(struct arena *a)
 {
-    size_t bytes = ((a->n * sizeof(float)) + 63) & ~(size_t)63;
-    a->w = aligned_alloc(64, bytes ? bytes : 64);
-    a->g = aligned_alloc(64, bytes ? bytes : 64);
+    a->w = arena_buffer(a->n);
+    a->g = arena_buffer(a->n);
     if (!a->w || !a->g) {
         free(a->w);
         free(a->g);
         a->w = a->g = NULL;
         return -1;
     }
-    memset(a->w, 0, bytes);
-    memset(a->g, 0, bytes);
     return 0;
 }
 

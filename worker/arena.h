@@ -27,6 +27,10 @@ struct arena {
     int cap;
 };
 
+/* A zeroed, 64-byte aligned buffer of n floats (free with free), the kind
+ * every per-tensor buffer of the engine is. */
+float *arena_buffer(size_t n);
+
 void arena_init(struct arena *a);
 /* Reserves a tensor; returns its index. Storage is allocated by
  * arena_allocate once every tensor is declared. */

@@ -109,14 +109,6 @@ static const struct layer_ops dropout_ops = { "dropout", dropout_fwd, dropout_bw
 
 /* ---- construction ----------------------------------------------------------- */
 
-static float *falloc(size_t n)
-{
-    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes);
-    if (p)
-        memset(p, 0, bytes);
-    return p;
-}
 
 /* Declares every tensor and fills in layer shapes; no storage yet. */
 static int declare_layers(struct model *m, const struct model_options *opt, char *err,
@@ -191,15 +183,15 @@ static int allocate_buffers(struct model *m)
     m->act = calloc((size_t)m->nlayers + 1, sizeof *m->act);
     if (!m->act)
         return -1;
-    m->act[0] = falloc(B * (size_t)m->in_dim);
-    m->dact[0] = falloc(B * (size_t)m->max_width);
-    m->dact[1] = falloc(B * (size_t)m->max_width);
-    m->probs = falloc(B * (size_t)m->classes);
+    m->act[0] = arena_buffer(B * (size_t)m->in_dim);
+    m->dact[0] = arena_buffer(B * (size_t)m->max_width);
+    m->dact[1] = arena_buffer(B * (size_t)m->max_width);
+    m->probs = arena_buffer(B * (size_t)m->classes);
     m->labels = calloc(B, sizeof *m->labels);
-    m->bn_running = falloc(m->bn_running_n);
-    m->bn_batch = falloc(m->bn_running_n + 1);
-    m->in_mean = falloc((size_t)m->in_dim);
-    m->in_inv_std = falloc((size_t)m->in_dim);
+    m->bn_running = arena_buffer(m->bn_running_n);
+    m->bn_batch = arena_buffer(m->bn_running_n + 1);
+    m->in_mean = arena_buffer((size_t)m->in_dim);
+    m->in_inv_std = arena_buffer((size_t)m->in_dim);
     if (!m->act[0] || !m->dact[0] || !m->dact[1] || !m->probs || !m->labels || !m->bn_running || !m->bn_batch ||
         !m->in_mean || !m->in_inv_std)
         return -1;
@@ -211,15 +203,15 @@ static int allocate_buffers(struct model *m)
     for (int i = 0; i < m->nlayers; i++) {
         struct layer *l = &m->layers[i];
         size_t C = (size_t)l->out_dim;
-        m->act[i + 1] = falloc(B * C);
+        m->act[i + 1] = arena_buffer(B * C);
         if (!m->act[i + 1])
             return -1;
         if (l->ops == &bn_ops) {
             size_t groups = B; /* enough for any group size */
-            l->xhat = falloc(B * C);
-            l->mean = falloc(groups * C);
-            l->rstd = falloc(groups * C);
-            l->scratch = falloc(2 * C);
+            l->xhat = arena_buffer(B * C);
+            l->mean = arena_buffer(groups * C);
+            l->rstd = arena_buffer(groups * C);
+            l->scratch = arena_buffer(2 * C);
             /* means in the first half of the blocks, variances in the second */
             l->run_mean = run;
             l->run_var = run + half;
@@ -374,7 +366,7 @@ int model_enable_halves(struct model *m)
     size_t most = 0;
     for (int v = 0; v < m->arena.nviews; v++)
         most = m->arena.views[v].n > most ? m->arena.views[v].n : most;
-    m->half_scratch = falloc(most);
+    m->half_scratch = arena_buffer(most);
     return m->half_scratch ? 0 : -1;
 }
 

@@ -34,14 +34,6 @@
 
 #include "simd.h"
 
-static float *optim_zalloc(size_t n)
-{
-    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes);
-    if (p)
-        memset(p, 0, bytes);
-    return p;
-}
 
 static bool optim_has_second_moment(enum optim_kind k)
 {
@@ -53,11 +45,11 @@ int optim_init(struct optim *o, const struct optim_config *cfg, size_t n)
     memset(o, 0, sizeof *o);
     o->cfg = *cfg;
     o->n = n;
-    o->m = optim_zalloc(n);
+    o->m = arena_buffer(n);
     /* v stays NULL for SGD and LARS: checkpoints test it to know whether to
      * save a second moment */
     if (optim_has_second_moment(cfg->kind))
-        o->v = optim_zalloc(n);
+        o->v = arena_buffer(n);
     if (!o->m || (optim_has_second_moment(cfg->kind) && !o->v)) {
         optim_free(o);
         return -1;
