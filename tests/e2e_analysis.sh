@@ -72,4 +72,17 @@ grep -q "^$work/small,32,done,128," "$work/summary.csv" || fail "summary row: $(
 grep -q "sharpness-1e-3" "$work/summary.csv" || fail "summary lacks the sharpness column"
 "$DDTRAIN" summarize --markdown "$work/small" "$work/large" | grep -q '^| run | batch-size |' \
   || fail "summarize --markdown"
+# the plots come out as PNG files
+if command -v gnuplot >/dev/null; then
+  PLOT="$top_srcdir/launch/ddtrain-plot"
+  is_png() { [ "$(head -c 8 "$1" | od -An -c | tr -d ' \n')" = '211PNG\r\n032\n' ] || fail "$1 is not a PNG"; }
+  "$PLOT" cut "$work/line.csv" --out "$work/line.png" >/dev/null || fail "plot of the interpolation"
+  is_png "$work/line.png"
+  "$PLOT" cut "$work/land.csv" --out "$work/land.png" >/dev/null 2>&1 || fail "plot of the landscape"
+  is_png "$work/land.png"
+  "$PLOT" curves --out "$work/plots" "$work/small" "$work/large" >/dev/null 2>&1 || fail "training curves"
+  for f in loss_epoch accuracy_epoch loss_step lr batch noise_scale; do is_png "$work/plots/$f.png"; done
+  "$PLOT" sweep "$work/summary.csv" --out "$work/plots" >/dev/null || fail "sweep plot"
+  is_png "$work/plots/sweep_test_accuracy.png"
+fi
 echo "analysis commands agree with eval and across rank counts"
