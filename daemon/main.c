@@ -12,16 +12,16 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: ddtrain COMMAND [options]\n\n"
             "commands:\n"
-            "  train     train a model (under mpirun for several ranks)\n"
-            "  eval      loss and accuracy of a checkpoint (under mpirun to split the work)\n"
-            "  sharpness Keskar's sharpness of a checkpoint's minimum\n"
-            "  hessian   the largest Hessian eigenvalues by power iteration\n"
-            "  interpolate  the loss on the line between two checkpoints\n"
-            "  landscape the loss along random filter-normalised directions\n"
-            "  summarize one row per run directory: settings, losses, gap, sharpness\n"
-            "  inspect   a checkpoint's header, schedule state and tensors\n"
-            "  ctl       ask a running job for its status, a checkpoint, or a clean stop\n"
-            "  help      this text\n\n"
+            "  train       train a model (under mpirun for several ranks)\n"
+            "  eval        loss and accuracy of a checkpoint (under mpirun to split the work)\n"
+            "  sharpness   Keskar's sharpness of a checkpoint's minimum\n"
+            "  hessian     the largest Hessian eigenvalues by power iteration\n"
+            "  interpolate the loss on the line between two checkpoints\n"
+            "  landscape   the loss along random filter-normalised directions\n"
+            "  summarize   one row per run directory: settings, losses, gap, sharpness\n"
+            "  inspect     a checkpoint's header, schedule state and tensors\n"
+            "  ctl         ask a running job for its status, a checkpoint, or a clean stop\n"
+            "  help        this text\n\n"
             "`ddtrain COMMAND --help` lists a command's options.\n");
 }
 
