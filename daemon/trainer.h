@@ -16,6 +16,7 @@
 #include "optim.h"
 #include "progress.h"
 #include "schedule.h"
+#include "spec.h"
 #include "train.h"
 
 /* What the coordinator tells every rank before a step. */
@@ -58,6 +59,29 @@ struct trainer {
     struct control ctl;      /* rank 0 */
     char last_ckpt[512];
 };
+
+/* ---- set-up (train_setup.c) ---- */
+
+/* The schedule from the options; fills err and returns -1 when invalid. */
+int train_build_schedule(struct trainer *t, char *err, int errlen);
+
+/* Steps of an epoch: the training set over that epoch's global batch. */
+long train_steps_in_epoch(const struct trainer *t, int64_t epoch);
+
+/* Data, model, optimizer, communication; then the checkpoint's state when
+ * resuming, or its weights with --init-from. Returns 0, 2 for the user's
+ * errors (err says which), 1 for others. */
+int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoint *resume,
+                char *err);
+
+/* Rank 0: the run directory, its control socket, config.txt and metrics. */
+int train_open_run_dir(struct trainer *t, bool resuming, char *err);
+
+/* With --resume: finds the checkpoint and rebuilds the configuration from it
+ * and the command line. Returns 0 (with *out, or NULL when there is nothing
+ * to resume yet) or 2 with err. */
+int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
+                         Ddtrain__Checkpoint **out, char *err, size_t errlen);
 
 /* Writes a checkpoint of everything needed to continue the run into the run
  * directory's store (rank 0 only: every replica holds the same state). */

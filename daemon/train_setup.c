@@ -1,0 +1,349 @@
+/* Setting up a training run: the schedule from the options, the data and
+ * the model, resuming or fine-tuning from a checkpoint, the run directory. */
+#include <cblas.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dataset.h"
+#include "fsutil.h"
+#include "log.h"
+#include "spec.h"
+#include "trainer.h"
+
+int train_build_schedule(struct trainer *t, char *err, int errlen)
+{
+    const struct train_config *c = &t->cfg;
+    struct sched_config *s = &t->sched;
+    sched_defaults(s);
+    s->base_lr = c->lr;
+    s->scaling = (enum lr_scaling)c->lr_scaling;
+    s->ref_batch = c->ref_batch;
+    s->epochs = c->epochs;
+    s->warmup_epochs = c->warmup_epochs;
+    s->warmup_steps = c->warmup_steps;
+    s->warmup_start = c->warmup_start;
+    s->decay = (enum lr_decay)c->lr_decay;
+    s->gamma = c->lr_gamma;
+    s->power = c->lr_power;
+    s->floor = c->lr_floor;
+    s->sgdr_t0 = c->sgdr_t0;
+    s->sgdr_tmult = c->sgdr_tmult;
+    s->cycle_epochs = c->cycle_epochs;
+    s->onecycle_pct = c->onecycle_pct;
+    s->onecycle_div = c->onecycle_div;
+    s->onecycle_final_div = c->onecycle_final_div;
+    s->momentum = c->momentum;
+    s->momentum_min = c->momentum_min;
+    s->base_batch = c->batch_size;
+    s->batch_scales_lr = c->batch_scales_lr;
+    if (sched_parse_milestones(s, c->lr_milestones, err, errlen))
+        return -1;
+    if (sched_parse_batch_list(s, c->batch_schedule, err, errlen))
+        return -1;
+    return sched_validate(s, err, errlen);
+}
+
+static int max_global_batch(const struct sched_config *s)
+{
+    int b = s->base_batch;
+    for (int i = 0; i < s->nbatch; i++)
+        if (s->batch_sizes[i] > b)
+            b = s->batch_sizes[i];
+    return b;
+}
+
+static int min_global_batch(const struct sched_config *s)
+{
+    int b = s->base_batch;
+    for (int i = 0; i < s->nbatch; i++)
+        if (s->batch_sizes[i] < b)
+            b = s->batch_sizes[i];
+    return b;
+}
+
+long train_steps_in_epoch(const struct trainer *t, int64_t epoch)
+{
+    return (long)(t->train.n / (size_t)sched_batch_at(&t->sched, (double)epoch));
+}
+
+/* Loads both splits and checks them against the model; exit-2 errors. */
+static int load_data(struct trainer *t, const struct spec *s, char *err)
+{
+    const struct train_config *c = &t->cfg;
+    if (dataset_load(&t->train, c->data, "train", c->classes, err))
+        return -1;
+    if (dataset_load(&t->test, c->data, "test", c->classes, err))
+        return -1;
+    if (c->train_samples > 0 && (size_t)c->train_samples < t->train.n)
+        dataset_truncate(&t->train, (size_t)c->train_samples);
+    if (c->test_samples > 0 && (size_t)c->test_samples < t->test.n)
+        dataset_truncate(&t->test, (size_t)c->test_samples);
+    if (t->train.dim != (size_t)spec_input_width(s)) {
+        snprintf(err, DDT_ERRLEN, "--model: the input width is %d but the data set '%s' has %zu features per sample",
+                 spec_input_width(s), c->data, t->train.dim);
+        return -1;
+    }
+    if (t->test.dim != t->train.dim) {
+        snprintf(err, DDT_ERRLEN, "--data: the test split has %zu features per sample, the training split %zu",
+                 t->test.dim, t->train.dim);
+        return -1;
+    }
+    if (spec_output_width(s) != c->classes) {
+        snprintf(err, DDT_ERRLEN, "--model: the output width is %d but --classes is %d",
+                 spec_output_width(s), c->classes);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_batches(const struct trainer *t, char *err)
+{
+    int lo = min_global_batch(&t->sched), hi = max_global_batch(&t->sched);
+    if ((size_t)hi > t->train.n) {
+        snprintf(err, DDT_ERRLEN, "--batch-size/--batch-schedule: a global batch of %d is larger than the %zu training samples",
+                 hi, t->train.n);
+        return -1;
+    }
+    if (lo < t->nranks) {
+        snprintf(err, DDT_ERRLEN, "--batch-size/--batch-schedule: a global batch of %d cannot be split across %d ranks: allowed at least one sample per rank",
+                 lo, t->nranks);
+        return -1;
+    }
+    return 0;
+}
+
+static void optim_config_from(const struct train_config *c, struct optim_config *oc)
+{
+    memset(oc, 0, sizeof *oc);
+    oc->kind = (enum optim_kind)c->optimizer;
+    oc->nesterov = c->nesterov;
+    oc->beta1 = (float)c->momentum;
+    oc->beta2 = (float)c->beta2;
+    oc->eps = (float)c->adam_eps;
+    oc->weight_decay = (float)c->weight_decay;
+    oc->wd_mode = (enum wd_mode)c->wd_mode;
+    oc->wd_exempt_vectors = c->wd_exempt_bn_bias;
+    oc->trust_coef = (float)c->trust_coef;
+    oc->trust_exempt_vectors = true;
+}
+
+/* Writes the effective config into the run directory (atomically). */
+static int write_effective_config(const struct trainer *t, char *err, int errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.txt", t->cfg.run_dir);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    fprintf(mem, "# effective configuration of this run; usable with --config\n");
+    config_write(train_options, &t->cfg, mem);
+    fclose(mem);
+    int rc = fs_write_atomic(path, text, len, err, errlen);
+    free(text);
+    return rc;
+}
+
+static void warn_line(const char *msg)
+{
+    log_warn("%s", msg);
+}
+
+/* Ranks other than 0 see the same damage; one report is enough. */
+static void ignore_line(const char *msg)
+{
+    (void)msg;
+}
+
+int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoint *resume,
+                 char *err)
+{
+    const struct train_config *c = &t->cfg;
+    if (load_data(t, s, err) || check_batches(t, err))
+        return 2;
+    struct model_options mo = { .bn_group = c->bn_group, .bn_eps = (float)c->bn_eps,
+                                .bn_momentum = (float)c->bn_momentum };
+    int max_slice = (max_global_batch(&t->sched) + t->nranks - 1) / t->nranks;
+    if (model_build(&t->model, s, max_slice, &mo, err, DDT_ERRLEN))
+        return 1;
+    if (c->freeze_layers >= t->model.arena.views[t->model.arena.nviews - 1].layer + 1) {
+        snprintf(err, DDT_ERRLEN, "--freeze-layers: %d would freeze every layer of a %d-layer model: allowed at most %d",
+                 c->freeze_layers, t->model.arena.views[t->model.arena.nviews - 1].layer + 1,
+                 t->model.arena.views[t->model.arena.nviews - 1].layer);
+        return 2;
+    }
+    model_init_params(&t->model, c->seed);
+    dataset_feature_stats(&t->train, t->model.in_mean, t->model.in_inv_std);
+    arena_set_layer_rates(&t->model.arena, c->freeze_layers, c->layer_lr_decay);
+    struct optim_config oc;
+    optim_config_from(c, &oc);
+    if (optim_init(&t->opt, &oc, t->model.arena.n)) {
+        snprintf(err, DDT_ERRLEN, "out of memory for the optimizer state");
+        return 1;
+    }
+    t->perm = malloc(t->train.n * sizeof *t->perm);
+    if (!t->perm) {
+        snprintf(err, DDT_ERRLEN, "out of memory for the sample permutation");
+        return 1;
+    }
+    t->perm_epoch = -1;
+    comm_init(&t->comm, MPI_COMM_WORLD, &t->model, (size_t)c->bucket_kb * 1024 / sizeof(float),
+              c->overlap);
+    noise_init(&t->noise, c->noise_ema);
+    if (c->noise_scale && t->nranks == 1 && model_enable_halves(&t->model)) {
+        snprintf(err, DDT_ERRLEN, "out of memory for the noise-scale scratch");
+        return 1;
+    }
+    t->total_steps = 0;
+    for (int e = 0; e < c->epochs; e++)
+        t->total_steps += train_steps_in_epoch(t, e);
+    if (c->max_steps > 0 && c->max_steps < t->total_steps)
+        t->total_steps = c->max_steps;
+
+    char sub[CKPT_ERRLEN];
+    if (resume) {
+        if (train_ckpt_restore(t, resume, false, false, sub, sizeof sub)) {
+            snprintf(err, DDT_ERRLEN, "--resume: %s", sub);
+            return 2;
+        }
+    } else if (c->init_from[0]) {
+        Ddtrain__Checkpoint *init;
+        if (ckpt_read_file(c->init_from, &init, sub)) {
+            snprintf(err, DDT_ERRLEN, "--init-from: %s", sub);
+            return 2;
+        }
+        int rc = train_ckpt_restore(t, init, true, c->reset_head, sub, sizeof sub);
+        ckpt_free(init);
+        if (rc) {
+            snprintf(err, DDT_ERRLEN, "--init-from %s: %s", c->init_from, sub);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* Keeps the metrics lines of steps up to `step`: what a resumed run will
+ * write again must not appear twice. */
+static int truncate_metrics(const char *run_dir, int64_t step, char *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    FILE *in = fopen(path, "r");
+    if (!in)
+        return 0;
+    char *text = NULL, *line = NULL;
+    size_t len = 0, cap = 0;
+    FILE *out = open_memstream(&text, &len);
+    while (out && getline(&line, &cap, in) > 0) {
+        const char *p = strstr(line, "\"step\":");
+        if (p && strtoll(p + 7, NULL, 10) > step)
+            continue;
+        fputs(line, out);
+    }
+    free(line);
+    fclose(in);
+    if (!out) {
+        snprintf(err, DDT_ERRLEN, "out of memory");
+        return -1;
+    }
+    fclose(out);
+    int rc = fs_write_atomic(path, text, len, err, DDT_ERRLEN);
+    free(text);
+    return rc;
+}
+
+int train_open_run_dir(struct trainer *t, bool resuming, char *err)
+{
+    char path[4200], cerr[512];
+    if (fs_mkdir_p(t->cfg.run_dir, err, DDT_ERRLEN))
+        return -1;
+    /* first, so that a second coordinator hears about the first one */
+    if (control_start(&t->ctl, t->cfg.run_dir, cerr, sizeof cerr)) {
+        snprintf(err, DDT_ERRLEN, "%s", cerr);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/metrics.jsonl", t->cfg.run_dir);
+    struct stat st;
+    if (!resuming && stat(path, &st) == 0) {
+        snprintf(err, DDT_ERRLEN, "--run-dir: %s already holds a run (%s exists): continue it with --resume auto, or choose another run directory",
+                 t->cfg.run_dir, path);
+        return -1;
+    }
+    if (resuming && truncate_metrics(t->cfg.run_dir, t->step, err))
+        return -1;
+    if (write_effective_config(t, err, DDT_ERRLEN))
+        return -1;
+    return metrics_open(&t->metrics, t->cfg.run_dir, err, DDT_ERRLEN);
+}
+
+/* With --resume: finds the checkpoint, then rebuilds the configuration as
+ * the checkpoint's, overridden by what the command line says, refusing
+ * changes to options that change the math. Returns 0 (and *out, or NULL when
+ * `auto` found nothing to resume) or 2 with err. */
+int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
+                          Ddtrain__Checkpoint **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    char path[4200], cerr[CKPT_ERRLEN];
+    Ddtrain__Checkpoint *msg = NULL;
+    if (!strcmp(t->cfg.resume, "auto")) {
+        int rc = ckpt_store_load_latest(t->cfg.run_dir, &msg, path, sizeof path,
+                                        t->rank == 0 ? warn_line : ignore_line, cerr);
+        if (rc == 1)
+            return 0; /* nothing yet: a fresh start */
+        if (rc < 0) {
+            snprintf(err, errlen, "--resume auto: %s", cerr);
+            return 2;
+        }
+    } else {
+        snprintf(path, sizeof path, "%s", t->cfg.resume);
+        if (ckpt_read_file(path, &msg, cerr)) {
+            snprintf(err, errlen, "--resume: %s", cerr);
+            return 2;
+        }
+    }
+    struct train_config saved, now;
+    char cfg_err[CONFIG_ERRLEN];
+    if (ckpt_parse_config(msg, &saved, cfg_err, sizeof cfg_err)) {
+        snprintf(err, errlen, "--resume %s: %s", path, cfg_err);
+        ckpt_free(msg);
+        return 2;
+    }
+    now = saved;
+    char *pos[1];
+    int npos;
+    config_parse_args(train_options, &now, argc, argv, first, pos, 0, &npos, cfg_err);
+    for (const struct option_def *o = train_options; o->name; o++) {
+        char a[CONFIG_STRLEN + 32], b[CONFIG_STRLEN + 32];
+        config_format_value(o, &saved, a, sizeof a);
+        config_format_value(o, &now, b, sizeof b);
+        if (!strcmp(a, b))
+            continue;
+        if (o->flags & OPTF_MATH) {
+            snprintf(err, errlen, "--%s: '%s' differs from the resumed run's '%s'; options that change the math (model, data, optimizer, schedule, seed, ...) cannot change on resume",
+                     o->name, b, a);
+            ckpt_free(msg);
+            return 2;
+        }
+        if (t->rank == 0 && strcmp(o->name, "resume") != 0)
+            log_info("resume: --%s changes from %s to %s", o->name, a, b);
+    }
+    t->cfg = now;
+    if (t->rank == 0) {
+        log_info("resuming from %s at step %" PRIu64, path, msg->schedule ? msg->schedule->step : 0);
+        if (msg->nranks != (uint32_t)t->nranks)
+            log_warn("the checkpoint was written by %u ranks and this run has %d: the math is the same, but bitwise equality with an uninterrupted run is not promised",
+                     msg->nranks, t->nranks);
+    }
+    *out = msg;
+    return 0;
+}
