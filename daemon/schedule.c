@@ -330,6 +330,19 @@ static size_t item_length(const char *p)
     return comma ? (size_t)(comma - p) : strlen(p);
 }
 
+/* Moves *p past an item of len characters and the comma after it; -1 when
+ * a comma ends the list (an empty last item). */
+static int skip_separator(const char **p, size_t len)
+{
+    *p += len;
+    if (**p != ',')
+        return 0;
+    (*p)++;
+    while (**p == ' ')
+        (*p)++;
+    return **p ? 0 : -1;
+}
+
 /* Reads a finite number that must end exactly at `stop` (item end or ':'). */
 static int read_epoch(const char *p, const char *stop, double *out)
 {
@@ -365,15 +378,9 @@ int sched_parse_milestones(struct sched_config *c, const char *text, char *err, 
                  "separated by commas, e.g. 30,60,80",
                  (int)len, p, n + 1);
         n++;
-        p += len;
-        if (*p == ',') {
-            p++;
-            while (*p == ' ')
-                p++;
-            if (!*p)
-                FAIL("--lr-milestones: nothing after the last comma: allowed numbers "
-                     "separated by commas, e.g. 30,60,80");
-        }
+        if (skip_separator(&p, len))
+            FAIL("--lr-milestones: nothing after the last comma: allowed numbers "
+                 "separated by commas, e.g. 30,60,80");
     }
     c->nmilestones = n;
     memcpy(c->milestones, v, (size_t)n * sizeof v[0]);
@@ -413,15 +420,9 @@ int sched_parse_batch_list(struct sched_config *c, const char *text, char *err, 
                  "whole number from 1 to %ld: allowed EPOCH:BATCH, e.g. 5:512",
                  (int)len, p, n + 1, SCHED_MAX_BATCH);
         b[n++] = (int)v;
-        p += len;
-        if (*p == ',') {
-            p++;
-            while (*p == ' ')
-                p++;
-            if (!*p)
-                FAIL("--batch-schedule: nothing after the last comma: allowed EPOCH:BATCH "
-                     "items separated by commas, e.g. 5:512,10:1024");
-        }
+        if (skip_separator(&p, len))
+            FAIL("--batch-schedule: nothing after the last comma: allowed EPOCH:BATCH "
+                 "items separated by commas, e.g. 5:512,10:1024");
     }
     c->nbatch = n;
     memcpy(c->batch_epochs, e, (size_t)n * sizeof e[0]);

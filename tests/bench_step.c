@@ -119,7 +119,7 @@ static void bench_batch(int B, double seconds)
         step_flops += (l > 0 ? 6.0 : 4.0) * B * dims[l] * dims[l + 1];
 
     long steps = 0;
-    double best = 1e30, total = 0, t_end = now() + seconds;
+    double best = 1e30, t_end = now() + seconds;
     size_t per_epoch = d.n / (size_t)B;
     do {
         double t0 = now();
@@ -134,14 +134,12 @@ static void bench_batch(int B, double seconds)
         optim_step(&o, &m.arena, 0.01f, 0.9f, 1.0f / (float)B);
         double t = now() - t0;
         best = t < best ? t : best;
-        total += t;
         steps++;
     } while (now() < t_end);
     double gemm_time = step_flops / gemm_rate;
     double step_rate = step_flops / best;
     printf("%6d %10.1f %10.1f %8.3f %12.0f %9.3f %12.1f%%\n", B, gemm_rate / 1e9, step_rate / 1e9,
            step_rate / gemm_rate, B / best, best * 1e3, 100.0 * (best - gemm_time) / best);
-    (void)total;
     free(perm);
     optim_free(&o);
     dataset_free(&d);

@@ -77,7 +77,6 @@ void comm_finish(struct grad_comm *c)
     c->pending_lo = 0;
     send_pending(c);
     double count = c->stats[STAT_COUNT];
-    c->stats[STAT_GRAD_SQ] = c->local_sq;
     c->stats[STAT_GRAD_SQ_OVER_B] = count > 0 ? c->local_sq / (count * count) : 0;
     if (c->nranks == 1)
         return;

@@ -13,15 +13,14 @@
 /* Statistics that ride along with the gradients, summed over ranks. The
  * caller fills the first ones (loss sum, correct count, sample count, and any
  * requests a rank has to pass on, such as a signal it received); comm_finish
- * adds the rank's squared gradient norm. */
+ * adds the rank's squared mean-gradient norm when asked to measure it. */
 enum {
     STAT_LOSS = 0,
     STAT_CORRECT,
     STAT_COUNT,
     STAT_REQUEST_CKPT,
     STAT_REQUEST_STOP,
-    STAT_GRAD_SQ,
-    STAT_GRAD_SQ_OVER_B,
+    STAT_GRAD_SQ_OVER_B,     /* |the rank's gradient sum / its sample count|^2 */
     STAT_N
 };
 
@@ -49,7 +48,7 @@ void comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucke
                bool overlap);
 
 /* Before backward; measure_norm asks for this rank's squared gradient norm
- * (STAT_GRAD_SQ) at the cost of one more read of the gradients. */
+ * (STAT_GRAD_SQ_OVER_B) at the cost of one more read of the gradients. */
 void comm_begin(struct grad_comm *c, bool measure_norm);
 
 /* The grad_ready_fn to hand to model_backward (user = the grad_comm). */
