@@ -158,15 +158,11 @@ static void train_step(struct trainer *t, const struct step_plan *p)
     comm_finish(&t->comm);
     model_update_running(m);
     optim_step(&t->opt, &m->arena, (float)p->lr, (float)p->momentum, 1.0f / (float)B);
+    comm_gather_params(&t->comm);
 
     /* noise scale from the per-rank (small batch) and global (big batch) norms */
     const double *st = t->comm.stats;
-    double g2_big = 0;
-    if (measure) {
-        for (size_t i = 0; i < m->arena.n; i++)
-            g2_big += (double)m->arena.g[i] * m->arena.g[i];
-        g2_big /= (double)B * (double)B;
-    }
+    double g2_big = measure ? comm_summed_grad_sq(&t->comm) / ((double)B * (double)B) : 0;
     if (measure && t->nranks > 1) {
         double b_small = (double)B / t->nranks;
         double g2_small = st[STAT_GRAD_SQ_OVER_B] / t->nranks;
@@ -205,11 +201,15 @@ static void report_memory(const struct trainer *t)
     const double mib = 1024.0 * 1024.0;
     double data = (double)(dataset_bytes(&t->train) + dataset_bytes(&t->test));
     double params = 2.0 * (double)t->model.arena.n * sizeof(float);
-    double opt = (double)t->model.arena.n * sizeof(float) * (t->opt.v ? 2.0 : 1.0);
+    /* the optimizer state and reduction buffer of this rank's shard, if sharded */
+    double opt = (double)t->opt.n * sizeof(float) * (t->opt.v ? 2.0 : 1.0);
+    double comm = 0;
+    if (t->comm.shard)
+        comm = (double)(t->nranks - 1) * (double)t->comm.owned_n * sizeof(float);
     double act = (double)model_activation_bytes(&t->model);
-    log_info("memory per rank: peak RSS %.1f MiB; budget %.1f MiB = data %.1f + parameters and gradients %.1f + optimizer %.1f + activations %.1f",
-             worst / mib, (data + params + opt + act) / mib, data / mib, params / mib,
-             opt / mib, act / mib);
+    log_info("memory per rank: peak RSS %.1f MiB; budget %.1f MiB = data %.1f + parameters and gradients %.1f + optimizer %.1f + reduction buffer %.1f + activations %.1f",
+             worst / mib, (data + params + opt + comm + act) / mib, data / mib, params / mib,
+             opt / mib, comm / mib, act / mib);
 }
 
 static void trainer_free(struct trainer *t)
@@ -218,6 +218,7 @@ static void trainer_free(struct trainer *t)
         control_stop(&t->ctl);
     metrics_close(&t->metrics);
     free(t->perm);
+    comm_free(&t->comm);
     optim_free(&t->opt);
     model_free(&t->model);
     dataset_free(&t->train);
@@ -250,15 +251,15 @@ static void after_step(struct trainer *t, const struct step_plan *p, bool *stop)
     *stop = want_stop;
     if (!want)
         return;
-    if (t->rank == 0) {
-        char err[CKPT_ERRLEN];
-        double t0 = MPI_Wtime();
-        if (train_ckpt_save(t, err, sizeof err))
-            log_error("checkpoint at step %ld failed: %s", (long)t->step, err);
-        else
-            log_info("checkpoint %s (%.2f s)%s", t->last_ckpt, MPI_Wtime() - t0,
-                     want_stop ? "; stopping as asked" : "");
-    }
+    /* every rank takes part: a sharded optimizer's state is gathered first */
+    char err[CKPT_ERRLEN];
+    double t0 = MPI_Wtime();
+    int rc = train_ckpt_save(t, err, sizeof err);
+    if (t->rank == 0 && rc)
+        log_error("checkpoint at step %ld failed: %s", (long)t->step, err);
+    else if (t->rank == 0)
+        log_info("checkpoint %s (%.2f s)%s", t->last_ckpt, MPI_Wtime() - t0,
+                 want_stop ? "; stopping as asked" : "");
 }
 
 /* RUN/finished says that training ran to its end (not stopped on request):

@@ -49,6 +49,7 @@ struct train_config {
     int threads;             /* OpenBLAS threads per rank */
     int bucket_kb;
     bool overlap;
+    bool shard_optimizer;
     int check_every;         /* replica checksum every K steps */
     bool noise_scale;
     int noise_every;         /* steps between noise-scale measurements */

@@ -39,8 +39,45 @@ static char **config_lines(const struct train_config *c, size_t *n)
     return lines;
 }
 
+/* The whole optimizer state on rank 0: the rank's own arrays, or (sharded)
+ * every rank's shard gathered into new ones (*m_all, *v_all, to free).
+ * Collective; returns -1 on every rank when rank 0 is out of memory. */
+static int gather_optimizer(struct trainer *t, const float **m, const float **v, float **m_all,
+                            float **v_all)
+{
+    *m = t->opt.m;
+    *v = t->opt.v;
+    *m_all = *v_all = NULL;
+    if (!t->comm.shard)
+        return 0;
+    size_t n = t->model.arena.n;
+    int ok = 1;
+    if (t->rank == 0) {
+        *m_all = arena_buffer(n);
+        *v_all = t->opt.v ? arena_buffer(n) : NULL;
+        ok = *m_all && (*v_all || !t->opt.v);
+    }
+    MPI_Bcast(&ok, 1, MPI_INT, 0, t->comm.comm);
+    if (!ok)
+        return -1;
+    comm_gather_shards(&t->comm, t->opt.m, *m_all);
+    if (t->opt.v)
+        comm_gather_shards(&t->comm, t->opt.v, *v_all);
+    *m = *m_all;
+    *v = *v_all;
+    return 0;
+}
+
 int train_ckpt_save(struct trainer *t, char *err, int errlen)
 {
+    const float *opt_m, *opt_v;
+    float *m_all, *v_all;
+    if (gather_optimizer(t, &opt_m, &opt_v, &m_all, &v_all)) {
+        snprintf(err, errlen, "out of memory gathering the optimizer state");
+        return -1;
+    }
+    if (t->rank != 0)
+        return 0;
     struct model *m = &t->model;
     struct arena *a = &m->arena;
     int nv = a->nviews;
@@ -69,12 +106,12 @@ int train_ckpt_save(struct trainer *t, char *err, int errlen)
     for (int v = 0; v < nv; v++) {
         const struct tensor_view *tv = &a->views[v];
         snprintf(names[2 * v], sizeof names[0], "%s.m", tv->name);
-        ckpt_tensor_view(&tensors[k], shapes[k], names[2 * v], t->opt.m + tv->off, tv->n,
+        ckpt_tensor_view(&tensors[k], shapes[k], names[2 * v], opt_m + tv->off, tv->n,
                          (uint32_t)tv->rows, (uint32_t)tv->cols);
         moments[nm++] = &tensors[k++];
-        if (t->opt.v) {
+        if (opt_v) {
             snprintf(names[2 * v + 1], sizeof names[0], "%s.v", tv->name);
-            ckpt_tensor_view(&tensors[k], shapes[k], names[2 * v + 1], t->opt.v + tv->off,
+            ckpt_tensor_view(&tensors[k], shapes[k], names[2 * v + 1], opt_v + tv->off,
                              tv->n, (uint32_t)tv->rows, (uint32_t)tv->cols);
             moments[nm++] = &tensors[k++];
         }
@@ -142,12 +179,16 @@ out:
     free(moments);
     free(params);
     free(tensors);
+    free(m_all);
+    free(v_all);
     return rc;
 }
 
-/* Copies a tensor after checking its name and element count. */
-static int restore_tensor(Ddtrain__Tensor *const *ts, size_t n, const char *name, float *dst,
-                          size_t count, char *err, int errlen)
+/* Copies elements [first, first + len) of a tensor to dst after checking its
+ * name and element count. */
+static int restore_tensor_part(Ddtrain__Tensor *const *ts, size_t n, const char *name,
+                               float *dst, size_t count, size_t first, size_t len, char *err,
+                               int errlen)
 {
     const Ddtrain__Tensor *t = ckpt_find(ts, n, name);
     if (!t) {
@@ -159,8 +200,15 @@ static int restore_tensor(Ddtrain__Tensor *const *ts, size_t n, const char *name
                  name, t->n_data, count);
         return -1;
     }
-    memcpy(dst, t->data, count * sizeof *dst);
+    if (len)
+        memcpy(dst, t->data + first, len * sizeof *dst);
     return 0;
+}
+
+static int restore_tensor(Ddtrain__Tensor *const *ts, size_t n, const char *name, float *dst,
+                          size_t count, char *err, int errlen)
+{
+    return restore_tensor_part(ts, n, name, dst, count, 0, count, err, errlen);
 }
 
 int ckpt_restore_model(struct model *m, const Ddtrain__Checkpoint *msg, bool skip_head,
@@ -227,19 +275,27 @@ int train_ckpt_restore(struct trainer *t, const Ddtrain__Checkpoint *msg, bool w
     if (weights_only)
         return 0;
 
+    /* the optimizer state of the range this rank owns (all of it unless sharded) */
     const struct arena *a = &t->model.arena;
-    char name[48];
+    const struct optim *o = &t->opt;
     for (int v = 0; v < a->nviews; v++) {
         const struct tensor_view *tv = &a->views[v];
-        snprintf(name, sizeof name, "%s.m", tv->name);
-        if (restore_tensor(msg->optimizer, msg->n_optimizer, name, t->opt.m + tv->off, tv->n,
-                           err, errlen))
-            return -1;
-        if (t->opt.v) {
-            snprintf(name, sizeof name, "%s.v", tv->name);
-            if (restore_tensor(msg->optimizer, msg->n_optimizer, name, t->opt.v + tv->off,
-                               tv->n, err, errlen))
+        char mname[48], vname[48];
+        snprintf(mname, sizeof mname, "%s.m", tv->name);
+        snprintf(vname, sizeof vname, "%s.v", tv->name);
+        size_t state = 0;
+        for (int j = 0; j < o->nranges; j++) {
+            const struct optim_range *r = &o->ranges[j];
+            size_t b = tv->off > r->lo ? tv->off : r->lo;
+            size_t e = tv->off + tv->n < r->hi ? tv->off + tv->n : r->hi;
+            size_t len = e > b ? e - b : 0, first = len ? b - tv->off : 0;
+            size_t at = state + (len ? b - r->lo : 0);
+            if (restore_tensor_part(msg->optimizer, msg->n_optimizer, mname, o->m + at, tv->n,
+                                    first, len, err, errlen) ||
+                (o->v && restore_tensor_part(msg->optimizer, msg->n_optimizer, vname, o->v + at,
+                                             tv->n, first, len, err, errlen)))
                 return -1;
+            state += r->hi - r->lo;
         }
     }
     t->opt.t = (long)msg->optimizer_steps;

@@ -184,20 +184,28 @@ int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoi
     model_init_params(&t->model, c->seed);
     dataset_feature_stats(&t->train, t->model.in_mean, t->model.in_inv_std);
     arena_set_layer_rates(&t->model.arena, c->freeze_layers, c->layer_lr_decay);
+    if (comm_init(&t->comm, MPI_COMM_WORLD, &t->model,
+                  (size_t)c->bucket_kb * 1024 / sizeof(float), c->overlap, c->shard_optimizer)) {
+        snprintf(err, DDT_ERRLEN, "out of memory for the communication buffers");
+        return 1;
+    }
+    /* the optimizer state of the range this rank updates: all, or its shard */
     struct optim_config oc;
     optim_config_from(c, &oc);
-    if (optim_init(&t->opt, &oc, t->model.arena.n)) {
+    const struct optim_range *owned;
+    int nowned = comm_owned_ranges(&t->comm, &owned);
+    if (optim_init_ranges(&t->opt, &oc, &t->model.arena, owned, nowned)) {
         snprintf(err, DDT_ERRLEN, "out of memory for the optimizer state");
         return 1;
     }
+    t->opt.sum_norms = comm_sum_norms;
+    t->opt.sum_user = &t->comm;
     t->perm = malloc(t->train.n * sizeof *t->perm);
     if (!t->perm) {
         snprintf(err, DDT_ERRLEN, "out of memory for the sample permutation");
         return 1;
     }
     t->perm_epoch = -1;
-    comm_init(&t->comm, MPI_COMM_WORLD, &t->model, (size_t)c->bucket_kb * 1024 / sizeof(float),
-              c->overlap);
     noise_init(&t->noise, c->noise_ema);
     if (c->noise_scale && t->nranks == 1 && model_enable_halves(&t->model)) {
         snprintf(err, DDT_ERRLEN, "out of memory for the noise-scale scratch");

@@ -84,7 +84,8 @@ int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
                          Ddtrain__Checkpoint **out, char *err, size_t errlen);
 
 /* Writes a checkpoint of everything needed to continue the run into the run
- * directory's store (rank 0 only: every replica holds the same state). */
+ * directory's store. Every rank calls it: a sharded optimizer's state is
+ * gathered to rank 0, which writes (the rest of the state is replicated). */
 int train_ckpt_save(struct trainer *t, char *err, int errlen);
 
 /* Restores parameters, batch-norm running statistics and input

@@ -111,7 +111,7 @@ static void bench_batch(int B, double seconds)
     sampler_permutation(perm, d.n, 1, 0);
     struct optim o;
     struct optim_config oc = { .kind = OPT_SGD, .weight_decay = 5e-4f, .wd_mode = WD_L2 };
-    optim_init(&o, &oc, m.arena.n);
+    optim_init(&o, &oc, &m.arena);
 
     double gemm_rate = best_gemm_rate(dims, 3, B, seconds);
     double step_flops = 0;

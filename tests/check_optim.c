@@ -191,7 +191,7 @@ static void run_table_case(const struct optim_config *cfg, const char *what, con
                            float scale)
 {
     struct optim o;
-    ck_assert_int_eq(optim_init(&o, cfg, a.n), 0);
+    ck_assert_int_eq(optim_init(&o, cfg, &a), 0);
     struct ref r;
     ref_init(&r);
     run_steps(&o, &r, what, 1, 4, mus, scale);
@@ -210,7 +210,7 @@ START_TEST(test_init_state)
     enum optim_kind kind = all_kinds[_i];
     struct optim o;
     struct optim_config cfg = { .kind = kind, .beta2 = 0.999f, .eps = 1e-8f };
-    ck_assert_int_eq(optim_init(&o, &cfg, a.n), 0);
+    ck_assert_int_eq(optim_init(&o, &cfg, &a), 0);
     ck_assert_int_eq(o.t, 0);
     ck_assert_uint_eq(o.n, a.n);
     ck_assert_ptr_nonnull(o.m);
@@ -314,7 +314,7 @@ static void run_by_hand(const struct by_hand *h)
     *w = h->w0;
     arena_g(&a, h->view)[h->idx] = h->g;
     struct optim o;
-    ck_assert_int_eq(optim_init(&o, &h->cfg, a.n), 0);
+    ck_assert_int_eq(optim_init(&o, &h->cfg, &a), 0);
     for (int t = 0; t < 3; t++) {
         optim_step(&o, &a, h->lr, h->mu, h->scale);
         ck_assert_msg(fabs(*w - h->want[t]) <= 1e-5 * fabs(h->want[t]) + 1e-7,
@@ -429,7 +429,7 @@ START_TEST(test_lars_by_hand)
     struct optim o;
     struct optim_config cfg = { .kind = OPT_LARS, .trust_coef = 0.02f,
                                 .trust_exempt_vectors = true };
-    ck_assert_int_eq(optim_init(&o, &cfg, a.n), 0);
+    ck_assert_int_eq(optim_init(&o, &cfg, &a), 0);
     static const double want[3][3] = {
         { 2.94, 3.92, 0.8 }, { 2.8272, 3.7696, 0.42 }, { 2.669136, 3.558848, -0.122 }
     };
@@ -477,7 +477,7 @@ START_TEST(test_lamb_by_hand)
     struct optim o;
     struct optim_config cfg = { .kind = OPT_LAMB, .beta2 = 0.999f, .eps = 1e-6f,
                                 .trust_exempt_vectors = true };
-    ck_assert_int_eq(optim_init(&o, &cfg, a.n), 0);
+    ck_assert_int_eq(optim_init(&o, &cfg, &a), 0);
     static const double want[3][3] = { { 2.964644661, 3.964644661, 0.99 },
                                        { 2.929639286, 3.929639286, 0.98 },
                                        { 2.894980340, 3.894980340, 0.97 } };
@@ -511,7 +511,7 @@ START_TEST(test_rates_and_freezing)
 {
     const struct optim_config *cfg = &rate_cfgs[_i];
     struct optim o;
-    ck_assert_int_eq(optim_init(&o, cfg, a.n), 0);
+    ck_assert_int_eq(optim_init(&o, cfg, &a), 0);
     struct ref r;
     ref_init(&r);
     run_steps(&o, &r, rate_cfg_names[_i], 1, 2, MU_09, 0.25f);
@@ -546,6 +546,81 @@ START_TEST(test_long_tensors)
 }
 END_TEST
 
+/* One rank's shard of a sharded optimizer: ranges that cut tensors, listed
+ * out of arena order. Owning all of the arena that way must give the
+ * reference's numbers (norms summed over the parts of each tensor); owning
+ * part of it must leave the rest untouched, and for the elementwise rules
+ * give, inside, exactly what the whole-arena optimizer gives. */
+static const struct optim_range scrambled[] = { { 30, 55 }, { 0, 12 }, { 55, 82 }, { 12, 30 } };
+
+/* The long fixture's layout (tensors start 64-byte aligned), which the
+ * ranges above cut: the weight at 12 and 30, the bias at 55. */
+static void check_long_layout(void)
+{
+    ck_assert_uint_eq(a.views[W0].off, 0);
+    ck_assert_uint_eq(a.views[B0].off, 48);
+    ck_assert_uint_eq(a.views[G0].off, 80);
+    ck_assert_uint_eq(a.n, 82);
+}
+
+START_TEST(test_ranges_cover_all)
+{
+    struct optim_config cfg = rate_cfgs[_i];
+    check_long_layout();
+    struct optim o;
+    ck_assert_int_eq(optim_init_ranges(&o, &cfg, &a, scrambled, 4), 0);
+    ck_assert_uint_eq(o.n, a.n);
+    struct ref r;
+    ref_init(&r);
+    for (int t = 1; t <= 4; t++) {
+        set_grads(t);
+        ref_step(&r, &cfg, lr_at(t), 0.9f, 0.25f, t);
+        optim_step(&o, &a, lr_at(t), 0.9f, 0.25f);
+        check_array(a.w, r.w, 1e-6, rate_cfg_names[_i], "w", t);
+    }
+    optim_free(&o);
+}
+END_TEST
+
+START_TEST(test_ranges_part)
+{
+    struct optim_config cfg = rate_cfgs[_i];
+    check_long_layout();
+    float w0[82], w_all[82];
+    memcpy(w0, a.w, sizeof w0);
+    struct optim whole, part;
+    ck_assert_int_eq(optim_init(&whole, &cfg, &a), 0);
+    ck_assert_int_eq(optim_init_ranges(&part, &cfg, &a, scrambled, 2), 0);
+    ck_assert_uint_eq(part.n, 37);
+    for (int t = 1; t <= 3; t++) {
+        set_grads(t);
+        optim_step(&whole, &a, lr_at(t), 0.9f, 0.25f);
+    }
+    memcpy(w_all, a.w, sizeof w_all);
+    memcpy(a.w, w0, sizeof w0);
+    for (int t = 1; t <= 3; t++) {
+        set_grads(t);
+        optim_step(&part, &a, lr_at(t), 0.9f, 0.25f);
+    }
+    bool elementwise = cfg.kind != OPT_LARS && cfg.kind != OPT_LAMB;
+    for (int v = 0; v < a.nviews; v++)
+        for (size_t i = a.views[v].off; i < a.views[v].off + a.views[v].n; i++) {
+            bool owned = (i >= 30 && i < 55) || i < 12;
+            if (!owned)
+                ck_assert_msg(a.w[i] == w0[i], "%s: w[%zu] outside the ranges moved",
+                              rate_cfg_names[_i], i);
+            else if (elementwise)
+                ck_assert_msg(a.w[i] == w_all[i], "%s: w[%zu] %.9g, whole-arena %.9g",
+                              rate_cfg_names[_i], i, (double)a.w[i], (double)w_all[i]);
+            else
+                ck_assert_msg(a.w[i] != w0[i], "%s: w[%zu] inside the ranges did not move",
+                              rate_cfg_names[_i], i);
+        }
+    optim_free(&whole);
+    optim_free(&part);
+}
+END_TEST
+
 #define NELEM(x) ((int)(sizeof(x) / sizeof((x)[0])))
 
 Suite *optim_suite(void)
@@ -557,7 +632,7 @@ Suite *optim_suite(void)
         TCase *tc;
     } tcs[] = { { "init", setup, NULL }, { "sgd", setup, NULL },   { "adam", setup, NULL },
                 { "lars", setup, NULL }, { "lamb", setup, NULL },  { "rates", setup, NULL },
-                { "long", setup_long, NULL } };
+                { "long", setup_long, NULL }, { "ranges", setup_long, NULL } };
     for (int i = 0; i < NELEM(tcs); i++) {
         tcs[i].tc = tcase_create(tcs[i].name);
         tcase_add_checked_fixture(tcs[i].tc, tcs[i].setup, teardown);
@@ -574,5 +649,7 @@ Suite *optim_suite(void)
     tcase_add_test(tcs[4].tc, test_lamb_by_hand);
     tcase_add_loop_test(tcs[5].tc, test_rates_and_freezing, 0, NELEM(rate_cfgs));
     tcase_add_loop_test(tcs[6].tc, test_long_tensors, 0, NELEM(rate_cfgs));
+    tcase_add_loop_test(tcs[7].tc, test_ranges_cover_all, 0, NELEM(rate_cfgs));
+    tcase_add_loop_test(tcs[7].tc, test_ranges_part, 0, NELEM(rate_cfgs));
     return s;
 }

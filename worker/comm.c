@@ -1,72 +1,220 @@
-/* Bucketed, overlapped gradient allreduce and the other collectives of a step. */
+/* Bucketed, overlapped gradient reduction (allreduce or sharded
+ * reduce-scatter) and the other collectives of a step. */
 #include "comm.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-void comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
-               bool overlap)
+#include "arena.h"
+#include "simd.h"
+#include "vec.h"
+
+#define COMM_TAG 7
+
+/* The layers with parameters, last first, are cut into buckets of at least
+ * bucket_floats (the first layer's bucket takes whatever is left). */
+static void plan_buckets(struct grad_comm *c, size_t bucket_floats)
+{
+    const struct model *m = c->model;
+    int first = -1;
+    for (int i = 0; i < m->nlayers && first < 0; i++)
+        if (m->layers[i].w_view >= 0)
+            first = i;
+    size_t hi = m->arena.n;
+    c->nbuckets = 0;
+    for (int i = m->nlayers - 1; i >= first && first >= 0; i--) {
+        if (m->layers[i].w_view < 0)
+            continue;
+        size_t lo, top;
+        model_grad_range(m, i, &lo, &top);
+        if (i == first)
+            lo = 0;
+        if (hi - lo >= bucket_floats || i == first) {
+            c->bucket[c->nbuckets++] = (struct comm_bucket){ .lo = lo, .hi = hi, .ready_layer = i };
+            hi = lo;
+        }
+    }
+}
+
+/* Every bucket cut into one piece per rank, 64-byte aligned within it. */
+static int plan_shards(struct grad_comm *c)
+{
+    int N = c->nranks, r = c->rank;
+    c->piece_ints = malloc(2 * (size_t)N * (size_t)c->nbuckets * sizeof *c->piece_ints);
+    c->owned = malloc((size_t)c->nbuckets * sizeof *c->owned);
+    if (!c->piece_ints || !c->owned)
+        return -1;
+    c->owned_n = 0;
+    for (int k = 0; k < c->nbuckets; k++) {
+        struct comm_bucket *bk = &c->bucket[k];
+        bk->counts = c->piece_ints + 2 * (size_t)N * (size_t)k;
+        bk->displs = bk->counts + N;
+        size_t len = bk->hi - bk->lo, at = 0;
+        for (int q = 0; q < N; q++) {
+            size_t next = q + 1 == N ? len : (len * (size_t)(q + 1) / (size_t)N) & ~(size_t)15;
+            bk->displs[q] = (int)at;
+            bk->counts[q] = (int)(next - at);
+            at = next;
+        }
+        bk->own_off = c->owned_n;
+        c->owned[k].lo = bk->lo + (size_t)bk->displs[r];
+        c->owned[k].hi = c->owned[k].lo + (size_t)bk->counts[r];
+        c->owned_n += (size_t)bk->counts[r];
+    }
+    c->recv = arena_buffer((size_t)(N - 1) * c->owned_n + 1);
+    return c->recv ? 0 : -1;
+}
+
+int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
+              bool overlap, bool shard)
 {
     memset(c, 0, sizeof *c);
-    c->comm = comm;
+    MPI_Comm_dup(comm, &c->comm);
     MPI_Comm_rank(comm, &c->rank);
     MPI_Comm_size(comm, &c->nranks);
     c->model = m;
     c->overlap = overlap;
-    /* never more buckets than we have requests for */
+    c->shard = shard && c->nranks > 1;
+    /* never more buckets than there is room for */
     size_t min_bucket = m->arena.n / COMM_MAX_BUCKETS + 1;
-    c->bucket_floats = bucket_floats > min_bucket ? bucket_floats : min_bucket;
+    plan_buckets(c, bucket_floats > min_bucket ? bucket_floats : min_bucket);
+    c->whole = (struct optim_range){ 0, m->arena.n };
+    /* allreduce: one request per bucket; sharded: at most a send and a
+     * receive per bucket and other rank, in the reduction and the gather */
+    c->req_cap = c->nbuckets;
+    if (c->shard) {
+        if (plan_shards(c))
+            return -1;
+        c->req_cap = 2 * c->nbuckets * (c->nranks - 1);
+    }
+    c->req = malloc(((size_t)c->req_cap + 1) * sizeof *c->req);
+    return c->req ? 0 : -1;
+}
+
+void comm_free(struct grad_comm *c)
+{
+    if (c->comm != MPI_COMM_NULL && c->model)
+        MPI_Comm_free(&c->comm);
+    free(c->piece_ints);
+    free(c->owned);
+    free(c->recv);
+    free(c->req);
+    c->piece_ints = NULL;
+    c->owned = NULL;
+    c->recv = NULL;
+    c->req = NULL;
+}
+
+int comm_owned_ranges(const struct grad_comm *c, const struct optim_range **ranges)
+{
+    *ranges = c->shard ? c->owned : &c->whole;
+    return c->shard ? c->nbuckets : 1;
 }
 
 void comm_begin(struct grad_comm *c, bool measure_norm)
 {
     c->measure_norm = measure_norm;
-    c->pending_hi = c->model->arena.n;
-    c->pending_lo = c->model->arena.n;
-    c->nreq = 0;
+    c->sent = c->reduced = c->nreq = 0;
     c->local_sq = 0;
     memset(c->stats, 0, sizeof c->stats);
     c->wait_seconds = 0;
 }
 
-static double sum_squares(const float *g, size_t n)
+DDT_HOT static void add_into(float *restrict acc, const float *restrict x, size_t n)
 {
-    double s = 0;
     for (size_t i = 0; i < n; i++)
-        s += (double)g[i] * g[i];
-    return s;
+        acc[i] += x[i];
 }
 
-/* Sends [pending_lo, pending_hi) as one bucket. */
-static void send_pending(struct grad_comm *c)
+/* Where rank q's part of this rank's pieces arrives: rows of owned_n floats
+ * in rank order, without this rank. */
+static float *recv_row(const struct grad_comm *c, int q)
 {
-    size_t lo = c->pending_lo, hi = c->pending_hi;
-    if (hi <= lo)
+    return c->recv + (size_t)(q < c->rank ? q : q - 1) * c->owned_n;
+}
+
+/* Sharded: this rank's part of each other rank's piece of the bucket goes to
+ * that rank; the others' parts of this rank's piece come here. */
+static void start_shard_bucket(struct grad_comm *c, struct comm_bucket *bk)
+{
+    float *g = c->model->arena.g + bk->lo;
+    int mine = bk->counts[c->rank];
+    bk->first_recv = c->nreq;
+    for (int q = 0; q < c->nranks && mine > 0; q++)
+        if (q != c->rank)
+            MPI_Irecv(recv_row(c, q) + bk->own_off, mine, MPI_FLOAT, q, COMM_TAG, c->comm,
+                      &c->req[c->nreq++]);
+    bk->nrecv = c->nreq - bk->first_recv;
+    for (int q = 0; q < c->nranks; q++)
+        if (q != c->rank && bk->counts[q] > 0)
+            MPI_Isend(g + bk->displs[q], bk->counts[q], MPI_FLOAT, q, COMM_TAG, c->comm,
+                      &c->req[c->nreq++]);
+}
+
+/* Sums every rank's part of this rank's piece of the bucket in rank order
+ * (the order makes the sum independent of who owns the piece). */
+static void reduce_shard_bucket(struct grad_comm *c, const struct comm_bucket *bk)
+{
+    size_t n = (size_t)bk->counts[c->rank], off = bk->own_off;
+    float *g = c->model->arena.g + bk->lo + bk->displs[c->rank];
+    if (n == 0)
         return;
-    float *g = c->model->arena.g;
-    if (c->measure_norm)
-        c->local_sq += sum_squares(g + lo, hi - lo);
-    if (c->nranks > 1) {
-        c->bucket_lo[c->nreq] = lo;
-        c->bucket_hi[c->nreq] = hi;
-        if (c->overlap)
-            MPI_Iallreduce(MPI_IN_PLACE, g + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM, c->comm,
-                           &c->req[c->nreq]);
-        c->nreq++;
+    if (c->rank > 0) {
+        float *acc = recv_row(c, 0) + off;
+        for (int q = 1; q < c->rank; q++)
+            add_into(acc, recv_row(c, q) + off, n);
+        add_into(g, acc, n); /* acc + own: float addition commutes exactly */
     }
-    c->pending_hi = lo;
+    for (int q = c->rank + 1; q < c->nranks; q++)
+        add_into(g, recv_row(c, q) + off, n);
+}
+
+static void start_bucket(struct grad_comm *c)
+{
+    struct comm_bucket *bk = &c->bucket[c->sent++];
+    if (c->measure_norm)
+        c->local_sq += vec_sum_squares(c->model->arena.g + bk->lo, bk->hi - bk->lo);
+    if (c->nranks == 1)
+        return;
+    if (c->shard)
+        start_shard_bucket(c, bk);
+    else if (c->overlap)
+        MPI_Iallreduce(MPI_IN_PLACE, c->model->arena.g + bk->lo, (int)(bk->hi - bk->lo),
+                       MPI_FLOAT, MPI_SUM, c->comm, &c->req[c->nreq++]);
+}
+
+/* Sums the buckets whose parts have all arrived, oldest first; with wait,
+ * waits for each. Open MPI only progresses transfers inside MPI calls. */
+static void reduce_arrived(struct grad_comm *c, bool wait)
+{
+    while (c->reduced < c->sent) {
+        struct comm_bucket *bk = &c->bucket[c->reduced];
+        if (wait) {
+            MPI_Waitall(bk->nrecv, c->req + bk->first_recv, MPI_STATUSES_IGNORE);
+        } else {
+            int done;
+            MPI_Testall(bk->nrecv, c->req + bk->first_recv, &done, MPI_STATUSES_IGNORE);
+            if (!done)
+                return;
+        }
+        reduce_shard_bucket(c, bk);
+        c->reduced++;
+    }
 }
 
 void comm_grad_ready(void *user, int layer)
 {
     struct grad_comm *c = user;
-    size_t lo, hi;
-    model_grad_range(c->model, layer, &lo, &hi);
-    c->pending_lo = lo;
-    if (c->pending_hi - c->pending_lo >= c->bucket_floats)
-        send_pending(c);
-    /* Open MPI only progresses non-blocking collectives inside MPI calls */
-    if (c->overlap && c->nreq > 0) {
+    if (!c->overlap && c->nranks > 1)
+        return;
+    while (c->sent < c->nbuckets && c->bucket[c->sent].ready_layer >= layer)
+        start_bucket(c);
+    if (c->nranks == 1 || c->nreq == 0)
+        return;
+    if (c->shard) {
+        reduce_arrived(c, false);
+    } else {
         int done;
         MPI_Testall(c->nreq, c->req, &done, MPI_STATUSES_IGNORE);
     }
@@ -74,8 +222,8 @@ void comm_grad_ready(void *user, int layer)
 
 void comm_finish(struct grad_comm *c)
 {
-    c->pending_lo = 0;
-    send_pending(c);
+    while (c->sent < c->nbuckets)
+        start_bucket(c);
     double count = c->stats[STAT_COUNT];
     c->stats[STAT_GRAD_SQ_OVER_B] = count > 0 ? c->local_sq / (count * count) : 0;
     if (c->nranks == 1)
@@ -83,24 +231,82 @@ void comm_finish(struct grad_comm *c)
     double t0 = MPI_Wtime();
     struct model *m = c->model;
     int nbn = m->bn_running_n ? (int)m->bn_running_n + 1 : 0;
-    if (c->overlap) {
-        int n = c->nreq;
-        MPI_Iallreduce(MPI_IN_PLACE, c->stats, STAT_N, MPI_DOUBLE, MPI_SUM, c->comm, &c->req[n++]);
+    if (c->overlap || c->shard) {
+        MPI_Iallreduce(MPI_IN_PLACE, c->stats, STAT_N, MPI_DOUBLE, MPI_SUM, c->comm,
+                       &c->stat_req[0]);
+        c->stat_req[1] = MPI_REQUEST_NULL;
         if (nbn)
             MPI_Iallreduce(MPI_IN_PLACE, m->bn_batch, nbn, MPI_FLOAT, MPI_SUM, c->comm,
-                           &c->req[n++]);
-        MPI_Waitall(n, c->req, MPI_STATUSES_IGNORE);
+                           &c->stat_req[1]);
+        if (c->shard)
+            reduce_arrived(c, true);
+        MPI_Waitall(c->nreq, c->req, MPI_STATUSES_IGNORE);
+        MPI_Waitall(2, c->stat_req, MPI_STATUSES_IGNORE);
     } else {
         /* the same buckets as the overlapped mode, so the sums match bit for bit */
         float *g = c->model->arena.g;
-        for (int i = 0; i < c->nreq; i++)
-            MPI_Allreduce(MPI_IN_PLACE, g + c->bucket_lo[i],
-                          (int)(c->bucket_hi[i] - c->bucket_lo[i]), MPI_FLOAT, MPI_SUM, c->comm);
+        for (int i = 0; i < c->nbuckets; i++)
+            MPI_Allreduce(MPI_IN_PLACE, g + c->bucket[i].lo,
+                          (int)(c->bucket[i].hi - c->bucket[i].lo), MPI_FLOAT, MPI_SUM, c->comm);
         MPI_Allreduce(MPI_IN_PLACE, c->stats, STAT_N, MPI_DOUBLE, MPI_SUM, c->comm);
         if (nbn)
             MPI_Allreduce(MPI_IN_PLACE, m->bn_batch, nbn, MPI_FLOAT, MPI_SUM, c->comm);
     }
     c->wait_seconds = MPI_Wtime() - t0;
+}
+
+void comm_gather_params(struct grad_comm *c)
+{
+    if (!c->shard)
+        return;
+    double t0 = MPI_Wtime();
+    float *w = c->model->arena.w;
+    c->nreq = 0;
+    for (int k = 0; k < c->nbuckets; k++) {
+        const struct comm_bucket *bk = &c->bucket[k];
+        int mine = bk->counts[c->rank];
+        for (int q = 0; q < c->nranks; q++) {
+            if (q == c->rank)
+                continue;
+            if (bk->counts[q] > 0)
+                MPI_Irecv(w + bk->lo + bk->displs[q], bk->counts[q], MPI_FLOAT, q, COMM_TAG,
+                          c->comm, &c->req[c->nreq++]);
+            if (mine > 0)
+                MPI_Isend(w + bk->lo + bk->displs[c->rank], mine, MPI_FLOAT, q, COMM_TAG,
+                          c->comm, &c->req[c->nreq++]);
+        }
+    }
+    MPI_Waitall(c->nreq, c->req, MPI_STATUSES_IGNORE);
+    c->wait_seconds += MPI_Wtime() - t0;
+}
+
+double comm_summed_grad_sq(struct grad_comm *c)
+{
+    const struct optim_range *r;
+    int nr = comm_owned_ranges(c, &r);
+    double s = 0;
+    for (int j = 0; j < nr; j++)
+        s += vec_sum_squares(c->model->arena.g + r[j].lo, r[j].hi - r[j].lo);
+    if (c->shard)
+        MPI_Allreduce(MPI_IN_PLACE, &s, 1, MPI_DOUBLE, MPI_SUM, c->comm);
+    return s;
+}
+
+void comm_sum_norms(void *user, double *norms, int count)
+{
+    struct grad_comm *c = user;
+    if (c->shard)
+        MPI_Allreduce(MPI_IN_PLACE, norms, count, MPI_DOUBLE, MPI_SUM, c->comm);
+}
+
+void comm_gather_shards(const struct grad_comm *c, const float *part, float *full)
+{
+    for (int k = 0; k < c->nbuckets; k++) {
+        const struct comm_bucket *bk = &c->bucket[k];
+        MPI_Gatherv(part + bk->own_off, bk->counts[c->rank], MPI_FLOAT,
+                    c->rank == 0 ? full + bk->lo : NULL, bk->counts, bk->displs, MPI_FLOAT, 0,
+                    c->comm);
+    }
 }
 
 void comm_average_floats(MPI_Comm comm, float *x, size_t n)

@@ -1,6 +1,17 @@
 /* The communication of one step: gradients summed across ranks in buckets,
  * each started (non-blocking) as soon as backward has produced it, plus the
- * step's statistics. With one rank nothing is sent. */
+ * step's statistics. With one rank nothing is sent.
+ *
+ * Two ways to sum the gradients:
+ * - allreduce: every rank ends with the whole summed gradient and runs the
+ *   whole optimizer step, as every replica of PyTorch DDP does;
+ * - sharded (ZeRO stage 1): every bucket is cut into one piece per rank and
+ *   reduce-scattered point to point, so a rank ends with the sums of its own
+ *   pieces (its shard) only, updates them with the optimizer state it alone
+ *   holds, and the ranks then all-gather the parameters. The bytes sent are
+ *   those of a ring allreduce; the optimizer's work and state per rank are
+ *   1/N; and since every bucket is split, the reduction of the last one, the
+ *   part no computation can hide, is shared by all ranks. */
 #ifndef DDT_COMM_H
 #define DDT_COMM_H
 
@@ -9,6 +20,7 @@
 #include <stddef.h>
 
 #include "model.h"
+#include "optim.h"
 
 /* Statistics that ride along with the gradients, summed over ranks. The
  * caller fills the first ones (loss sum, correct count, sample count, and any
@@ -26,26 +38,54 @@ enum {
 
 #define COMM_MAX_BUCKETS 256
 
+/* A contiguous range of the gradient arena sent as one message, once the
+ * gradients of layer `ready_layer` (and so of every later one) exist. */
+struct comm_bucket {
+    size_t lo, hi;
+    int ready_layer;
+    /* sharded: rank q's piece is [lo + displs[q], + counts[q]); this rank's
+     * state and reduction rows for its piece start at own_off */
+    int *counts, *displs;
+    size_t own_off;
+    int first_recv, nrecv;   /* its requests receiving the others' parts of our piece */
+};
+
 struct grad_comm {
     MPI_Comm comm;
     int rank, nranks;
     bool overlap;            /* start buckets during backward (else all after it) */
+    bool shard;              /* reduce-scatter + sharded optimizer (nranks > 1 only) */
     bool measure_norm;       /* this step: compute the rank's squared gradient norm */
-    size_t bucket_floats;    /* target bucket size */
     struct model *model;
+    struct comm_bucket bucket[COMM_MAX_BUCKETS]; /* in sending order: last layers first */
+    int nbuckets;
+    /* sharded: this rank's pieces, bucket by bucket, and their total */
+    struct optim_range *owned;
+    size_t owned_n;
+    int *piece_ints;         /* the buckets' counts and displs */
+    float *recv;             /* (nranks - 1) rows of owned_n: the others' parts */
+    struct optim_range whole; /* not sharded: the one range owned */
     /* per step */
-    size_t pending_hi;       /* gradients in [pending_lo, pending_hi) not yet sent */
-    size_t pending_lo;
-    int nreq;
-    MPI_Request req[COMM_MAX_BUCKETS + 2];
-    size_t bucket_lo[COMM_MAX_BUCKETS], bucket_hi[COMM_MAX_BUCKETS];
+    int sent;                /* buckets started */
+    int reduced;             /* sharded: buckets whose part of this shard is summed */
+    int nreq, req_cap;
+    MPI_Request *req;        /* allreduce: one per bucket; sharded: sends and receives */
+    MPI_Request stat_req[2];
     double local_sq;         /* this rank's |gradient sum|^2 */
     double stats[STAT_N];    /* in: this rank's; out after comm_finish: the sums */
     double wait_seconds;     /* time spent blocked in comm_finish this step */
 };
 
-void comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
-               bool overlap);
+/* Plans the buckets (about bucket_floats each, cut at layer boundaries) and,
+ * when shard is set and there is more than one rank, the shards. Returns 0,
+ * or -1 when out of memory. */
+int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
+              bool overlap, bool shard);
+void comm_free(struct grad_comm *c);
+
+/* The arena ranges whose optimizer step this rank takes: its pieces, or the
+ * whole arena; returns their count (the array belongs to c). */
+int comm_owned_ranges(const struct grad_comm *c, const struct optim_range **ranges);
 
 /* Before backward; measure_norm asks for this rank's squared gradient norm
  * (STAT_GRAD_SQ_OVER_B) at the cost of one more read of the gradients. */
@@ -55,10 +95,27 @@ void comm_begin(struct grad_comm *c, bool measure_norm);
 void comm_grad_ready(void *user, int layer);
 
 /* After backward: sends what is left, with c->stats and the model's
- * batch-norm batch statistics, and waits for everything. Afterwards the
- * gradient arena and model->bn_batch hold sums over all ranks and c->stats
- * the summed statistics. */
+ * batch-norm batch statistics, and waits for everything. Afterwards
+ * model->bn_batch holds sums over all ranks, c->stats the summed statistics,
+ * and the gradient arena the summed gradients over the owned range (the rest
+ * of it, when sharded, still holds this rank's own). */
 void comm_finish(struct grad_comm *c);
+
+/* After the optimizer step: every rank's shard of the parameters to every
+ * rank (nothing to do unless sharded). */
+void comm_gather_params(struct grad_comm *c);
+
+/* |summed gradient|^2 over the whole arena (collective when sharded). */
+double comm_summed_grad_sq(struct grad_comm *c);
+
+/* The optimizer's optim_norm_sum_fn (user = the grad_comm): sums per-tensor
+ * norm parts over ranks. */
+void comm_sum_norms(void *user, double *norms, int count);
+
+/* Sharded optimizer state to rank 0: part holds this rank's pieces (laid out
+ * as comm_owned_ranges lists them) and rank 0's full receives the whole
+ * arena's worth, in arena order (collective). */
+void comm_gather_shards(const struct grad_comm *c, const float *part, float *full);
 
 /* Sum of the batch-norm running statistics over ranks, divided by the rank
  * count (blocking; called when they are read for evaluation or saving). */

@@ -21,7 +21,8 @@
  * nor its optimizer state moves.
  *
  * Each update is one pass over the tensor; LARS and LAMB need a norm pass
- * first. Norms accumulate in double because a tensor holds up to millions of
+ * first (over every tensor, so that a sharded optimizer sums the parts of
+ * each tensor's norms in one reduction). Norms accumulate in double because a tensor holds up to millions of
  * terms. Buffers never alias (parameters, gradients and each moment are
  * separate allocations), hence restrict, so the loops vectorise unversioned;
  * the loops with sqrtf (Adam, LAMB) vectorise only under -fno-math-errno, as
@@ -40,28 +41,46 @@ static bool optim_has_second_moment(enum optim_kind k)
     return k == OPT_ADAM || k == OPT_ADAMW || k == OPT_LAMB;
 }
 
-int optim_init(struct optim *o, const struct optim_config *cfg, size_t n)
+int optim_init_ranges(struct optim *o, const struct optim_config *cfg, const struct arena *a,
+                      const struct optim_range *ranges, int nranges)
 {
     memset(o, 0, sizeof *o);
     o->cfg = *cfg;
-    o->n = n;
-    o->m = arena_buffer(n);
+    o->nranges = nranges;
+    o->ranges = malloc(((size_t)nranges + 1) * sizeof *o->ranges);
+    if (o->ranges)
+        for (int j = 0; j < nranges; j++) {
+            o->ranges[j] = ranges[j];
+            o->n += ranges[j].hi - ranges[j].lo;
+        }
+    o->m = arena_buffer(o->n);
     /* v stays NULL for SGD and LARS: checkpoints test it to know whether to
      * save a second moment */
     if (optim_has_second_moment(cfg->kind))
-        o->v = arena_buffer(n);
-    if (!o->m || (optim_has_second_moment(cfg->kind) && !o->v)) {
+        o->v = arena_buffer(o->n);
+    o->norms = calloc(2 * (size_t)a->nviews + 1, sizeof *o->norms);
+    if (!o->ranges || !o->m || !o->norms || (optim_has_second_moment(cfg->kind) && !o->v)) {
         optim_free(o);
         return -1;
     }
     return 0;
 }
 
+int optim_init(struct optim *o, const struct optim_config *cfg, const struct arena *a)
+{
+    struct optim_range all = { 0, a->n };
+    return optim_init_ranges(o, cfg, a, &all, 1);
+}
+
 void optim_free(struct optim *o)
 {
     free(o->m);
     free(o->v);
+    free(o->norms);
+    free(o->ranges);
     o->m = o->v = NULL;
+    o->norms = NULL;
+    o->ranges = NULL;
 }
 
 /* keep = 1 - lr wd for decoupled decay, 1 otherwise (PyTorch scales w first). */
@@ -203,6 +222,121 @@ static float optim_trust(double num, double den, double wn2, double dn2)
     return 1.0f;
 }
 
+/* The part of one tensor this optimizer owns, with its hyper-parameters. */
+struct optim_part {
+    float *w, *m, *v;
+    const float *g;
+    size_t n;
+    float rate, wd;
+    bool trust_exempt;
+};
+
+/* Tensor k clipped to the owned range at state offset `state` (its first
+ * element's place in m and v); false when none of it is there or it is frozen. */
+static bool optim_part_of(const struct optim *o, const struct arena *a, int k,
+                          const struct optim_range *r, size_t state, float lr,
+                          struct optim_part *p)
+{
+    const struct optim_config *c = &o->cfg;
+    const struct tensor_view *tv = &a->views[k];
+    size_t b = tv->off > r->lo ? tv->off : r->lo;
+    size_t e = tv->off + tv->n < r->hi ? tv->off + tv->n : r->hi;
+    if (b >= e || tv->lr_mult == 0.0f)
+        return false;
+    bool vector = tensor_is_vector_param(tv);
+    p->w = a->w + b;
+    p->g = a->g + b;
+    p->m = o->m + state + (b - r->lo);
+    p->v = o->v ? o->v + state + (b - r->lo) : NULL;
+    p->n = e - b;
+    p->rate = lr * tv->lr_mult;
+    p->trust_exempt = c->trust_exempt_vectors && vector;
+    p->wd = c->wd_exempt_vectors && vector ? 0.0f : c->weight_decay;
+    return true;
+}
+
+/* LARS/LAMB, first pass over every owned part: the norms (and LAMB's moments),
+ * then summed over the holders of the other parts of each tensor. */
+static void optim_trust_norms(struct optim *o, struct arena *a, float lr, float momentum,
+                              float grad_scale, float k1, float k2)
+{
+    const struct optim_config *c = &o->cfg;
+    memset(o->norms, 0, 2 * (size_t)a->nviews * sizeof *o->norms);
+    size_t state = 0;
+    for (int j = 0; j < o->nranges; j++) {
+        const struct optim_range *r = &o->ranges[j];
+        for (int k = 0; k < a->nviews; k++) {
+            struct optim_part p;
+            if (!optim_part_of(o, a, k, r, state, lr, &p) || p.trust_exempt)
+                continue;
+            double x, y;
+            if (c->kind == OPT_LARS)
+                optim_lars_norms(p.w, p.g, p.n, grad_scale, p.wd, &x, &y);
+            else
+                optim_lamb_moments(p.w, p.g, p.m, p.v, p.n, momentum, c->beta2, c->eps,
+                                   grad_scale, p.wd, k1, k2, &x, &y);
+            o->norms[2 * k] += x;
+            o->norms[2 * k + 1] += y;
+        }
+        state += r->hi - r->lo;
+    }
+    if (o->sum_norms)
+        o->sum_norms(o->sum_user, o->norms, 2 * a->nviews);
+}
+
+/* The update of tensor k's part in range r (after the norms, for LARS/LAMB). */
+static void optim_update_part(struct optim *o, struct arena *a, int k,
+                              const struct optim_range *r, size_t state, float lr,
+                              float momentum, float grad_scale, float k1, float k2)
+{
+    const struct optim_config *c = &o->cfg;
+    bool trust = c->kind == OPT_LARS || c->kind == OPT_LAMB;
+    struct optim_part p;
+    if (!optim_part_of(o, a, k, r, state, lr, &p))
+        return;
+    const double *nk = trust ? &o->norms[2 * k] : NULL;
+    switch (c->kind) {
+    case OPT_SGD:
+        if (c->wd_mode == WD_DECOUPLED)
+            optim_sgd_tensor(p.w, p.g, p.m, p.n, p.rate, momentum, grad_scale, 0.0f,
+                             1.0f - p.rate * p.wd, c->nesterov);
+        else
+            optim_sgd_tensor(p.w, p.g, p.m, p.n, p.rate, momentum, grad_scale, p.wd, 1.0f,
+                             c->nesterov);
+        break;
+    case OPT_ADAM:
+        optim_adam_tensor(p.w, p.g, p.m, p.v, p.n, p.rate, momentum, c->beta2, c->eps,
+                          grad_scale, p.wd, 1.0f, k1, k2);
+        break;
+    case OPT_ADAMW:
+        optim_adam_tensor(p.w, p.g, p.m, p.v, p.n, p.rate, momentum, c->beta2, c->eps,
+                          grad_scale, 0.0f, 1.0f - p.rate * p.wd, k1, k2);
+        break;
+    case OPT_LARS: {
+        if (p.trust_exempt) {
+            optim_lars_tensor(p.w, p.g, p.m, p.n, p.rate, momentum, grad_scale, 0.0f,
+                              c->nesterov);
+            break;
+        }
+        float t = optim_trust((double)c->trust_coef * sqrt(nk[0]), sqrt(nk[1]), nk[0], nk[1]);
+        optim_lars_tensor(p.w, p.g, p.m, p.n, p.rate * t, momentum, grad_scale, p.wd,
+                          c->nesterov);
+        break;
+    }
+    case OPT_LAMB: {
+        if (p.trust_exempt) {
+            /* trust 1 and no decay: exactly Adam, in one pass */
+            optim_adam_tensor(p.w, p.g, p.m, p.v, p.n, p.rate, momentum, c->beta2, c->eps,
+                              grad_scale, 0.0f, 1.0f, k1, k2);
+            break;
+        }
+        float t = optim_trust(sqrt(nk[0]), sqrt(nk[1]), nk[0], nk[1]);
+        optim_lamb_write(p.w, p.m, p.v, p.n, p.rate * t, c->eps, p.wd, k1, k2);
+        break;
+    }
+    }
+}
+
 void optim_step(struct optim *o, struct arena *a, float lr, float momentum, float grad_scale)
 {
     const struct optim_config *c = &o->cfg;
@@ -210,58 +344,14 @@ void optim_step(struct optim *o, struct arena *a, float lr, float momentum, floa
     /* in double: 1 - b2^t loses most of its digits in float for b2 near 1 */
     float k1 = (float)(1.0 / (1.0 - pow((double)momentum, (double)o->t)));
     float k2 = (float)(1.0 / (1.0 - pow((double)c->beta2, (double)o->t)));
-    for (int k = 0; k < a->nviews; k++) {
-        const struct tensor_view *tv = &a->views[k];
-        if (tv->lr_mult == 0.0f)
-            continue;
-        float rate = lr * tv->lr_mult;
-        bool vector = tensor_is_vector_param(tv);
-        bool trust_exempt = c->trust_exempt_vectors && vector;
-        float wd = c->wd_exempt_vectors && vector ? 0.0f : c->weight_decay;
-        float *w = a->w + tv->off, *m = o->m + tv->off, *v = o->v ? o->v + tv->off : NULL;
-        const float *g = a->g + tv->off;
-        size_t n = tv->n;
-        switch (c->kind) {
-        case OPT_SGD:
-            if (c->wd_mode == WD_DECOUPLED)
-                optim_sgd_tensor(w, g, m, n, rate, momentum, grad_scale, 0.0f, 1.0f - rate * wd,
-                                 c->nesterov);
-            else
-                optim_sgd_tensor(w, g, m, n, rate, momentum, grad_scale, wd, 1.0f, c->nesterov);
-            break;
-        case OPT_ADAM:
-            optim_adam_tensor(w, g, m, v, n, rate, momentum, c->beta2, c->eps, grad_scale, wd,
-                              1.0f, k1, k2);
-            break;
-        case OPT_ADAMW:
-            optim_adam_tensor(w, g, m, v, n, rate, momentum, c->beta2, c->eps, grad_scale, 0.0f,
-                              1.0f - rate * wd, k1, k2);
-            break;
-        case OPT_LARS: {
-            if (trust_exempt) {
-                optim_lars_tensor(w, g, m, n, rate, momentum, grad_scale, 0.0f, c->nesterov);
-                break;
-            }
-            double w2, g2;
-            optim_lars_norms(w, g, n, grad_scale, wd, &w2, &g2);
-            float trust = optim_trust((double)c->trust_coef * sqrt(w2), sqrt(g2), w2, g2);
-            optim_lars_tensor(w, g, m, n, rate * trust, momentum, grad_scale, wd, c->nesterov);
-            break;
-        }
-        case OPT_LAMB: {
-            if (trust_exempt) {
-                /* trust 1 and no decay: exactly Adam, in one pass */
-                optim_adam_tensor(w, g, m, v, n, rate, momentum, c->beta2, c->eps, grad_scale,
-                                  0.0f, 1.0f, k1, k2);
-                break;
-            }
-            double w2, r2;
-            optim_lamb_moments(w, g, m, v, n, momentum, c->beta2, c->eps, grad_scale, wd, k1, k2,
-                               &w2, &r2);
-            float trust = optim_trust(sqrt(w2), sqrt(r2), w2, r2);
-            optim_lamb_write(w, m, v, n, rate * trust, c->eps, wd, k1, k2);
-            break;
-        }
-        }
+    bool trust = c->kind == OPT_LARS || c->kind == OPT_LAMB;
+    if (trust)
+        optim_trust_norms(o, a, lr, momentum, grad_scale, k1, k2);
+    size_t state = 0;
+    for (int j = 0; j < o->nranges; j++) {
+        const struct optim_range *r = &o->ranges[j];
+        for (int k = 0; k < a->nviews; k++)
+            optim_update_part(o, a, k, r, state, lr, momentum, grad_scale, k1, k2);
+        state += r->hi - r->lo;
     }
 }

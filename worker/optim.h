@@ -23,19 +23,43 @@ struct optim_config {
     bool trust_exempt_vectors; /* LARS/LAMB: vectors get trust ratio 1 */
 };
 
-struct optim {
-    struct optim_config cfg;
-    size_t n;
-    float *m;    /* momentum / first moment (n) */
-    float *v;    /* second moment (n), Adam family only, else NULL */
-    long t;      /* steps taken, for Adam bias correction */
+/* Sums per-tensor partial norms (count doubles, in place) over every holder
+ * of a part of the state: an allreduce when the state is sharded by rank. */
+typedef void (*optim_norm_sum_fn)(void *user, double *norms, int count);
+
+/* A range [lo, hi) of the arena. */
+struct optim_range {
+    size_t lo, hi;
 };
 
-int optim_init(struct optim *o, const struct optim_config *cfg, size_t n);
+struct optim {
+    struct optim_config cfg;
+    /* the arena ranges this optimizer owns and updates; their state lies one
+     * after another in m and v, in this order */
+    struct optim_range *ranges;
+    int nranges;
+    size_t n;       /* elements owned */
+    float *m;       /* momentum / first moment (n) */
+    float *v;       /* second moment (n), Adam family only, else NULL */
+    long t;         /* steps taken, for Adam bias correction */
+    /* LARS/LAMB over a range that cuts tensors: how the parts of a tensor's
+     * norms are summed (NULL: the range holds whole tensors) */
+    optim_norm_sum_fn sum_norms;
+    void *sum_user;
+    double *norms;  /* 2 per tensor: the LARS/LAMB norms of the step */
+};
+
+/* State for the whole arena (its tensors must all be declared). */
+int optim_init(struct optim *o, const struct optim_config *cfg, const struct arena *a);
+/* State for some ranges of the arena only: one rank's shard of a sharded
+ * optimizer. The ranges must not overlap. */
+int optim_init_ranges(struct optim *o, const struct optim_config *cfg, const struct arena *a,
+                      const struct optim_range *ranges, int nranges);
 void optim_free(struct optim *o);
 
-/* One update of every tensor of the arena: each tensor's rate is
- * lr * view.lr_mult; momentum is SGD/LARS momentum or Adam's beta1. */
+/* One update of the owned range of every tensor of the arena: each tensor's
+ * rate is lr * view.lr_mult; momentum is SGD/LARS momentum or Adam's beta1.
+ * Parameters and gradients outside the ranges are neither read nor written. */
 void optim_step(struct optim *o, struct arena *a, float lr, float momentum, float grad_scale);
 
 #endif
