@@ -50,6 +50,7 @@ struct train_config {
     int bucket_kb;
     bool overlap;
     bool shard_optimizer;
+    bool shared_memory;
     int check_every;         /* replica checksum every K steps */
     bool noise_scale;
     int noise_every;         /* steps between noise-scale measurements */

@@ -118,6 +118,8 @@ const struct option_def train_options[] = {
       "overlap the gradient allreduce with backward (else block after it)" },
     { "shard-optimizer", OPT_BOOL, F(shard_optimizer), 0, 0, "true", NULL, 0,
       "with several ranks: reduce-scatter the gradients, each rank updates and keeps the optimizer state of 1/N of the parameters, then all-gather them (ZeRO stage 1)" },
+    { "shared-memory", OPT_BOOL, F(shared_memory), 0, 0, "true", NULL, 0,
+      "with --shard-optimizer and every rank on one machine: sum the shards in shared memory and keep one copy of the parameters" },
     { "check-every", OPT_INT, F(check_every), 0, BIG, "100", NULL, 0,
       "compare a parameter checksum across ranks every N steps (0: never)" },
     { "noise-scale", OPT_BOOL, F(noise_scale), 0, 0, "true", NULL, 0,

@@ -185,7 +185,8 @@ int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoi
     dataset_feature_stats(&t->train, t->model.in_mean, t->model.in_inv_std);
     arena_set_layer_rates(&t->model.arena, c->freeze_layers, c->layer_lr_decay);
     if (comm_init(&t->comm, MPI_COMM_WORLD, &t->model,
-                  (size_t)c->bucket_kb * 1024 / sizeof(float), c->overlap, c->shard_optimizer)) {
+                  (size_t)c->bucket_kb * 1024 / sizeof(float), c->overlap, c->shard_optimizer,
+                  c->shared_memory)) {
         snprintf(err, DDT_ERRLEN, "out of memory for the communication buffers");
         return 1;
     }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "arena.h"
-#include "simd.h"
+#include "comm_node.h"
 #include "vec.h"
 
 #define COMM_TAG 7
@@ -62,12 +62,12 @@ static int plan_shards(struct grad_comm *c)
         c->owned[k].hi = c->owned[k].lo + (size_t)bk->counts[r];
         c->owned_n += (size_t)bk->counts[r];
     }
-    c->recv = arena_buffer((size_t)(N - 1) * c->owned_n + 1);
-    return c->recv ? 0 : -1;
+    c->src = malloc((size_t)N * sizeof *c->src);
+    return c->src ? 0 : -1;
 }
 
 int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
-              bool overlap, bool shard)
+              bool overlap, bool shard, bool node_shared)
 {
     memset(c, 0, sizeof *c);
     MPI_Comm_dup(comm, &c->comm);
@@ -84,9 +84,12 @@ int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket
      * receive per bucket and other rank, in the reduction and the gather */
     c->req_cap = c->nbuckets;
     if (c->shard) {
-        if (plan_shards(c))
+        if (plan_shards(c) || (node_shared && comm_node_init(c)))
             return -1;
         c->req_cap = 2 * c->nbuckets * (c->nranks - 1);
+        /* messages land in rows of their own; in shared memory they are read in place */
+        if (!c->node && !(c->recv = arena_buffer((size_t)(c->nranks - 1) * c->owned_n + 1)))
+            return -1;
     }
     c->req = malloc(((size_t)c->req_cap + 1) * sizeof *c->req);
     return c->req ? 0 : -1;
@@ -94,15 +97,18 @@ int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket
 
 void comm_free(struct grad_comm *c)
 {
+    comm_node_free(c);
     if (c->comm != MPI_COMM_NULL && c->model)
         MPI_Comm_free(&c->comm);
     free(c->piece_ints);
     free(c->owned);
     free(c->recv);
+    free(c->src);
     free(c->req);
     c->piece_ints = NULL;
     c->owned = NULL;
     c->recv = NULL;
+    c->src = NULL;
     c->req = NULL;
 }
 
@@ -114,17 +120,14 @@ int comm_owned_ranges(const struct grad_comm *c, const struct optim_range **rang
 
 void comm_begin(struct grad_comm *c, bool measure_norm)
 {
+    c->epoch++;
+    if (c->node && !c->adopted)
+        comm_node_adopt(c);
     c->measure_norm = measure_norm;
     c->sent = c->reduced = c->nreq = 0;
     c->local_sq = 0;
     memset(c->stats, 0, sizeof c->stats);
     c->wait_seconds = 0;
-}
-
-DDT_HOT static void add_into(float *restrict acc, const float *restrict x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        acc[i] += x[i];
 }
 
 /* Where rank q's part of this rank's pieces arrives: rows of owned_n floats
@@ -156,18 +159,13 @@ static void start_shard_bucket(struct grad_comm *c, struct comm_bucket *bk)
  * (the order makes the sum independent of who owns the piece). */
 static void reduce_shard_bucket(struct grad_comm *c, const struct comm_bucket *bk)
 {
-    size_t n = (size_t)bk->counts[c->rank], off = bk->own_off;
+    size_t n = (size_t)bk->counts[c->rank];
     float *g = c->model->arena.g + bk->lo + bk->displs[c->rank];
     if (n == 0)
         return;
-    if (c->rank > 0) {
-        float *acc = recv_row(c, 0) + off;
-        for (int q = 1; q < c->rank; q++)
-            add_into(acc, recv_row(c, q) + off, n);
-        add_into(g, acc, n); /* acc + own: float addition commutes exactly */
-    }
-    for (int q = c->rank + 1; q < c->nranks; q++)
-        add_into(g, recv_row(c, q) + off, n);
+    for (int q = 0; q < c->nranks; q++)
+        c->src[q] = q == c->rank ? g : recv_row(c, q) + bk->own_off;
+    vec_sum_in_order(g, c->src, c->nranks, n);
 }
 
 static void start_bucket(struct grad_comm *c)
@@ -177,7 +175,9 @@ static void start_bucket(struct grad_comm *c)
         c->local_sq += vec_sum_squares(c->model->arena.g + bk->lo, bk->hi - bk->lo);
     if (c->nranks == 1)
         return;
-    if (c->shard)
+    if (c->node)
+        comm_node_ready(c, c->sent - 1);
+    else if (c->shard)
         start_shard_bucket(c, bk);
     else if (c->overlap)
         MPI_Iallreduce(MPI_IN_PLACE, c->model->arena.g + bk->lo, (int)(bk->hi - bk->lo),
@@ -190,6 +190,13 @@ static void reduce_arrived(struct grad_comm *c, bool wait)
 {
     while (c->reduced < c->sent) {
         struct comm_bucket *bk = &c->bucket[c->reduced];
+        if (c->node) {
+            if (!comm_node_arrived(c, c->reduced, wait))
+                return;
+            comm_node_reduce(c, bk);
+            c->reduced++;
+            continue;
+        }
         if (wait) {
             MPI_Waitall(bk->nrecv, c->req + bk->first_recv, MPI_STATUSES_IGNORE);
         } else {
@@ -210,11 +217,11 @@ void comm_grad_ready(void *user, int layer)
         return;
     while (c->sent < c->nbuckets && c->bucket[c->sent].ready_layer >= layer)
         start_bucket(c);
-    if (c->nranks == 1 || c->nreq == 0)
+    if (c->nranks == 1)
         return;
     if (c->shard) {
         reduce_arrived(c, false);
-    } else {
+    } else if (c->nreq > 0) {
         int done;
         MPI_Testall(c->nreq, c->req, &done, MPI_STATUSES_IGNORE);
     }
@@ -260,6 +267,11 @@ void comm_gather_params(struct grad_comm *c)
     if (!c->shard)
         return;
     double t0 = MPI_Wtime();
+    if (c->node) {
+        comm_node_sync_params(c);
+        c->wait_seconds += MPI_Wtime() - t0;
+        return;
+    }
     float *w = c->model->arena.w;
     c->nreq = 0;
     for (int k = 0; k < c->nbuckets; k++) {

@@ -11,13 +11,19 @@
  *   holds, and the ranks then all-gather the parameters. The bytes sent are
  *   those of a ring allreduce; the optimizer's work and state per rank are
  *   1/N; and since every bucket is split, the reduction of the last one, the
- *   part no computation can hide, is shared by all ranks. */
+ *   part no computation can hide, is shared by all ranks.
+ *   When every rank runs on one machine (and node_shared is asked for), the
+ *   same shards are summed without messages: the gradient arenas live in an
+ *   MPI shared-memory window, each owner reads the others' parts of its
+ *   pieces in place, and one parameter arena serves every rank, so there is
+ *   nothing to all-gather (comm_node.c). */
 #ifndef DDT_COMM_H
 #define DDT_COMM_H
 
 #include <mpi.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model.h"
 #include "optim.h"
@@ -64,6 +70,17 @@ struct grad_comm {
     size_t owned_n;
     int *piece_ints;         /* the buckets' counts and displs */
     float *recv;             /* (nranks - 1) rows of owned_n: the others' parts */
+    const float **src;       /* nranks: the sources of one piece's sum */
+    /* one machine, shared memory (comm_node.c) */
+    bool node;
+    bool adopted;            /* the arena now points into the window */
+    MPI_Comm node_comm;
+    MPI_Win win;
+    float **peer_g;          /* every rank's gradient arena */
+    float *node_w;           /* the one parameter arena */
+    uint64_t *flags;         /* per rank, flag_stride apart: bucket-ready steps, then updated */
+    size_t flag_stride;
+    uint64_t epoch;          /* steps begun */
     struct optim_range whole; /* not sharded: the one range owned */
     /* per step */
     int sent;                /* buckets started */
@@ -77,17 +94,19 @@ struct grad_comm {
 };
 
 /* Plans the buckets (about bucket_floats each, cut at layer boundaries) and,
- * when shard is set and there is more than one rank, the shards. Returns 0,
- * or -1 when out of memory. */
+ * when shard is set and there is more than one rank, the shards, summed in
+ * shared memory when node_shared is set and every rank is on this machine.
+ * Returns 0, or -1 when out of memory. */
 int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
-              bool overlap, bool shard);
+              bool overlap, bool shard, bool node_shared);
 void comm_free(struct grad_comm *c);
 
 /* The arena ranges whose optimizer step this rank takes: its pieces, or the
  * whole arena; returns their count (the array belongs to c). */
 int comm_owned_ranges(const struct grad_comm *c, const struct optim_range **ranges);
 
-/* Before backward; measure_norm asks for this rank's squared gradient norm
+/* Before backward (the first call, in shared memory, moves the parameters
+ * into the window: collective); measure_norm asks for this rank's squared gradient norm
  * (STAT_GRAD_SQ_OVER_B) at the cost of one more read of the gradients. */
 void comm_begin(struct grad_comm *c, bool measure_norm);
 
@@ -102,7 +121,8 @@ void comm_grad_ready(void *user, int layer);
 void comm_finish(struct grad_comm *c);
 
 /* After the optimizer step: every rank's shard of the parameters to every
- * rank (nothing to do unless sharded). */
+ * rank (nothing to do unless sharded; in shared memory, waits until every
+ * owner has written its pieces). */
 void comm_gather_params(struct grad_comm *c);
 
 /* |summed gradient|^2 over the whole arena (collective when sharded). */

@@ -3,6 +3,8 @@
  * slower than the memory it reads. */
 #include "vec.h"
 
+#include <string.h>
+
 #include "simd.h"
 
 #define VEC_LANES 8
@@ -20,4 +22,25 @@ DDT_HOT double vec_sum_squares(const float *restrict x, size_t n)
     for (int j = 0; j < VEC_LANES; j++)
         s += lane[j];
     return s;
+}
+
+DDT_HOT static void vec_add_into(float *restrict acc, const float *restrict x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] += x[i];
+}
+
+/* chunks small enough to stay in L1 between the passes */
+#define VEC_CHUNK 2048
+
+void vec_sum_in_order(float *dst, const float *const *src, int nsrc, size_t n)
+{
+    _Alignas(64) float acc[VEC_CHUNK];
+    for (size_t i0 = 0; i0 < n; i0 += VEC_CHUNK) {
+        size_t len = n - i0 < VEC_CHUNK ? n - i0 : VEC_CHUNK;
+        memcpy(acc, src[0] + i0, len * sizeof *acc);
+        for (int q = 1; q < nsrc; q++)
+            vec_add_into(acc, src[q] + i0, len);
+        memcpy(dst + i0, acc, len * sizeof *acc);
+    }
 }

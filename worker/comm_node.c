@@ -1,0 +1,157 @@
+/* Ranks of one machine summing their shards in an MPI shared-memory window.
+ *
+ * Rank 0's segment holds its gradient arena, the one parameter arena of the
+ * machine and the flags; every other rank's holds its gradient arena. Each
+ * rank has a row of flags (a cache line apart from the others' rows): for
+ * each bucket the last step whose gradients of it are final, and the last
+ * step whose pieces it has updated. Flags only grow, are written by their
+ * rank alone (release) and read by the others (acquire), so no lock is
+ * needed and a slow reader can never see a flag go back.
+ *
+ * Why this is race free: an owner sums and updates the parameters of a
+ * bucket only after every rank has flagged that bucket final, and a rank
+ * flags it only once its backward no longer reads those parameters; the
+ * next step (which writes gradients and reads parameters again) starts only
+ * when every rank has flagged its update done. */
+#include "comm_node.h"
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vec.h"
+
+#define ALIGN 64
+
+static size_t round_up(size_t x, size_t to)
+{
+    return (x + to - 1) / to * to;
+}
+
+static void *aligned_in(void *p)
+{
+    return (void *)round_up((size_t)p, ALIGN);
+}
+
+static _Atomic uint64_t *flag(const struct grad_comm *c, int rank, int slot)
+{
+    return (_Atomic uint64_t *)&c->flags[(size_t)rank * c->flag_stride + (size_t)slot];
+}
+
+int comm_node_init(struct grad_comm *c)
+{
+    MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->node_comm);
+    int local;
+    MPI_Comm_size(c->node_comm, &local);
+    if (local != c->nranks) { /* ranks on several machines: point to point */
+        MPI_Comm_free(&c->node_comm);
+        return 0;
+    }
+    size_t n = c->model->arena.n, N = (size_t)c->nranks;
+    size_t arena_bytes = round_up(n * sizeof(float), ALIGN);
+    c->flag_stride = round_up((size_t)c->nbuckets + 1, ALIGN / sizeof(uint64_t));
+    size_t bytes = ALIGN + arena_bytes;
+    if (c->rank == 0)
+        bytes += arena_bytes + N * c->flag_stride * sizeof(uint64_t);
+    c->peer_g = malloc(N * sizeof *c->peer_g);
+    if (!c->peer_g)
+        return -1;
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    void *base;
+    int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, c->node_comm, &base, &c->win);
+    MPI_Info_free(&info);
+    if (rc != MPI_SUCCESS)
+        return -1;
+    for (int q = 0; q < c->nranks; q++) {
+        MPI_Aint size;
+        int unit;
+        void *p;
+        MPI_Win_shared_query(c->win, q, &size, &unit, &p);
+        c->peer_g[q] = aligned_in(p);
+        if (q == 0) {
+            c->node_w = (float *)((char *)c->peer_g[0] + arena_bytes);
+            c->flags = (uint64_t *)((char *)c->node_w + arena_bytes);
+        }
+    }
+    if (c->rank == 0)
+        memset(c->flags, 0, N * c->flag_stride * sizeof(uint64_t));
+    MPI_Barrier(c->node_comm);
+    c->node = true;
+    return 0;
+}
+
+void comm_node_free(struct grad_comm *c)
+{
+    if (!c->node)
+        return;
+    if (c->adopted) { /* the arena is about to go with the window */
+        c->model->arena.w = NULL;
+        c->model->arena.g = NULL;
+    }
+    MPI_Win_free(&c->win);
+    MPI_Comm_free(&c->node_comm);
+    free(c->peer_g);
+    c->peer_g = NULL;
+    c->node = c->adopted = false;
+}
+
+void comm_node_adopt(struct grad_comm *c)
+{
+    /* every replica holds the same parameters (initialised or restored from
+     * the same seed or checkpoint): rank 0's copy stands for all */
+    struct arena *a = &c->model->arena;
+    if (c->rank == 0)
+        memcpy(c->node_w, a->w, a->n * sizeof(float));
+    MPI_Barrier(c->node_comm);
+    free(a->w);
+    free(a->g);
+    a->w = c->node_w;
+    a->g = c->peer_g[c->rank];
+    c->adopted = true;
+}
+
+void comm_node_ready(struct grad_comm *c, int k)
+{
+    atomic_store_explicit(flag(c, c->rank, k), c->epoch, memory_order_release);
+}
+
+/* Spins, then yields the core, until every rank's flag in `slot` reaches
+ * this step (with more ranks than cores the one we wait for needs it). */
+static bool all_reached(const struct grad_comm *c, int slot, bool wait)
+{
+    for (int q = 0, spins = 0; q < c->nranks;) {
+        if (atomic_load_explicit(flag(c, q, slot), memory_order_acquire) >= c->epoch) {
+            q++;
+            continue;
+        }
+        if (!wait)
+            return false;
+        if (++spins > 1000)
+            sched_yield();
+    }
+    return true;
+}
+
+bool comm_node_arrived(struct grad_comm *c, int k, bool wait)
+{
+    return all_reached(c, k, wait);
+}
+
+void comm_node_reduce(struct grad_comm *c, const struct comm_bucket *bk)
+{
+    size_t n = (size_t)bk->counts[c->rank], at = bk->lo + (size_t)bk->displs[c->rank];
+    if (n == 0)
+        return;
+    for (int q = 0; q < c->nranks; q++)
+        c->src[q] = c->peer_g[q] + at;
+    vec_sum_in_order(c->peer_g[c->rank] + at, c->src, c->nranks, n);
+}
+
+void comm_node_sync_params(struct grad_comm *c)
+{
+    atomic_store_explicit(flag(c, c->rank, c->nbuckets), c->epoch, memory_order_release);
+    all_reached(c, c->nbuckets, true);
+}
