@@ -204,7 +204,7 @@ static void report_memory(const struct trainer *t)
     /* the optimizer state and reduction buffer of this rank's shard, if sharded */
     double opt = (double)t->opt.n * sizeof(float) * (t->opt.v ? 2.0 : 1.0);
     double comm = 0;
-    if (t->comm.shard)
+    if (t->comm.shard && !t->comm.node) /* in shared memory, peers' parts are read in place */
         comm = (double)(t->nranks - 1) * (double)t->comm.owned_n * sizeof(float);
     double act = (double)model_activation_bytes(&t->model);
     log_info("memory per rank: peak RSS %.1f MiB; budget %.1f MiB = data %.1f + parameters and gradients %.1f + optimizer %.1f + reduction buffer %.1f + activations %.1f",
