@@ -2,7 +2,8 @@
 # End to end under mpirun -np 2: a run stopped by SIGTERM and resumed, and a
 # run whose rank was killed with SIGKILL and resumed with --resume auto, end
 # byte for byte where the uninterrupted run ends (parameters, optimizer state,
-# metrics); damaged checkpoints are rejected with the right message and the
+# metrics), also when a sharded run is resumed without sharding; damaged
+# checkpoints are rejected with the right message and the
 # previous good one is used.
 . "$(dirname "$0")/lib.sh"
 need_fashion_mnist
@@ -95,6 +96,14 @@ grep -q "damaged" "$work/d.err" || fail "no warning about the damaged checkpoint
 grep -q "step-00000260.ckpt" "$work/d.err" || fail "did not fall back to step 260: $(cat "$work/d.err")"
 same_as_a d "fallback to the previous checkpoint"
 
+# 3. the optimizer state of a sharded run (gathered into its checkpoints)
+# resumed by a replicated one: with two ranks both give the same bits
+cp -r "$work/a" "$work/e"
+"$RUN" -np 2 -- train --run-dir "$work/e" --resume "$work/e/checkpoints/step-00000160.ckpt" \
+  --no-shard-optimizer --quiet 2>"$work/e.err" ||
+  fail "replicated resume of a sharded run failed: $(cat "$work/e.err")"
+same_as_a e "sharded run resumed replicated"
+
 # a math-changing option is refused on resume
 set +e
 "$DDTRAIN" train --run-dir "$work/d" --resume auto --lr 0.5 2>"$work/err"
@@ -102,4 +111,4 @@ status=$?
 set -e
 [ $status -eq 2 ] || fail "--lr on resume exited $status"
 grep -q "cannot change on resume" "$work/err" || fail "no message for --lr on resume: $(cat "$work/err")"
-echo "resume after SIGTERM and SIGKILL, damaged-checkpoint fallback: byte-identical"
+echo "resume after SIGTERM and SIGKILL, sharded to replicated, damaged-checkpoint fallback: byte-identical"
