@@ -1,19 +1,30 @@
-/* Reads the peak resident set size from /proc/self/status. */
+/* Reads resident set sizes from /proc/self/status. */
 #include "memory.h"
 
 #include <stdio.h>
 #include <string.h>
 
-size_t mem_peak_rss(void)
+/* A "Key:  N kB" line of /proc/self/status, in bytes. */
+static size_t status_bytes(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f)
         return 0;
     char line[256];
-    size_t kb = 0;
+    size_t kb = 0, len = strlen(key);
     while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6) && sscanf(line + 6, "%zu", &kb) == 1)
+        if (!strncmp(line, key, len) && sscanf(line + len, "%zu", &kb) == 1)
             break;
     fclose(f);
     return kb * 1024;
+}
+
+size_t mem_peak_rss(void)
+{
+    return status_bytes("VmHWM:");
+}
+
+size_t mem_current_rss(void)
+{
+    return status_bytes("VmRSS:");
 }

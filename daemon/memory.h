@@ -1,4 +1,4 @@
-/* Peak resident memory, to report beside what a rank is meant to hold. */
+/* Resident memory, to report beside what a rank is meant to hold. */
 #ifndef DDT_MEMORY_H
 #define DDT_MEMORY_H
 
@@ -6,5 +6,7 @@
 
 /* VmHWM of this process in bytes, 0 when /proc is not readable. */
 size_t mem_peak_rss(void);
+/* VmRSS now, likewise. */
+size_t mem_current_rss(void);
 
 #endif

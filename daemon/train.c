@@ -207,9 +207,9 @@ static void report_memory(const struct trainer *t)
     if (t->comm.shard && !t->comm.node) /* in shared memory, peers' parts are read in place */
         comm = (double)(t->nranks - 1) * (double)t->comm.owned_n * sizeof(float);
     double act = (double)model_activation_bytes(&t->model);
-    log_info("memory per rank: peak RSS %.1f MiB; budget %.1f MiB = data %.1f + parameters and gradients %.1f + optimizer %.1f + reduction buffer %.1f + activations %.1f",
+    log_info("memory per rank: peak RSS %.1f MiB; budget %.1f MiB = data %.1f + parameters and gradients %.1f + optimizer %.1f + reduction buffer %.1f + activations %.1f; the process held %.1f MiB (MPI, libraries) before any of it",
              worst / mib, (data + params + opt + comm + act) / mib, data / mib, params / mib,
-             opt / mib, comm / mib, act / mib);
+             opt / mib, comm / mib, act / mib, t->rss_baseline / mib);
 }
 
 static void trainer_free(struct trainer *t)
@@ -297,6 +297,7 @@ int train_main(int argc, char **argv, int first)
     memset(t, 0, sizeof *t);
     MPI_Comm_rank(MPI_COMM_WORLD, &t->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &t->nranks);
+    t->rss_baseline = (double)mem_current_rss();
     log_set_identity(t->rank, t->rank == 0 ? "coord" : "worker");
 
     char err[CONFIG_ERRLEN + DDT_ERRLEN];

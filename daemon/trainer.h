@@ -52,6 +52,7 @@ struct trainer {
     double log_loss, log_correct, log_count, log_grad_sq, log_time;
     long log_steps;
     double wait_time, step_time;
+    double rss_baseline;     /* resident bytes when training began (MPI, libraries) */
     double t_start;
     long first_step;         /* step this session started at */
     double recent_loss, recent_sps; /* last logged, for status */
