@@ -340,7 +340,7 @@ int train_main(int argc, char **argv, int first)
     bool resuming = resume != NULL;
     ckpt_free(resume);
     if (agree_status(status) != 0) {
-        if (status != 0)
+        if (status != 0 && err[0])
             log_error("%s", err);
         trainer_free(t);
         return status ? status : 2;

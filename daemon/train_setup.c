@@ -164,8 +164,8 @@ static void ignore_line(const char *msg)
     (void)msg;
 }
 
-int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoint *resume,
-                 char *err)
+/* Data and model: this rank's alone, no communication. */
+static int setup_model(struct trainer *t, const struct spec *s, char *err)
 {
     const struct train_config *c = &t->cfg;
     if (load_data(t, s, err) || check_batches(t, err))
@@ -184,12 +184,30 @@ int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoi
     model_init_params(&t->model, c->seed);
     dataset_feature_stats(&t->train, t->model.in_mean, t->model.in_inv_std);
     arena_set_layer_rates(&t->model.arena, c->freeze_layers, c->layer_lr_decay);
+    return 0;
+}
+
+int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoint *resume,
+                char *err)
+{
+    const struct train_config *c = &t->cfg;
+    int status = setup_model(t, s, err);
+    /* what follows communicates: every rank gets there, or none does (the
+     * one that failed says why) */
+    if (!comm_all_ok(MPI_COMM_WORLD, status == 0)) {
+        if (status == 0)
+            err[0] = '\0';
+        return status ? status : 1;
+    }
     if (comm_init(&t->comm, MPI_COMM_WORLD, &t->model,
                   (size_t)c->bucket_kb * 1024 / sizeof(float), c->overlap, c->shard_optimizer,
                   c->shared_memory)) {
-        snprintf(err, DDT_ERRLEN, "out of memory for the communication buffers");
+        snprintf(err, DDT_ERRLEN, "communication set-up: %s", t->comm.why);
         return 1;
     }
+    if (t->comm.note[0] && t->rank == 0)
+        log_warn("--shared-memory: %s; the ranks exchange their shards as messages instead",
+                 t->comm.note);
     /* the optimizer state of the range this rank updates: all, or its shard */
     struct optim_config oc;
     optim_config_from(c, &oc);

@@ -4,7 +4,8 @@
 # and blocking reduction give the same parameters; the sharded optimizer
 # (reduce-scatter, 1/N of the update per rank, all-gather) matches the
 # replicated one, and its checkpoints hold the whole optimizer state; shards
-# summed in shared memory match shards sent as messages bit for bit;
+# summed in shared memory match shards sent as messages bit for bit, and a
+# machine without the shared-memory window falls back to messages;
 # replicas stay identical (a checksum every step would abort the job
 # otherwise).
 . "$(dirname "$0")/lib.sh"
@@ -77,5 +78,15 @@ tensor_sums "$work/shared-memory/checkpoints/step-00000050.ckpt" >"$work/sa"
 tensor_sums "$work/no-shared-memory/checkpoints/step-00000050.ckpt" >"$work/sb"
 cmp -s "$work/sa" "$work/sb" || fail "shared-memory and message reductions ended with different parameters or moments"
 same_losses "$work/shared-memory/metrics.jsonl" "$work/no-shared-memory/metrics.jsonl" 0 "shared memory vs messages"
+
+# when MPI cannot make the window (here: no shared-memory window component),
+# the job says so and sends messages instead of ending
+OMPI_MCA_osc=pt2pt "$RUN" -np 3 -- train --run-dir "$work/no-window" $common \
+  --model 784-256-256-10 --bn --batch-size 60 --bucket-kb 64 --optimizer adam --lr 0.002 \
+  2>"$work/no-window.err" || { cat "$work/no-window.err" >&2; fail "a run without a shared-memory window failed"; }
+grep -q 'no shared-memory window.*as messages instead' "$work/no-window.err" ||
+  fail "a run without a shared-memory window did not say it fell back to messages"
+tensor_sums "$work/no-window/checkpoints/step-00000050.ckpt" >"$work/sc"
+cmp -s "$work/sb" "$work/sc" || fail "the fallback to messages ended with different parameters"
 
 echo "ghost BN, uneven split, overlap, sharded optimizer, shared memory and replica checks passed"

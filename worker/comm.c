@@ -2,7 +2,9 @@
  * reduce-scatter) and the other collectives of a step. */
 #include "comm.h"
 
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +68,40 @@ static int plan_shards(struct grad_comm *c)
     return c->src ? 0 : -1;
 }
 
+/* Buckets, shards and requests: this rank's memory alone, no communication. */
+static int plan_local(struct grad_comm *c, size_t bucket_floats)
+{
+    /* never more buckets than there is room for */
+    size_t min_bucket = c->model->arena.n / COMM_MAX_BUCKETS + 1;
+    plan_buckets(c, bucket_floats > min_bucket ? bucket_floats : min_bucket);
+    for (int k = 0; k < c->nbuckets; k++)
+        if (c->bucket[k].hi - c->bucket[k].lo > INT_MAX) {
+            snprintf(c->why, sizeof c->why,
+                     "a gradient bucket of %zu floats (one layer) is more than an MPI count can say (%d)",
+                     c->bucket[k].hi - c->bucket[k].lo, INT_MAX);
+            return -1;
+        }
+    /* allreduce: one request per bucket; sharded: at most a send and a
+     * receive per bucket and other rank, in the reduction and the gather */
+    c->req_cap = c->shard ? 2 * c->nbuckets * (c->nranks - 1) : c->nbuckets;
+    c->req = malloc(((size_t)c->req_cap + 1) * sizeof *c->req);
+    if (!c->req || (c->shard && plan_shards(c))) {
+        snprintf(c->why, sizeof c->why, "out of memory for the communication plan");
+        return -1;
+    }
+    return 0;
+}
+
+/* Every rank goes on to the next collective call, or none does. */
+static int agree(struct grad_comm *c, int rc)
+{
+    if (comm_all_ok(c->comm, rc == 0))
+        return 0;
+    if (!c->why[0])
+        snprintf(c->why, sizeof c->why, "another rank could not set up its communication");
+    return -1;
+}
+
 int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
               bool overlap, bool shard, bool node_shared)
 {
@@ -76,23 +112,26 @@ int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket
     c->model = m;
     c->overlap = overlap;
     c->shard = shard && c->nranks > 1;
-    /* never more buckets than there is room for */
-    size_t min_bucket = m->arena.n / COMM_MAX_BUCKETS + 1;
-    plan_buckets(c, bucket_floats > min_bucket ? bucket_floats : min_bucket);
     c->whole = (struct optim_range){ 0, m->arena.n };
-    /* allreduce: one request per bucket; sharded: at most a send and a
-     * receive per bucket and other rank, in the reduction and the gather */
-    c->req_cap = c->nbuckets;
-    if (c->shard) {
-        if (plan_shards(c) || (node_shared && comm_node_init(c)))
-            return -1;
-        c->req_cap = 2 * c->nbuckets * (c->nranks - 1);
-        /* messages land in rows of their own; in shared memory they are read in place */
-        if (!c->node && !(c->recv = arena_buffer((size_t)(c->nranks - 1) * c->owned_n + 1)))
-            return -1;
+    if (agree(c, plan_local(c, bucket_floats)))
+        return -1;
+    if (c->shard && node_shared && agree(c, comm_node_init(c)))
+        return -1;
+    /* messages land in rows of their own; in shared memory they are read in place */
+    int rc = 0;
+    if (c->shard && !c->node &&
+        !(c->recv = arena_buffer((size_t)(c->nranks - 1) * c->owned_n + 1))) {
+        snprintf(c->why, sizeof c->why, "out of memory for the reduction buffer");
+        rc = -1;
     }
-    c->req = malloc(((size_t)c->req_cap + 1) * sizeof *c->req);
-    return c->req ? 0 : -1;
+    return agree(c, rc);
+}
+
+bool comm_all_ok(MPI_Comm comm, bool ok)
+{
+    int all = ok;
+    MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, comm);
+    return all != 0;
 }
 
 void comm_free(struct grad_comm *c)

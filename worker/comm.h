@@ -21,6 +21,7 @@
 #define DDT_COMM_H
 
 #include <mpi.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,7 +79,7 @@ struct grad_comm {
     MPI_Win win;
     float **peer_g;          /* every rank's gradient arena */
     float *node_w;           /* the one parameter arena */
-    uint64_t *flags;         /* per rank, flag_stride apart: bucket-ready steps, then updated */
+    _Atomic uint64_t *flags; /* per rank, flag_stride apart: bucket-ready steps, then updated */
     size_t flag_stride;
     uint64_t epoch;          /* steps begun */
     struct optim_range whole; /* not sharded: the one range owned */
@@ -91,15 +92,23 @@ struct grad_comm {
     double local_sq;         /* this rank's |gradient sum|^2 */
     double stats[STAT_N];    /* in: this rank's; out after comm_finish: the sums */
     double wait_seconds;     /* time spent blocked in comm_finish this step */
+    char why[200];           /* comm_init failed: why */
+    char note[200];          /* shared memory asked for but not possible: why */
 };
 
 /* Plans the buckets (about bucket_floats each, cut at layer boundaries) and,
  * when shard is set and there is more than one rank, the shards, summed in
- * shared memory when node_shared is set and every rank is on this machine.
- * Returns 0, or -1 when out of memory. */
+ * shared memory when node_shared is set and every rank is on this machine
+ * (when the window cannot be made, c->note says why and messages carry the
+ * shards). Collective: returns 0 on every rank, or -1 on every rank with
+ * c->why (out of memory, or a bucket too large for an MPI count, here or on
+ * another rank). */
 int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
               bool overlap, bool shard, bool node_shared);
 void comm_free(struct grad_comm *c);
+
+/* Did every rank of comm succeed? (collective) */
+bool comm_all_ok(MPI_Comm comm, bool ok);
 
 /* The arena ranges whose optimizer step this rank takes: its pieces, or the
  * whole arena; returns their count (the array belongs to c). */

@@ -17,6 +17,7 @@
 
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +37,50 @@ static void *aligned_in(void *p)
 
 static _Atomic uint64_t *flag(const struct grad_comm *c, int rank, int slot)
 {
-    return (_Atomic uint64_t *)&c->flags[(size_t)rank * c->flag_stride + (size_t)slot];
+    return &c->flags[(size_t)rank * c->flag_stride + (size_t)slot];
+}
+
+static void give_up(struct grad_comm *c)
+{
+    MPI_Comm_free(&c->node_comm);
+    free(c->peer_g);
+    c->peer_g = NULL;
+}
+
+/* Makes the window (rank 0's segment: gradients, parameters, flags; the
+ * others': gradients) and zeroes it. Returns 0, or the MPI error code. */
+static int make_window(struct grad_comm *c, size_t arena_bytes)
+{
+    size_t N = (size_t)c->nranks;
+    size_t bytes = ALIGN + arena_bytes;
+    if (c->rank == 0)
+        bytes += arena_bytes + N * c->flag_stride * sizeof(uint64_t);
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    /* a window that cannot be made (no shared-memory component, a full
+     * /dev/shm) is a reason to send messages, not to end the job */
+    MPI_Comm_set_errhandler(c->node_comm, MPI_ERRORS_RETURN);
+    void *base;
+    int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, c->node_comm, &base, &c->win);
+    MPI_Info_free(&info);
+    if (rc != MPI_SUCCESS)
+        return rc;
+    /* each rank zeroes its own segment (the flags, and the gradient padding
+     * that whole-bucket sums read) before anyone reads it */
+    memset(base, 0, bytes);
+    for (int q = 0; q < c->nranks; q++) {
+        MPI_Aint size;
+        int unit;
+        void *p;
+        MPI_Win_shared_query(c->win, q, &size, &unit, &p);
+        c->peer_g[q] = aligned_in(p);
+        if (q == 0) {
+            c->node_w = (float *)((char *)c->peer_g[0] + arena_bytes);
+            c->flags = (_Atomic uint64_t *)((char *)c->node_w + arena_bytes);
+        }
+    }
+    return 0;
 }
 
 int comm_node_init(struct grad_comm *c)
@@ -48,37 +92,30 @@ int comm_node_init(struct grad_comm *c)
         MPI_Comm_free(&c->node_comm);
         return 0;
     }
-    size_t n = c->model->arena.n, N = (size_t)c->nranks;
-    size_t arena_bytes = round_up(n * sizeof(float), ALIGN);
     c->flag_stride = round_up((size_t)c->nbuckets + 1, ALIGN / sizeof(uint64_t));
-    size_t bytes = ALIGN + arena_bytes;
-    if (c->rank == 0)
-        bytes += arena_bytes + N * c->flag_stride * sizeof(uint64_t);
-    c->peer_g = malloc(N * sizeof *c->peer_g);
-    if (!c->peer_g)
+    c->peer_g = malloc((size_t)c->nranks * sizeof *c->peer_g);
+    if (!comm_all_ok(c->comm, c->peer_g != NULL)) {
+        snprintf(c->why, sizeof c->why, "%s", c->peer_g ? "another rank ran out of memory"
+                                                         : "out of memory for the shared-memory plan");
+        give_up(c);
         return -1;
-    MPI_Info info;
-    MPI_Info_create(&info);
-    MPI_Info_set(info, "alloc_shared_noncontig", "true");
-    void *base;
-    int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, c->node_comm, &base, &c->win);
-    MPI_Info_free(&info);
-    if (rc != MPI_SUCCESS)
-        return -1;
-    for (int q = 0; q < c->nranks; q++) {
-        MPI_Aint size;
-        int unit;
-        void *p;
-        MPI_Win_shared_query(c->win, q, &size, &unit, &p);
-        c->peer_g[q] = aligned_in(p);
-        if (q == 0) {
-            c->node_w = (float *)((char *)c->peer_g[0] + arena_bytes);
-            c->flags = (uint64_t *)((char *)c->node_w + arena_bytes);
-        }
     }
-    if (c->rank == 0)
-        memset(c->flags, 0, N * c->flag_stride * sizeof(uint64_t));
+    int rc = make_window(c, round_up(c->model->arena.n * sizeof(float), ALIGN));
+    if (!comm_all_ok(c->comm, rc == MPI_SUCCESS)) {
+        char text[MPI_MAX_ERROR_STRING] = "it failed on another rank";
+        int len;
+        if (rc != MPI_SUCCESS)
+            MPI_Error_string(rc, text, &len);
+        snprintf(c->note, sizeof c->note, "no shared-memory window (MPI_Win_allocate_shared: %s)",
+                 text);
+        /* a window made on some ranks only cannot be freed (MPI_Win_free
+         * is collective): it stays until the job ends */
+        give_up(c);
+        return 0;
+    }
+    atomic_thread_fence(memory_order_seq_cst);
     MPI_Barrier(c->node_comm);
+    atomic_thread_fence(memory_order_seq_cst);
     c->node = true;
     return 0;
 }
@@ -92,9 +129,7 @@ void comm_node_free(struct grad_comm *c)
         c->model->arena.g = NULL;
     }
     MPI_Win_free(&c->win);
-    MPI_Comm_free(&c->node_comm);
-    free(c->peer_g);
-    c->peer_g = NULL;
+    give_up(c);
     c->node = c->adopted = false;
 }
 
@@ -105,7 +140,9 @@ void comm_node_adopt(struct grad_comm *c)
     struct arena *a = &c->model->arena;
     if (c->rank == 0)
         memcpy(c->node_w, a->w, a->n * sizeof(float));
+    atomic_thread_fence(memory_order_seq_cst);
     MPI_Barrier(c->node_comm);
+    atomic_thread_fence(memory_order_seq_cst);
     free(a->w);
     free(a->g);
     a->w = c->node_w;

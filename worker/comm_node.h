@@ -8,7 +8,8 @@
 #include "comm.h"
 
 /* Sets c->node when every rank shares this machine and the window could be
- * made; returns -1 only when out of memory. Collective. */
+ * made (when it could not, c->note says why); returns -1 on every rank,
+ * with c->why, only when one is out of memory. Collective. */
 int comm_node_init(struct grad_comm *c);
 void comm_node_free(struct grad_comm *c);
 
