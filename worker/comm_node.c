@@ -66,9 +66,6 @@ static int make_window(struct grad_comm *c, size_t arena_bytes)
     MPI_Info_free(&info);
     if (rc != MPI_SUCCESS)
         return rc;
-    /* each rank zeroes its own segment (the flags, and the gradient padding
-     * that whole-bucket sums read) before anyone reads it */
-    memset(base, 0, bytes);
     for (int q = 0; q < c->nranks; q++) {
         MPI_Aint size;
         int unit;
@@ -80,6 +77,8 @@ static int make_window(struct grad_comm *c, size_t arena_bytes)
             c->flags = (_Atomic uint64_t *)((char *)c->node_w + arena_bytes);
         }
     }
+    if (c->rank == 0) /* the arenas are zeroed by their ranks when adopted */
+        memset(c->flags, 0, N * c->flag_stride * sizeof(uint64_t));
     return 0;
 }
 
@@ -138,13 +137,17 @@ void comm_node_adopt(struct grad_comm *c)
     /* every replica holds the same parameters (initialised or restored from
      * the same seed or checkpoint): rank 0's copy stands for all */
     struct arena *a = &c->model->arena;
+    /* private copies go before their replacements' pages are first touched,
+     * so the peak never holds both; the padding that whole-bucket sums read
+     * must be zero, and MPI does not promise zeroed windows */
+    free(a->g);
+    memset(c->peer_g[c->rank], 0, a->n * sizeof(float));
     if (c->rank == 0)
         memcpy(c->node_w, a->w, a->n * sizeof(float));
+    free(a->w);
     atomic_thread_fence(memory_order_seq_cst);
     MPI_Barrier(c->node_comm);
     atomic_thread_fence(memory_order_seq_cst);
-    free(a->w);
-    free(a->g);
     a->w = c->node_w;
     a->g = c->peer_g[c->rank];
     c->adopted = true;
