@@ -38,14 +38,13 @@ int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, i
         goto fail;
     }
     const char *source = data && data[0] ? data : cm->cfg.data;
-    if (dataset_load(&cm->train, source, "train", cm->cfg.classes, sub) ||
-        dataset_load(&cm->test, source, "test", cm->cfg.classes, sub)) {
+    /* the run's own data: the samples it trained on */
+    size_t train_samples = data && data[0] ? 0 : (size_t)cm->cfg.train_samples;
+    if (dataset_load(&cm->train, source, "train", cm->cfg.classes, train_samples, sub) ||
+        dataset_load(&cm->test, source, "test", cm->cfg.classes, 0, sub)) {
         snprintf(err, errlen, "%s", sub);
         goto fail;
     }
-    if (!(data && data[0]) && cm->cfg.train_samples > 0 &&
-        (size_t)cm->cfg.train_samples < cm->train.n)
-        dataset_truncate(&cm->train, (size_t)cm->cfg.train_samples);
     if (cm->train.dim != (size_t)cm->model.in_dim || cm->test.dim != (size_t)cm->model.in_dim) {
         snprintf(err, errlen, "--data %s: %zu features per sample, the model takes %d", source,
                  cm->train.dim, cm->model.in_dim);

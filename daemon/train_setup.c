@@ -76,14 +76,10 @@ long train_steps_in_epoch(const struct trainer *t, int64_t epoch)
 static int load_data(struct trainer *t, const struct spec *s, char *err)
 {
     const struct train_config *c = &t->cfg;
-    if (dataset_load(&t->train, c->data, "train", c->classes, err))
+    if (dataset_load(&t->train, c->data, "train", c->classes, (size_t)c->train_samples, err))
         return -1;
-    if (dataset_load(&t->test, c->data, "test", c->classes, err))
+    if (dataset_load(&t->test, c->data, "test", c->classes, (size_t)c->test_samples, err))
         return -1;
-    if (c->train_samples > 0 && (size_t)c->train_samples < t->train.n)
-        dataset_truncate(&t->train, (size_t)c->train_samples);
-    if (c->test_samples > 0 && (size_t)c->test_samples < t->test.n)
-        dataset_truncate(&t->test, (size_t)c->test_samples);
     if (t->train.dim != (size_t)spec_input_width(s)) {
         snprintf(err, DDT_ERRLEN, "--model: the input width is %d but the data set '%s' has %zu features per sample",
                  spec_input_width(s), c->data, t->train.dim);

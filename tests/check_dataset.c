@@ -127,12 +127,33 @@ START_TEST(test_idx_good)
     char err[DDT_ERRLEN] = "", ip[256], lp[256];
     snprintf(ip, sizeof ip, "%s/train-images-idx3-ubyte%s", dir, _i ? ".gz" : "");
     snprintf(lp, sizeof lp, "%s/train-labels-idx1-ubyte%s", dir, _i ? ".gz" : "");
-    ck_assert_msg(dataset_load_idx(&d, ip, lp, 3, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load_idx(&d, ip, lp, 3, 0, err) == 0, "%s", err);
     check_pair_contents(&d, 5);
     dataset_free(&d);
     ck_assert_ptr_null(d.x);
     ck_assert_ptr_null(d.y);
     ck_assert_uint_eq(d.n, 0);
+}
+END_TEST
+
+/* _i: 0 raw, 1 gzip. Only the first samples are held; more than there are is all. */
+START_TEST(test_idx_first_samples)
+{
+    write_idx_pair("", "train", 5, _i, 0);
+    struct dataset d;
+    char err[DDT_ERRLEN] = "", ip[256], lp[256];
+    snprintf(ip, sizeof ip, "%s/train-images-idx3-ubyte%s", dir, _i ? ".gz" : "");
+    snprintf(lp, sizeof lp, "%s/train-labels-idx1-ubyte%s", dir, _i ? ".gz" : "");
+    ck_assert_msg(dataset_load_idx(&d, ip, lp, 3, 2, err) == 0, "%s", err);
+    check_pair_contents(&d, 2);
+    dataset_free(&d);
+    ck_assert_msg(dataset_load_idx(&d, ip, lp, 3, 9, err) == 0, "%s", err);
+    check_pair_contents(&d, 5);
+    dataset_free(&d);
+    /* a bad label past the kept samples is still found */
+    write_idx_pair("", "train", 5, _i, 1);
+    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, 2, err), -1);
+    ck_assert_msg(strstr(err, "label 4 is 7") != NULL, "%s", err);
 }
 END_TEST
 
@@ -148,7 +169,7 @@ START_TEST(test_idx_vectors)
     struct dataset d;
     char err[DDT_ERRLEN] = "", ip[256], lp[256];
     ck_assert_msg(dataset_load_idx(&d, at(ip, sizeof ip, "v-images"), at(lp, sizeof lp, "v-labels"),
-                                   2, err) == 0,
+                                   2, 0, err) == 0,
                   "%s", err);
     ck_assert_uint_eq(d.n, 3);
     ck_assert_uint_eq(d.dim, 4);
@@ -202,15 +223,20 @@ START_TEST(test_idx_damaged_images)
     const char *iname = gz ? "images.gz" : "images";
     write_bytes(iname, dm->bytes, dm->len, gz);
     write_bytes("labels", lab, sizeof lab, 0);
-    struct dataset d;
-    char err[DDT_ERRLEN] = "", ip[256], lp[256];
-    ck_assert_int_eq(dataset_load_idx(&d, at(ip, sizeof ip, iname), at(lp, sizeof lp, "labels"), 3, err),
-                     -1);
-    ck_assert_msg(strstr(err, dm->says) != NULL, "%s (gz %d): '%s'", dm->what, gz, err);
-    ck_assert_msg(strncmp(err, ip, strlen(ip)) == 0, "%s: does not start with the path: '%s'",
-                  dm->what, err);
-    ck_assert_ptr_null(d.x);
-    ck_assert_ptr_null(d.y);
+    /* keeping only the first sample still reads and checks the whole file */
+    for (size_t keep = 0; keep < 2; keep++) {
+        struct dataset d;
+        char err[DDT_ERRLEN] = "", ip[256], lp[256];
+        ck_assert_int_eq(dataset_load_idx(&d, at(ip, sizeof ip, iname),
+                                          at(lp, sizeof lp, "labels"), 3, keep, err),
+                         -1);
+        ck_assert_msg(strstr(err, dm->says) != NULL, "%s (gz %d, keep %zu): '%s'", dm->what, gz,
+                      keep, err);
+        ck_assert_msg(strncmp(err, ip, strlen(ip)) == 0, "%s: does not start with the path: '%s'",
+                      dm->what, err);
+        ck_assert_ptr_null(d.x);
+        ck_assert_ptr_null(d.y);
+    }
 }
 END_TEST
 
@@ -235,13 +261,17 @@ START_TEST(test_idx_damaged_labels)
     const char *lname = gz ? "labels.gz" : "labels";
     write_bytes("images", img, sizeof img, 0);
     write_bytes(lname, dm->bytes, dm->len, gz);
-    struct dataset d;
-    char err[DDT_ERRLEN] = "", ip[256], lp[256];
-    ck_assert_int_eq(dataset_load_idx(&d, at(ip, sizeof ip, "images"), at(lp, sizeof lp, lname), 3, err),
-                     -1);
-    ck_assert_msg(strstr(err, dm->says) != NULL, "%s (gz %d): '%s'", dm->what, gz, err);
-    ck_assert_msg(strncmp(err, lp, strlen(lp)) == 0, "%s: does not start with the path: '%s'",
-                  dm->what, err);
+    for (size_t keep = 0; keep < 2; keep++) {
+        struct dataset d;
+        char err[DDT_ERRLEN] = "", ip[256], lp[256];
+        ck_assert_int_eq(dataset_load_idx(&d, at(ip, sizeof ip, "images"),
+                                          at(lp, sizeof lp, lname), 3, keep, err),
+                         -1);
+        ck_assert_msg(strstr(err, dm->says) != NULL, "%s (gz %d, keep %zu): '%s'", dm->what, gz,
+                      keep, err);
+        ck_assert_msg(strncmp(err, lp, strlen(lp)) == 0, "%s: does not start with the path: '%s'",
+                      dm->what, err);
+    }
 }
 END_TEST
 
@@ -253,7 +283,7 @@ START_TEST(test_idx_count_mismatch)
     char err[DDT_ERRLEN] = "", ip[256], lp[256];
     at(ip, sizeof ip, "a-images-idx3-ubyte.gz");
     at(lp, sizeof lp, "b-labels-idx1-ubyte.gz");
-    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, 0, err), -1);
     char want[600];
     snprintf(want, sizeof want, "%s holds 4 images but %s holds 3 labels", ip, lp);
     ck_assert_str_eq(err, want);
@@ -267,14 +297,14 @@ START_TEST(test_idx_label_out_of_range)
     char err[DDT_ERRLEN] = "", ip[256], lp[256];
     at(ip, sizeof ip, "train-images-idx3-ubyte.gz");
     at(lp, sizeof lp, "train-labels-idx1-ubyte.gz");
-    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, 0, err), -1);
     ck_assert_msg(strstr(err, "label 3 is 7: allowed 0 to 2") != NULL, "%s", err);
     ck_assert_msg(strncmp(err, lp, strlen(lp)) == 0, "%s", err);
     /* the same files are fine with enough classes */
-    ck_assert_msg(dataset_load_idx(&d, ip, lp, 8, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load_idx(&d, ip, lp, 8, 0, err) == 0, "%s", err);
     ck_assert_int_eq(d.y[3], 7);
     dataset_free(&d);
-    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 0, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 0, 0, err), -1);
     ck_assert_msg(strstr(err, "at least 1") != NULL, "%s", err);
 }
 END_TEST
@@ -287,21 +317,21 @@ START_TEST(test_idx_unreadable)
     at(ip, sizeof ip, "train-images-idx3-ubyte");
     at(lp, sizeof lp, "train-labels-idx1-ubyte");
     at(nowhere, sizeof nowhere, "nowhere");
-    ck_assert_int_eq(dataset_load_idx(&d, nowhere, lp, 3, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, nowhere, lp, 3, 0, err), -1);
     ck_assert_msg(strncmp(err, nowhere, strlen(nowhere)) == 0 && strstr(err, "No such file"), "%s",
                   err);
-    ck_assert_int_eq(dataset_load_idx(&d, ip, nowhere, 3, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, ip, nowhere, 3, 0, err), -1);
     ck_assert_msg(strncmp(err, nowhere, strlen(nowhere)) == 0 && strstr(err, "No such file"), "%s",
                   err);
     /* a folder opens but does not read */
-    ck_assert_int_eq(dataset_load_idx(&d, dir, lp, 3, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, dir, lp, 3, 0, err), -1);
     ck_assert_msg(strncmp(err, dir, strlen(dir)) == 0 && strstr(err, "Is a directory"), "%s", err);
     /* a damaged gzip stream */
     unsigned char junk[40] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff };
     write_bytes("junk.gz", junk, sizeof junk, 0);
     char jp[256];
     at(jp, sizeof jp, "junk.gz");
-    ck_assert_int_eq(dataset_load_idx(&d, jp, lp, 3, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, jp, lp, 3, 0, err), -1);
     ck_assert_msg(strncmp(err, jp, strlen(jp)) == 0 && strstr(err, "read error"), "%s", err);
     /* a gzip stream cut short in the middle of the pixels */
     unsigned char big[16 + 4000];
@@ -318,7 +348,7 @@ START_TEST(test_idx_unreadable)
     struct stat st;
     ck_assert_int_eq(stat(cp, &st), 0);
     ck_assert_int_eq(truncate(cp, st.st_size / 2), 0);
-    ck_assert_int_eq(dataset_load_idx(&d, cp, lp, 3, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, cp, lp, 3, 0, err), -1);
     ck_assert_msg(strncmp(err, cp, strlen(cp)) == 0, "%s", err);
 }
 END_TEST
@@ -335,7 +365,7 @@ START_TEST(test_csv_good)
         write_text("train.csv", texts[t]);
         struct dataset d;
         char err[DDT_ERRLEN] = "", path[256];
-        ck_assert_msg(dataset_load_csv(&d, at(path, sizeof path, "train.csv"), 3, err) == 0, "%s",
+        ck_assert_msg(dataset_load_csv(&d, at(path, sizeof path, "train.csv"), 3, 0, err) == 0, "%s",
                       err);
         ck_assert_int_eq(d.type, SAMPLE_F32);
         ck_assert_uint_eq(d.n, 3);
@@ -347,6 +377,11 @@ START_TEST(test_csv_good)
         ck_assert_int_eq(d.y[0], 1);
         ck_assert_int_eq(d.y[1], 0);
         ck_assert_int_eq(d.y[2], 2);
+        dataset_free(&d);
+        ck_assert_msg(dataset_load_csv(&d, path, 3, 2, err) == 0, "%s", err);
+        ck_assert_uint_eq(d.n, 2);
+        ck_assert_float_eq(((float *)d.x)[3], 4.0f);
+        ck_assert_int_eq(d.y[1], 0);
         dataset_free(&d);
     }
 }
@@ -383,10 +418,14 @@ START_TEST(test_csv_bad)
     struct dataset d;
     char err[DDT_ERRLEN] = "", path[256];
     at(path, sizeof path, "train.csv");
-    ck_assert_int_eq(dataset_load_csv(&d, path, 3, err), -1);
-    ck_assert_msg(strstr(err, csv_bads[_i].says) != NULL, "'%s': %s", csv_bads[_i].text, err);
-    ck_assert_msg(strncmp(err, path, strlen(path)) == 0, "%s", err);
-    ck_assert_ptr_null(d.x);
+    /* keeping only the first row still checks every row */
+    for (size_t keep = 0; keep < 2; keep++) {
+        ck_assert_int_eq(dataset_load_csv(&d, path, 3, keep, err), -1);
+        ck_assert_msg(strstr(err, csv_bads[_i].says) != NULL, "'%s' (keep %zu): %s",
+                      csv_bads[_i].text, keep, err);
+        ck_assert_msg(strncmp(err, path, strlen(path)) == 0, "%s", err);
+        ck_assert_ptr_null(d.x);
+    }
 }
 END_TEST
 
@@ -396,7 +435,7 @@ START_TEST(test_csv_tiny_values)
     write_text("train.csv", "0,1e-400,-0,0x10\n");
     struct dataset d;
     char err[DDT_ERRLEN] = "", path[256];
-    ck_assert_msg(dataset_load_csv(&d, at(path, sizeof path, "train.csv"), 1, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load_csv(&d, at(path, sizeof path, "train.csv"), 1, 0, err) == 0, "%s", err);
     ck_assert_float_eq(((float *)d.x)[0], 0.0f);
     ck_assert_float_eq(((float *)d.x)[2], 16.0f);
     dataset_free(&d);
@@ -407,7 +446,7 @@ START_TEST(test_csv_unreadable)
 {
     struct dataset d;
     char err[DDT_ERRLEN] = "", path[256];
-    ck_assert_int_eq(dataset_load_csv(&d, at(path, sizeof path, "nowhere.csv"), 3, err), -1);
+    ck_assert_int_eq(dataset_load_csv(&d, at(path, sizeof path, "nowhere.csv"), 3, 0, err), -1);
     ck_assert_msg(strncmp(err, path, strlen(path)) == 0 && strstr(err, "No such file"), "%s", err);
 }
 END_TEST
@@ -423,15 +462,15 @@ START_TEST(test_load_folder)
     write_idx_pair("d", "t10k", 2, _i == 0, 0);
     struct dataset d;
     char err[DDT_ERRLEN] = "";
-    ck_assert_msg(dataset_load(&d, sub, "train", 3, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, sub, "train", 3, 0, err) == 0, "%s", err);
     check_pair_contents(&d, 5);
     dataset_free(&d);
-    ck_assert_msg(dataset_load(&d, sub, "test", 3, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, sub, "test", 3, 0, err) == 0, "%s", err);
     check_pair_contents(&d, 2);
     dataset_free(&d);
     /* errors from the reader name the file it picked */
     write_idx_pair("d", "train", 5, _i == 0, 1);
-    ck_assert_int_eq(dataset_load(&d, sub, "train", 3, err), -1);
+    ck_assert_int_eq(dataset_load(&d, sub, "train", 3, 0, err), -1);
     ck_assert_msg(strstr(err, _i == 0 ? "train-labels-idx1-ubyte.gz: label 4 is 7"
                                       : "train-labels-idx1-ubyte: label 4 is 7"),
                   "%s", err);
@@ -448,7 +487,7 @@ START_TEST(test_load_mixed_folder)
     write_bytes("train-labels-idx1-ubyte", lab, sizeof lab, 0);
     struct dataset d;
     char err[DDT_ERRLEN] = "";
-    ck_assert_msg(dataset_load(&d, dir, "train", 3, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, dir, "train", 3, 0, err) == 0, "%s", err);
     check_pair_contents(&d, 4);
     dataset_free(&d);
 }
@@ -459,22 +498,22 @@ START_TEST(test_load_errors)
     struct dataset d;
     char err[DDT_ERRLEN] = "", p[256];
     /* an empty folder: say which file is missing */
-    ck_assert_int_eq(dataset_load(&d, dir, "train", 10, err), -1);
+    ck_assert_int_eq(dataset_load(&d, dir, "train", 10, 0, err), -1);
     ck_assert_msg(strncmp(err, dir, strlen(dir)) == 0 && strstr(err, "no train-images-idx3-ubyte[.gz]"),
                   "%s", err);
     write_idx_pair("", "t10k", 2, 0, 0);
     ck_assert_int_eq(unlink(at(p, sizeof p, "t10k-labels-idx1-ubyte")), 0);
-    ck_assert_int_eq(dataset_load(&d, dir, "test", 10, err), -1);
+    ck_assert_int_eq(dataset_load(&d, dir, "test", 10, 0, err), -1);
     ck_assert_msg(strstr(err, "no t10k-labels-idx1-ubyte[.gz]"), "%s", err);
     /* no such folder */
-    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "nowhere"), "train", 10, err), -1);
+    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "nowhere"), "train", 10, 0, err), -1);
     ck_assert_msg(strncmp(err, p, strlen(p)) == 0 && strstr(err, "No such file"), "%s", err);
     /* a plain file that is not .csv */
     write_text("data.txt", "1,2\n");
-    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "data.txt"), "train", 10, err), -1);
+    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "data.txt"), "train", 10, 0, err), -1);
     ck_assert_msg(strstr(err, "neither a folder of IDX files nor a .csv file"), "%s", err);
     /* a split that does not exist */
-    ck_assert_int_eq(dataset_load(&d, dir, "validation", 10, err), -1);
+    ck_assert_int_eq(dataset_load(&d, dir, "validation", 10, 0, err), -1);
     ck_assert_msg(strstr(err, "unknown split 'validation'"), "%s", err);
 }
 END_TEST
@@ -489,20 +528,20 @@ START_TEST(test_load_csv_splits)
     struct dataset d;
     char err[DDT_ERRLEN] = "";
     at(p, sizeof p, "train/my-train-train.csv");
-    ck_assert_msg(dataset_load(&d, p, "train", 2, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, p, "train", 2, 0, err) == 0, "%s", err);
     ck_assert_uint_eq(d.n, 3);
     dataset_free(&d);
-    ck_assert_msg(dataset_load(&d, p, "test", 2, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, p, "test", 2, 0, err) == 0, "%s", err);
     ck_assert_uint_eq(d.n, 1);
     ck_assert_float_eq(((float *)d.x)[0], 9.0f);
     dataset_free(&d);
     /* no "train" in the name: no way to find the test split */
     write_text("data.csv", "0,1\n");
-    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "data.csv"), "test", 2, err), -1);
+    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "data.csv"), "test", 2, 0, err), -1);
     ck_assert_msg(strncmp(err, p, strlen(p)) == 0 && strstr(err, "no 'train'"), "%s", err);
     /* the test file named but absent */
     write_text("only-train.csv", "0,1\n");
-    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "only-train.csv"), "test", 2, err), -1);
+    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "only-train.csv"), "test", 2, 0, err), -1);
     ck_assert_msg(strstr(err, "only-test.csv") && strstr(err, "No such file"), "%s", err);
 }
 END_TEST
@@ -602,7 +641,7 @@ START_TEST(test_gather_u8)
 }
 END_TEST
 
-START_TEST(test_gather_f32_and_truncate)
+START_TEST(test_gather_f32)
 {
     float x[2 * 3] = { 1, 2, 3, -1, -2, -3 };
     int32_t y[2] = { 4, 5 };
@@ -616,10 +655,6 @@ START_TEST(test_gather_f32_and_truncate)
     ck_assert_float_eq(out[1], -2.0f);
     ck_assert_float_eq(out[2], -1.0f);
     ck_assert_int_eq(lab[0], 5);
-    dataset_truncate(&d, 1);
-    ck_assert_uint_eq(d.n, 1);
-    dataset_truncate(&d, 5); /* never grows */
-    ck_assert_uint_eq(d.n, 1);
 }
 END_TEST
 
@@ -632,7 +667,7 @@ START_TEST(test_fashion_mnist)
         return; /* dataset-fashion-mnist is not installed here */
     struct dataset d;
     char err[DDT_ERRLEN] = "";
-    ck_assert_msg(dataset_load(&d, "fashion-mnist", "test", 10, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, "fashion-mnist", "test", 10, 0, err) == 0, "%s", err);
     ck_assert_int_eq(d.type, SAMPLE_U8);
     ck_assert_uint_eq(d.n, 10000);
     ck_assert_uint_eq(d.dim, 784);
@@ -659,6 +694,7 @@ Suite *dataset_suite(void)
     TCase *tc = tcase_create("idx");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_idx_good, 0, 2);
+    tcase_add_loop_test(tc, test_idx_first_samples, 0, 2);
     tcase_add_test(tc, test_idx_vectors);
     tcase_add_loop_test(tc, test_idx_damaged_images, 0, 2 * N_IMAGE_DAMAGES);
     tcase_add_loop_test(tc, test_idx_damaged_labels, 0, 2 * N_LABEL_DAMAGES);
@@ -689,7 +725,7 @@ Suite *dataset_suite(void)
     tcase_add_test(tc, test_stats_many_features);
     tcase_add_test(tc, test_stats_empty);
     tcase_add_test(tc, test_gather_u8);
-    tcase_add_test(tc, test_gather_f32_and_truncate);
+    tcase_add_test(tc, test_gather_f32);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fashion-mnist");

@@ -38,6 +38,18 @@ static int rows_push(struct rows *r, int32_t label, const float *values)
     return 0;
 }
 
+/* Gives back the room grown beyond the rows (shrinking cannot fail to keep them). */
+static void rows_fit(struct rows *r)
+{
+    float *x = realloc(r->x, r->n * r->dim * sizeof *x);
+    int32_t *y = realloc(r->y, r->n * sizeof *y);
+    if (x)
+        r->x = x;
+    if (y)
+        r->y = y;
+    r->cap = r->n;
+}
+
 static char *trim(char *s)
 {
     while (*s == ' ' || *s == '\t')
@@ -84,7 +96,8 @@ static bool parse_feature(const char *s, float *out)
     return true;
 }
 
-int dataset_load_csv(struct dataset *d, const char *path, int classes, char *err)
+int dataset_load_csv(struct dataset *d, const char *path, int classes, size_t max_samples,
+                     char *err)
 {
     memset(d, 0, sizeof *d);
     if (classes < 1) {
@@ -174,7 +187,8 @@ int dataset_load_csv(struct dataset *d, const char *path, int classes, char *err
                 goto out;
             }
         }
-        if (rows_push(&r, (int32_t)label, values)) {
+        /* rows past the limit are checked, not kept */
+        if ((max_samples == 0 || r.n < max_samples) && rows_push(&r, (int32_t)label, values)) {
             snprintf(err, DDT_ERRLEN, "%s line %ld: out of memory", path, lineno);
             goto out;
         }
@@ -183,6 +197,7 @@ int dataset_load_csv(struct dataset *d, const char *path, int classes, char *err
         snprintf(err, DDT_ERRLEN, "%s: empty: no data rows", path);
         goto out;
     }
+    rows_fit(&r);
     d->type = SAMPLE_F32;
     d->n = r.n;
     d->dim = r.dim;

@@ -40,10 +40,10 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 static int load_csv_split(struct dataset *d, const char *path, const char *split, int classes,
-                          char *err)
+                          size_t max_samples, char *err)
 {
     if (strcmp(split, "test") != 0)
-        return dataset_load_csv(d, path, classes, err);
+        return dataset_load_csv(d, path, classes, max_samples, err);
     /* only the file name: a folder called train/ must not become test/ */
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -64,13 +64,13 @@ static int load_csv_split(struct dataset *d, const char *path, const char *split
     memcpy(test, path, head);
     strcpy(test + head, "test");
     strcpy(test + head + 4, at + 5);
-    int rc = dataset_load_csv(d, test, classes, err);
+    int rc = dataset_load_csv(d, test, classes, max_samples, err);
     free(test);
     return rc;
 }
 
 int dataset_load(struct dataset *d, const char *spec, const char *split, int classes,
-                 char *err)
+                 size_t max_samples, char *err)
 {
     memset(d, 0, sizeof *d);
     if (strcmp(split, "train") != 0 && strcmp(split, "test") != 0) {
@@ -78,7 +78,7 @@ int dataset_load(struct dataset *d, const char *spec, const char *split, int cla
         return -1;
     }
     if (ends_with(spec, ".csv"))
-        return load_csv_split(d, spec, split, classes, err);
+        return load_csv_split(d, spec, split, classes, max_samples, err);
     const char *dir = spec;
     if (!strcmp(spec, "fashion-mnist")) {
         dir = FASHION_MNIST_DIR;
@@ -109,7 +109,7 @@ int dataset_load(struct dataset *d, const char *spec, const char *split, int cla
                  dir, missing, split, iname, lname);
         return -1;
     }
-    return dataset_load_idx(d, ipath, lpath, classes, err);
+    return dataset_load_idx(d, ipath, lpath, classes, max_samples, err);
 }
 
 void dataset_free(struct dataset *d)
@@ -117,12 +117,6 @@ void dataset_free(struct dataset *d)
     free(d->x);
     free(d->y);
     memset(d, 0, sizeof *d);
-}
-
-void dataset_truncate(struct dataset *d, size_t n)
-{
-    if (n < d->n)
-        d->n = n;
 }
 
 /* Adds row[f] (or its squared deviation from mean[f]) into acc for one block. */

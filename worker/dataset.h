@@ -24,21 +24,25 @@ struct dataset {
 /* One IDX images file (magic 0x0803, or 0x0801 vectors) and one labels file
  * (0x0801), raw or gzip-compressed (decided by content, not name). Checks
  * magic, dimensions, sizes against the file length, equal counts, and every
- * label < classes. */
+ * label < classes. Keeps the first max_samples samples (0: all): the rest is
+ * read and checked, never held. */
 int dataset_load_idx(struct dataset *d, const char *images_path, const char *labels_path,
-                     int classes, char *err);
+                     int classes, size_t max_samples, char *err);
 
 /* CSV with the integer label in the first column and features after it; one
  * sample per line, an optional header line (detected by a non-numeric first
- * field) is skipped. Every row must have the same number of fields. */
-int dataset_load_csv(struct dataset *d, const char *path, int classes, char *err);
+ * field) is skipped. Every row must have the same number of fields. Keeps
+ * the first max_samples rows (0: all), checking every row. */
+int dataset_load_csv(struct dataset *d, const char *path, int classes, size_t max_samples,
+                     char *err);
 
 /* Resolves a --data value for one split ("train" or "test"):
  * "fashion-mnist" -> /usr/share/datasets/fashion-mnist, a folder -> its
  * {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz], a .csv file -> that file
- * (for the test split, the same name with "train" replaced by "test"). */
+ * (for the test split, the same name with "train" replaced by "test"),
+ * keeping its first max_samples samples (0: all). */
 int dataset_load(struct dataset *d, const char *spec, const char *split, int classes,
-                 char *err);
+                 size_t max_samples, char *err);
 
 void dataset_free(struct dataset *d);
 
@@ -49,8 +53,5 @@ void dataset_feature_stats(const struct dataset *d, float *mean, float *inv_std)
 /* out (B, dim) = (x[idx[i]] - mean) * inv_std; labels (B) = y[idx[i]]. */
 void dataset_gather(float *out, int32_t *labels, const struct dataset *d, const uint32_t *idx,
                     int B, const float *mean, const float *inv_std);
-
-/* Keeps the first n samples (n <= d->n); for quick runs and tests. */
-void dataset_truncate(struct dataset *d, size_t n);
 
 #endif

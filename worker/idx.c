@@ -153,19 +153,27 @@ fail:
     return -1;
 }
 
-/* Fills buf with exactly the announced payload and checks nothing follows it. */
-static int idx_payload(struct idx_file *x, void *buf, char *err)
+/* Fills buf with the payload's first keep bytes, reads the rest of it
+ * (checked, not kept) and checks nothing follows it. */
+static int idx_payload(struct idx_file *x, void *buf, size_t keep, char *err)
 {
-    size_t got;
-    if (idx_read(x, buf, x->payload, &got, err))
+    size_t got, total;
+    if (idx_read(x, buf, keep, &got, err))
         return -1;
-    if (got < x->payload) {
+    total = got;
+    uint8_t rest[1u << 16];
+    while (total < x->payload && got > 0) {
+        size_t want = x->payload - total < sizeof rest ? x->payload - total : sizeof rest;
+        if (idx_read(x, rest, want, &got, err))
+            return -1;
+        total += got;
+    }
+    if (total < x->payload) {
         snprintf(err, DDT_ERRLEN, "%s: truncated: expected %zu bytes of data, found %zu", x->path,
-                 x->payload, got);
+                 x->payload, total);
         return -1;
     }
     /* count the excess so the message says how far off the header is */
-    uint8_t rest[4096];
     size_t extra = 0;
     do {
         if (idx_read(x, rest, sizeof rest, &got, err))
@@ -181,7 +189,7 @@ static int idx_payload(struct idx_file *x, void *buf, char *err)
 }
 
 int dataset_load_idx(struct dataset *d, const char *images_path, const char *labels_path,
-                     int classes, char *err)
+                     int classes, size_t max_samples, char *err)
 {
     memset(d, 0, sizeof *d);
     struct idx_file img = { 0 }, lab = { 0 };
@@ -200,33 +208,35 @@ int dataset_load_idx(struct dataset *d, const char *images_path, const char *lab
                  img.count, labels_path, lab.count);
         goto fail;
     }
-    size_t n = img.count;
-    raw_labels = malloc(n);
+    size_t all = img.count;
+    size_t n = max_samples > 0 && max_samples < all ? max_samples : all;
+    raw_labels = malloc(all);
     d->y = malloc(n * sizeof *d->y);
     if (!raw_labels || !d->y) {
         snprintf(err, DDT_ERRLEN, "%s: out of memory for %zu labels", labels_path, n);
         goto fail;
     }
-    if (idx_payload(&lab, raw_labels, err))
+    if (idx_payload(&lab, raw_labels, all, err))
         goto fail;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < all; i++) {
         if (raw_labels[i] >= classes) {
             snprintf(err, DDT_ERRLEN, "%s: label %zu is %d: allowed 0 to %d (--classes %d)",
                      labels_path, i, raw_labels[i], classes - 1, classes);
             goto fail;
         }
-        d->y[i] = raw_labels[i];
+        if (i < n)
+            d->y[i] = raw_labels[i];
     }
     free(raw_labels);
     raw_labels = NULL;
     idx_close(&lab);
-    d->x = malloc(img.payload);
+    d->x = malloc(n * img.per);
     if (!d->x) {
         snprintf(err, DDT_ERRLEN, "%s: out of memory for %zu bytes of pixels", images_path,
-                 img.payload);
+                 n * img.per);
         goto fail;
     }
-    if (idx_payload(&img, d->x, err))
+    if (idx_payload(&img, d->x, n * img.per, err))
         goto fail;
     idx_close(&img);
     d->type = SAMPLE_U8;
