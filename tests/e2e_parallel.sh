@@ -14,6 +14,22 @@ need_fashion_mnist
 common="--data fashion-mnist --train-samples 4096 --test-samples 512 --eval-every 0
   --log-every 1 --max-steps 50 --check-every 1 --quiet --ckpt-every-epochs 0 --lr 0.05"
 
+# Runs MODE_A and MODE_B on NP ranks with the same options and fails unless
+# they end with the same bits: tensors (parameters and optimizer state) in the
+# step-50 checkpoint, and every logged loss. Leaves the sums in sa and sb.
+same_bits() { # NP MODE_A MODE_B WHAT OPTIONS...
+  np=$1 a=$2 b=$3 what=$4
+  shift 4
+  for mode in $a $b; do
+    "$RUN" -np $np -- train --run-dir "$work/$mode" $common "$@" --$mode ||
+      fail "$mode run on $np ranks failed"
+  done
+  tensor_sums "$work/$a/checkpoints/step-00000050.ckpt" >"$work/sa"
+  tensor_sums "$work/$b/checkpoints/step-00000050.ckpt" >"$work/sb"
+  cmp -s "$work/sa" "$work/sb" || fail "$what ended with different parameters or optimizer state"
+  same_losses "$work/$a/metrics.jsonl" "$work/$b/metrics.jsonl" 0 "$what"
+}
+
 # 1. ghost batch norm (groups of 16) with dropout: N = 1, 2, 4 agree
 for n in 1 2 4; do
   "$RUN" -np $n -- train --run-dir "$work/ghost$n" $common --model 784-128-64-10 --bn \
@@ -31,26 +47,14 @@ done
 same_losses "$work/uneven1/metrics.jsonl" "$work/uneven2/metrics.jsonl" 1e-4 "uneven split"
 
 # 3. overlapped and blocking allreduce, small buckets: identical parameters
-for mode in overlap no-overlap; do
-  "$RUN" -np 2 -- train --run-dir "$work/$mode" $common --model 784-256-256-10 --bn \
-    --batch-size 64 --bucket-kb 64 --$mode || fail "$mode run failed"
-done
-tensor_sums "$work/overlap/checkpoints/step-00000050.ckpt" >"$work/sa"
-tensor_sums "$work/no-overlap/checkpoints/step-00000050.ckpt" >"$work/sb"
-cmp -s "$work/sa" "$work/sb" || fail "overlapped and blocking allreduce ended with different parameters"
-same_losses "$work/overlap/metrics.jsonl" "$work/no-overlap/metrics.jsonl" 0 "overlap vs blocking"
+same_bits 2 overlap no-overlap "overlapped vs blocking allreduce" \
+  --model 784-256-256-10 --bn --batch-size 64 --bucket-kb 64
 # 4. sharded vs replicated optimizer, small buckets (pieces cut tensors):
 # with two ranks every sum is a + b either way, so SGD ends bit for bit equal,
 # optimizer state included (gathered from both shards into the checkpoint)
-for mode in shard-optimizer no-shard-optimizer; do
-  "$RUN" -np 2 -- train --run-dir "$work/$mode" $common --model 784-256-256-10 --bn \
-    --batch-size 64 --bucket-kb 64 --$mode || fail "$mode run failed"
-done
-tensor_sums "$work/shard-optimizer/checkpoints/step-00000050.ckpt" >"$work/sa"
-tensor_sums "$work/no-shard-optimizer/checkpoints/step-00000050.ckpt" >"$work/sb"
+same_bits 2 shard-optimizer no-shard-optimizer "sharded vs replicated SGD" \
+  --model 784-256-256-10 --bn --batch-size 64 --bucket-kb 64
 grep -q 'fc1.weight.m' "$work/sa" || fail "the sharded checkpoint has no momentum of fc1.weight"
-cmp -s "$work/sa" "$work/sb" || fail "sharded and replicated SGD ended with different parameters or momenta"
-same_losses "$work/shard-optimizer/metrics.jsonl" "$work/no-shard-optimizer/metrics.jsonl" 0 "sharded vs replicated SGD"
 
 # LAMB (norms of tensors split between ranks summed across them) and SGD on
 # three ranks (sums in another order): the same losses to rounding
@@ -69,15 +73,8 @@ done
 # 5. shards summed in shared memory (the default on one machine) or sent as
 # messages: both sum in rank order, so even on three ranks (pieces of
 # unequal length, every bucket cut between all three) the bits agree
-for mode in shared-memory no-shared-memory; do
-  "$RUN" -np 3 -- train --run-dir "$work/$mode" $common --model 784-256-256-10 --bn \
-    --batch-size 60 --bucket-kb 64 --optimizer adam --lr 0.002 --$mode ||
-    fail "$mode run on 3 ranks failed"
-done
-tensor_sums "$work/shared-memory/checkpoints/step-00000050.ckpt" >"$work/sa"
-tensor_sums "$work/no-shared-memory/checkpoints/step-00000050.ckpt" >"$work/sb"
-cmp -s "$work/sa" "$work/sb" || fail "shared-memory and message reductions ended with different parameters or moments"
-same_losses "$work/shared-memory/metrics.jsonl" "$work/no-shared-memory/metrics.jsonl" 0 "shared memory vs messages"
+same_bits 3 shared-memory no-shared-memory "shared memory vs messages" \
+  --model 784-256-256-10 --bn --batch-size 60 --bucket-kb 64 --optimizer adam --lr 0.002
 
 # when MPI cannot make the window (here: no shared-memory window component),
 # the job says so and sends messages instead of ending
