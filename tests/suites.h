@@ -14,6 +14,7 @@ Suite *model_suite(void);
 Suite *optim_suite(void);
 Suite *rng_suite(void);
 Suite *schedule_suite(void);
+Suite *signals_suite(void);
 Suite *spec_suite(void);
 
 #endif

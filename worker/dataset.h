@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errbuf.h"
+
 enum sample_type { SAMPLE_U8 = 1, SAMPLE_F32 = 2 };
 
 struct dataset {
@@ -17,9 +19,8 @@ struct dataset {
     int32_t *y;    /* (n) */
 };
 
-/* Errors fill a caller's buffer with a message naming the path and what was
- * wrong; functions return 0 or -1. */
-#define DDT_ERRLEN 512
+/* Errors fill a caller's buffer of DDT_ERRLEN bytes with a message naming the
+ * path and what was wrong; functions return 0 or -1. */
 
 /* One IDX images file (magic 0x0803, or 0x0801 vectors) and one labels file
  * (0x0801), raw or gzip-compressed (decided by content, not name). Checks
