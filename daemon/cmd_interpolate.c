@@ -24,6 +24,107 @@ static const struct option_def interpolate_options[] = {
     { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL },
 };
 
+/* The two ends of the line: B's weights and both ends' batch-norm running
+ * statistics, and the point on the line being evaluated. */
+struct line_ends {
+    size_t n, nb;  /* parameters, running statistics (means then variances) */
+    float *wb;     /* (n) B's weights */
+    float *x;      /* (n) alpha B + (1 - alpha) A */
+    float *bna;    /* (nb + 1) A's running statistics */
+    float *bnb;    /* (nb + 1) B's */
+};
+
+static void ends_free(struct line_ends *e)
+{
+    free(e->wb);
+    free(e->x);
+    free(e->bna);
+    free(e->bnb);
+}
+
+static int ends_alloc(struct line_ends *e, size_t n, size_t nb)
+{
+    e->n = n;
+    e->nb = nb;
+    e->wb = malloc(n * sizeof *e->wb);
+    e->x = malloc(n * sizeof *e->x);
+    e->bna = malloc((nb + 1) * sizeof *e->bna);
+    e->bnb = malloc((nb + 1) * sizeof *e->bnb);
+    if (!e->wb || !e->x || !e->bna || !e->bnb) {
+        ends_free(e);
+        return -1;
+    }
+    return 0;
+}
+
+/* Keeps A's running statistics, reads B's weights and statistics through A's
+ * model, then puts A back: its input normalisation is the one the line uses. */
+static int ends_load(struct line_ends *e, struct probe *p, const char *b_path, char *err,
+                     size_t errlen)
+{
+    struct model *m = &p->cm.model;
+    memcpy(e->bna, m->bn_running, e->nb * sizeof *e->bna);
+    /* B through the same model, which checks that every name and shape fits */
+    Ddtrain__Checkpoint *msg;
+    char sub[CKPT_ERRLEN];
+    if (ckpt_read_file(b_path, &msg, sub) ||
+        ckpt_restore_model(m, msg, false, sub, (int)sizeof sub)) {
+        snprintf(err, errlen, "%s: %s", b_path, sub);
+        return -1;
+    }
+    ckpt_free(msg);
+    memcpy(e->wb, m->arena.w, e->n * sizeof *e->wb);
+    memcpy(e->bnb, m->bn_running, e->nb * sizeof *e->bnb);
+    /* back to A, whose input normalisation the line uses */
+    if (ckpt_restore_model(m, p->cm.msg, false, sub, (int)sizeof sub)) {
+        snprintf(err, errlen, "%s", sub);
+        return -1;
+    }
+    return 0;
+}
+
+/* Puts the model at alpha B + (1 - alpha) A: the weights into e->x, the
+ * running statistics in place. */
+static void ends_mix(struct line_ends *e, const struct probe *p, struct model *m, double alpha)
+{
+    for (size_t i = 0; i < e->n; i++)
+        e->x[i] = (float)((1.0 - alpha) * p->x0[i] + alpha * e->wb[i]);
+    for (size_t i = 0; i < e->nb; i++)
+        m->bn_running[i] = (float)((1.0 - alpha) * e->bna[i] + alpha * e->bnb[i]);
+    /* beyond the end points a mixed variance can go negative */
+    for (size_t i = e->nb / 2; i < e->nb; i++)
+        if (m->bn_running[i] < 0.0f)
+            m->bn_running[i] = 0.0f;
+}
+
+/* Evaluates count evenly spaced alphas from lo to hi; rank 0 writes the table. */
+static void walk_line(struct probe *p, struct line_ends *e, const struct interpolate_config *c,
+                      char **pos, double lo, double hi, int count)
+{
+    struct model *m = &p->cm.model;
+    struct table t;
+    char header[2048], err[1024];
+    snprintf(header, sizeof header, "ddtrain interpolate a=%s b=%s alpha=%s samples=%zu seed=%llu",
+             pos[0], pos[1], c->alpha, p->nsubset, (unsigned long long)c->common.seed);
+    static const char *const cols[] = { "alpha", "train_loss", "train_accuracy", "test_loss",
+                                        "test_accuracy" };
+    if (p->rank == 0)
+        table_begin(&t, c->common.json, header, cols, 5);
+    for (int k = 0; k < count; k++) {
+        double alpha = count == 1 ? lo : lo + (hi - lo) * k / (count - 1);
+        ends_mix(e, p, m, alpha);
+        double tra, tea;
+        double trl = probe_loss(p, e->x, &tra);
+        double tel = probe_test_loss(p, e->x, &tea);
+        if (p->rank == 0) {
+            double row[5] = { alpha, trl, tra, tel, tea };
+            table_row(&t, row);
+        }
+    }
+    if (p->rank == 0 && table_end(&t, c->common.out, err, sizeof err))
+        fprintf(stderr, "ddtrain interpolate: %s\n", err);
+}
+
 int interpolate_main(int argc, char **argv, int first)
 {
     struct interpolate_config c;
@@ -43,65 +144,15 @@ int interpolate_main(int argc, char **argv, int first)
     if (probe_open(&p, pos[0], (size_t)c.common.samples, c.common.seed, MPI_COMM_WORLD, err,
                    sizeof err))
         return analysis_fail("interpolate", err);
-    struct model *m = &p.cm.model;
-    size_t nb = m->bn_running_n;
-    float *wb = malloc(p.n * sizeof *wb), *x = malloc(p.n * sizeof *x);
-    float *bna = malloc((nb + 1) * sizeof *bna), *bnb = malloc((nb + 1) * sizeof *bnb);
-    if (!wb || !x || !bna || !bnb) {
+    struct line_ends e;
+    if (ends_alloc(&e, p.n, p.cm.model.bn_running_n)) {
         probe_close(&p);
         return analysis_fail("interpolate", "out of memory");
     }
-    memcpy(bna, m->bn_running, nb * sizeof *bna);
-    /* B through the same model, which checks that every name and shape fits */
-    Ddtrain__Checkpoint *msg;
-    char sub[CKPT_ERRLEN];
-    if (ckpt_read_file(pos[1], &msg, sub) ||
-        ckpt_restore_model(m, msg, false, sub, (int)sizeof sub)) {
-        snprintf(err, sizeof err, "%s: %s", pos[1], sub);
-        probe_close(&p);
-        return analysis_fail("interpolate", err);
-    }
-    ckpt_free(msg);
-    memcpy(wb, m->arena.w, p.n * sizeof *wb);
-    memcpy(bnb, m->bn_running, nb * sizeof *bnb);
-    /* back to A, whose input normalisation the line uses */
-    if (ckpt_restore_model(m, p.cm.msg, false, sub, (int)sizeof sub)) {
-        probe_close(&p);
-        return analysis_fail("interpolate", sub);
-    }
-
-    struct table t;
-    char header[2048];
-    snprintf(header, sizeof header, "ddtrain interpolate a=%s b=%s alpha=%s samples=%zu seed=%llu",
-             pos[0], pos[1], c.alpha, p.nsubset, (unsigned long long)c.common.seed);
-    static const char *const cols[] = { "alpha", "train_loss", "train_accuracy", "test_loss",
-                                        "test_accuracy" };
-    if (p.rank == 0)
-        table_begin(&t, c.common.json, header, cols, 5);
-    for (int k = 0; k < count; k++) {
-        double alpha = count == 1 ? lo : lo + (hi - lo) * k / (count - 1);
-        for (size_t i = 0; i < p.n; i++)
-            x[i] = (float)((1.0 - alpha) * p.x0[i] + alpha * wb[i]);
-        for (size_t i = 0; i < nb; i++)
-            m->bn_running[i] = (float)((1.0 - alpha) * bna[i] + alpha * bnb[i]);
-        /* beyond the end points a mixed variance can go negative */
-        for (size_t i = nb / 2; i < nb; i++)
-            if (m->bn_running[i] < 0.0f)
-                m->bn_running[i] = 0.0f;
-        double tra, tea;
-        double trl = probe_loss(&p, x, &tra);
-        double tel = probe_test_loss(&p, x, &tea);
-        if (p.rank == 0) {
-            double row[5] = { alpha, trl, tra, tel, tea };
-            table_row(&t, row);
-        }
-    }
-    if (p.rank == 0 && table_end(&t, c.common.out, err, sizeof err))
-        fprintf(stderr, "ddtrain interpolate: %s\n", err);
-    free(wb);
-    free(x);
-    free(bna);
-    free(bnb);
+    rc = ends_load(&e, &p, pos[1], err, sizeof err);
+    if (rc == 0)
+        walk_line(&p, &e, &c, pos, lo, hi, count);
+    ends_free(&e);
     probe_close(&p);
-    return 0;
+    return rc ? analysis_fail("interpolate", err) : 0;
 }

@@ -201,19 +201,91 @@ static void num_cell(FILE *f, bool md, int col, double v)
     cell(f, md, col, buf);
 }
 
-int summarize_main(int argc, char **argv, int first)
+/* Reads each named directory that holds a config.txt into runs[0..n) and
+ * says which were skipped; returns n. */
+static int read_runs(struct run *runs, char **dirs, int ndirs)
 {
-    struct summarize_config c;
-    char err[CONFIG_ERRLEN], *pos[MAX_RUNS];
-    int npos;
-    config_defaults(summarize_options, &c);
-    int rc = config_parse_args(summarize_options, &c, argc, argv, first, pos, MAX_RUNS, &npos, err);
+    int n = 0;
+    for (int i = 0; i < ndirs; i++) {
+        struct run *r = &runs[n];
+        r->dir = dirs[i];
+        read_config(r);
+        if (r->nkeys == 0) {
+            fprintf(stderr, "ddtrain summarize: %s has no config.txt: not a run directory (skipped)\n",
+                    dirs[i]);
+            continue;
+        }
+        read_metrics(r);
+        read_results(r);
+        n++;
+    }
+    return n;
+}
+
+/* The column names (and markdown's rule under them); the result columns are
+ * the first run's. */
+static void write_header(FILE *f, bool md, const struct run *first, const char **swept, int ns)
+{
+    static const char *const fixed[] = { "status", "steps", "train_loss", "train_accuracy",
+                                          "test_loss", "test_accuracy", "gap", "best_test_accuracy",
+                                          "wall_seconds" };
+    int col = 0;
+    cell(f, md, col++, "run");
+    for (int k = 0; k < ns; k++)
+        cell(f, md, col++, swept[k]);
+    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
+        cell(f, md, col++, fixed[k]);
+    for (int k = 0; k < first->nextra; k++)
+        cell(f, md, col++, first->extra_name[k]);
+    fputc('\n', f);
+    if (md) {
+        for (int k = 0; k < col; k++)
+            fputs(k ? "---|" : "|---|", f);
+        fputc('\n', f);
+    }
+}
+
+/* One run's row; a result the first run has and this one lacks is empty. */
+static void write_row(FILE *f, bool md, const struct run *r, const struct run *first,
+                      const char **swept, int ns)
+{
+    int col = 0;
+    cell(f, md, col++, r->dir);
+    for (int k = 0; k < ns; k++)
+        cell(f, md, col++, value_of(r, swept[k]));
+    cell(f, md, col++, r->diverged ? "diverged" : r->has_eval ? "done" : "no-eval");
+    num_cell(f, md, col++, r->step);
+    num_cell(f, md, col++, r->train_loss);
+    num_cell(f, md, col++, r->train_acc);
+    num_cell(f, md, col++, r->test_loss);
+    num_cell(f, md, col++, r->test_acc);
+    num_cell(f, md, col++, r->test_loss - r->train_loss);
+    num_cell(f, md, col++, r->best_test_acc);
+    num_cell(f, md, col++, r->wall);
+    for (int k = 0; k < first->nextra; k++) {
+        double v = NAN;
+        for (int j = 0; j < r->nextra; j++)
+            if (!strcmp(r->extra_name[j], first->extra_name[k]))
+                v = r->extra[j];
+        num_cell(f, md, col++, v);
+    }
+    fputc('\n', f);
+}
+
+/* 0 with the options and the run directories, 1 after printing the help,
+ * 2 after saying what is wrong with the arguments. */
+static int parse_args(struct summarize_config *c, int argc, char **argv, int first, char **pos,
+                      int *npos)
+{
+    char err[CONFIG_ERRLEN];
+    config_defaults(summarize_options, c);
+    int rc = config_parse_args(summarize_options, c, argc, argv, first, pos, MAX_RUNS, npos, err);
     if (rc == 1) {
         printf("usage: ddtrain summarize RUN_DIR... [--markdown] [--out FILE]\n\noptions:\n");
         config_help(summarize_options, stdout);
-        return 0;
+        return 1;
     }
-    if (rc == 0 && npos == 0) {
+    if (rc == 0 && *npos == 0) {
         snprintf(err, sizeof err, "name one or more run directories");
         rc = -1;
     }
@@ -221,25 +293,23 @@ int summarize_main(int argc, char **argv, int first)
         fprintf(stderr, "ddtrain summarize: %s\n", err);
         return 2;
     }
+    return 0;
+}
+
+int summarize_main(int argc, char **argv, int first)
+{
+    struct summarize_config c;
+    char *pos[MAX_RUNS];
+    int npos;
+    int rc = parse_args(&c, argc, argv, first, pos, &npos);
+    if (rc)
+        return rc == 1 ? 0 : 2;
     struct run *runs = calloc((size_t)npos, sizeof *runs);
     if (!runs) {
         fprintf(stderr, "ddtrain summarize: out of memory\n");
         return 1;
     }
-    int n = 0;
-    for (int i = 0; i < npos; i++) {
-        struct run *r = &runs[n];
-        r->dir = pos[i];
-        read_config(r);
-        if (r->nkeys == 0) {
-            fprintf(stderr, "ddtrain summarize: %s has no config.txt: not a run directory (skipped)\n",
-                    pos[i]);
-            continue;
-        }
-        read_metrics(r);
-        read_results(r);
-        n++;
-    }
+    int n = read_runs(runs, pos, npos);
     if (n == 0) {
         free(runs);
         fprintf(stderr, "ddtrain summarize: no run directories among the arguments\n");
@@ -253,47 +323,9 @@ int summarize_main(int argc, char **argv, int first)
         free(runs);
         return 1;
     }
-    static const char *const fixed[] = { "status", "steps", "train_loss", "train_accuracy",
-                                          "test_loss", "test_accuracy", "gap", "best_test_accuracy",
-                                          "wall_seconds" };
-    int col = 0;
-    cell(f, c.markdown, col++, "run");
-    for (int k = 0; k < ns; k++)
-        cell(f, c.markdown, col++, swept[k]);
-    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
-        cell(f, c.markdown, col++, fixed[k]);
-    for (int k = 0; k < runs[0].nextra; k++)
-        cell(f, c.markdown, col++, runs[0].extra_name[k]);
-    fputc('\n', f);
-    if (c.markdown) {
-        for (int k = 0; k < col; k++)
-            fputs(k ? "---|" : "|---|", f);
-        fputc('\n', f);
-    }
-    for (int i = 0; i < n; i++) {
-        const struct run *r = &runs[i];
-        col = 0;
-        cell(f, c.markdown, col++, r->dir);
-        for (int k = 0; k < ns; k++)
-            cell(f, c.markdown, col++, value_of(r, swept[k]));
-        cell(f, c.markdown, col++, r->diverged ? "diverged" : r->has_eval ? "done" : "no-eval");
-        num_cell(f, c.markdown, col++, r->step);
-        num_cell(f, c.markdown, col++, r->train_loss);
-        num_cell(f, c.markdown, col++, r->train_acc);
-        num_cell(f, c.markdown, col++, r->test_loss);
-        num_cell(f, c.markdown, col++, r->test_acc);
-        num_cell(f, c.markdown, col++, r->test_loss - r->train_loss);
-        num_cell(f, c.markdown, col++, r->best_test_acc);
-        num_cell(f, c.markdown, col++, r->wall);
-        for (int k = 0; k < runs[0].nextra; k++) {
-            double v = NAN;
-            for (int j = 0; j < r->nextra; j++)
-                if (!strcmp(r->extra_name[j], runs[0].extra_name[k]))
-                    v = r->extra[j];
-            num_cell(f, c.markdown, col++, v);
-        }
-        fputc('\n', f);
-    }
+    write_header(f, c.markdown, &runs[0], swept, ns);
+    for (int i = 0; i < n; i++)
+        write_row(f, c.markdown, &runs[i], &runs[0], swept, ns);
     if (f != stdout)
         fclose(f);
     free(runs);

@@ -96,6 +96,135 @@ static bool parse_feature(const char *s, float *out)
     return true;
 }
 
+/* One pass over a CSV file: where we are, and the scratch one row is parsed
+ * into (sized for the widest line so far). */
+struct csv_reader {
+    const char *path;
+    int classes;
+    long lineno;
+    size_t nfields;    /* the first row's, 0 before it */
+    size_t maxfields;
+    char **fields;     /* (maxfields) */
+    float *values;     /* (maxfields): a row's features */
+};
+
+static int reader_reserve(struct csv_reader *c, size_t nf, char *err)
+{
+    if (nf <= c->maxfields)
+        return 0;
+    char **more = realloc(c->fields, nf * sizeof *more);
+    if (more)
+        c->fields = more;
+    float *vmore = realloc(c->values, nf * sizeof *vmore);
+    if (vmore)
+        c->values = vmore;
+    if (!more || !vmore) {
+        snprintf(err, DDT_ERRLEN, "%s line %ld: out of memory for %zu fields", c->path,
+                 c->lineno, nf);
+        return -1;
+    }
+    c->maxfields = nf;
+    return 0;
+}
+
+static int parse_label(const struct csv_reader *c, const char *s, int32_t *label, char *err)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno) {
+        snprintf(err, DDT_ERRLEN, "%s line %ld column 1: '%s' is not a whole-number label",
+                 c->path, c->lineno, s);
+        return -1;
+    }
+    if (v < 0 || v >= c->classes) {
+        snprintf(err, DDT_ERRLEN, "%s line %ld column 1: label %ld is out of range: allowed 0 to %d (--classes %d)",
+                 c->path, c->lineno, v, c->classes - 1, c->classes);
+        return -1;
+    }
+    *label = (int32_t)v;
+    return 0;
+}
+
+/* Parses one non-empty trimmed line (split in place) into *label and
+ * c->values. Returns 0 for a data row, 1 for the header line, -1 on error. */
+static int reader_parse(struct csv_reader *c, char *text, int32_t *label, char *err)
+{
+    size_t nf = 1;
+    for (const char *p = text; *p; p++)
+        nf += *p == ',';
+    if (reader_reserve(c, nf, err))
+        return -1;
+    split(text, c->fields, nf);
+    if (c->nfields == 0) {
+        if (nf < 2) {
+            snprintf(err, DDT_ERRLEN, "%s line %ld: no feature columns after the label",
+                     c->path, c->lineno);
+            return -1;
+        }
+        c->nfields = nf;
+        /* strtod, not strtol: a label written "1.0" is an error, not a header */
+        if (!is_number(c->fields[0]))
+            return 1;
+    }
+    if (nf != c->nfields) {
+        snprintf(err, DDT_ERRLEN, "%s line %ld: %zu fields, expected %zu (a label and %zu features)",
+                 c->path, c->lineno, nf, c->nfields, c->nfields - 1);
+        return -1;
+    }
+    if (parse_label(c, c->fields[0], label, err))
+        return -1;
+    for (size_t k = 1; k < nf; k++) {
+        if (!parse_feature(c->fields[k], &c->values[k - 1])) {
+            snprintf(err, DDT_ERRLEN, "%s line %ld column %zu: '%s' is not a finite number",
+                     c->path, c->lineno, k + 1, c->fields[k]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Reads every line of f into r, keeping the first max_samples rows (0: all). */
+static int reader_run(struct csv_reader *c, FILE *f, struct rows *r, size_t max_samples,
+                      char *err)
+{
+    char *line = NULL;
+    size_t linecap = 0;
+    int rc = -1;
+    for (;;) {
+        errno = 0;
+        ssize_t got = getline(&line, &linecap, f);
+        if (got < 0) {
+            if (ferror(f)) {
+                snprintf(err, DDT_ERRLEN, "%s: read error after line %ld: %s", c->path,
+                         c->lineno, strerror(errno ? errno : EIO));
+                goto out;
+            }
+            break;
+        }
+        c->lineno++;
+        char *text = trim(line);
+        if (!*text)
+            continue;
+        int32_t label;
+        int kind = reader_parse(c, text, &label, err);
+        if (kind < 0)
+            goto out;
+        r->dim = c->nfields - 1;
+        if (kind == 1)
+            continue;
+        /* rows past the limit are checked, not kept */
+        if ((max_samples == 0 || r->n < max_samples) && rows_push(r, label, c->values)) {
+            snprintf(err, DDT_ERRLEN, "%s line %ld: out of memory", c->path, c->lineno);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(line);
+    return rc;
+}
+
 int dataset_load_csv(struct dataset *d, const char *path, int classes, size_t max_samples,
                      char *err)
 {
@@ -110,109 +239,27 @@ int dataset_load_csv(struct dataset *d, const char *path, int classes, size_t ma
         snprintf(err, DDT_ERRLEN, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
+    struct csv_reader c = { .path = path, .classes = classes };
     struct rows r = { 0 };
-    char *line = NULL, **fields = NULL;
-    float *values = NULL;
-    size_t linecap = 0, maxfields = 0, nfields = 0; /* nfields: the first row's, 0 before it */
-    long lineno = 0;
-    int rc = -1;
-    for (;;) {
-        errno = 0;
-        ssize_t got = getline(&line, &linecap, f);
-        if (got < 0) {
-            if (ferror(f)) {
-                snprintf(err, DDT_ERRLEN, "%s: read error after line %ld: %s", path, lineno,
-                         strerror(errno ? errno : EIO));
-                goto out;
-            }
-            break;
-        }
-        lineno++;
-        char *text = trim(line);
-        if (!*text)
-            continue;
-        size_t nf = 1;
-        for (const char *p = text; *p; p++)
-            nf += *p == ',';
-        if (nf > maxfields) {
-            char **more = realloc(fields, nf * sizeof *fields);
-            if (more)
-                fields = more;
-            float *vmore = realloc(values, nf * sizeof *values);
-            if (vmore)
-                values = vmore;
-            if (!more || !vmore) {
-                snprintf(err, DDT_ERRLEN, "%s line %ld: out of memory for %zu fields", path,
-                         lineno, nf);
-                goto out;
-            }
-            maxfields = nf;
-        }
-        split(text, fields, nf);
-        bool first = nfields == 0;
-        if (first) {
-            if (nf < 2) {
-                snprintf(err, DDT_ERRLEN, "%s line %ld: no feature columns after the label",
-                         path, lineno);
-                goto out;
-            }
-            nfields = nf;
-            r.dim = nf - 1;
-            /* strtod, not strtol: a label written "1.0" is an error, not a header */
-            if (!is_number(fields[0]))
-                continue;
-        }
-        if (nf != nfields) {
-            snprintf(err, DDT_ERRLEN, "%s line %ld: %zu fields, expected %zu (a label and %zu features)",
-                     path, lineno, nf, nfields, nfields - 1);
-            goto out;
-        }
-        char *end;
-        errno = 0;
-        long label = strtol(fields[0], &end, 10);
-        if (end == fields[0] || *end || errno) {
-            snprintf(err, DDT_ERRLEN, "%s line %ld column 1: '%s' is not a whole-number label",
-                     path, lineno, fields[0]);
-            goto out;
-        }
-        if (label < 0 || label >= classes) {
-            snprintf(err, DDT_ERRLEN, "%s line %ld column 1: label %ld is out of range: allowed 0 to %d (--classes %d)",
-                     path, lineno, label, classes - 1, classes);
-            goto out;
-        }
-        for (size_t k = 1; k < nf; k++) {
-            if (!parse_feature(fields[k], &values[k - 1])) {
-                snprintf(err, DDT_ERRLEN, "%s line %ld column %zu: '%s' is not a finite number",
-                         path, lineno, k + 1, fields[k]);
-                goto out;
-            }
-        }
-        /* rows past the limit are checked, not kept */
-        if ((max_samples == 0 || r.n < max_samples) && rows_push(&r, (int32_t)label, values)) {
-            snprintf(err, DDT_ERRLEN, "%s line %ld: out of memory", path, lineno);
-            goto out;
-        }
-    }
-    if (r.n == 0) {
+    int rc = reader_run(&c, f, &r, max_samples, err);
+    if (rc == 0 && r.n == 0) {
         snprintf(err, DDT_ERRLEN, "%s: empty: no data rows", path);
-        goto out;
+        rc = -1;
     }
-    rows_fit(&r);
-    d->type = SAMPLE_F32;
-    d->n = r.n;
-    d->dim = r.dim;
-    d->classes = classes;
-    d->x = r.x;
-    d->y = r.y;
-    r.x = NULL;
-    r.y = NULL;
-    rc = 0;
-out:
-    free(r.x);
-    free(r.y);
-    free(line);
-    free(fields);
-    free(values);
+    if (rc == 0) {
+        rows_fit(&r);
+        d->type = SAMPLE_F32;
+        d->n = r.n;
+        d->dim = r.dim;
+        d->classes = classes;
+        d->x = r.x;
+        d->y = r.y;
+    } else {
+        free(r.x);
+        free(r.y);
+    }
+    free(c.fields);
+    free(c.values);
     fclose(f);
     return rc;
 }
