@@ -39,47 +39,18 @@ static char **config_lines(const struct train_config *c, size_t *n)
     return lines;
 }
 
-/* The whole optimizer state on rank 0: the rank's own arrays, or (sharded)
- * every rank's shard gathered into new ones (*m_all, *v_all, to free).
- * Collective; returns -1 on every rank when rank 0 is out of memory. */
-static int gather_optimizer(struct trainer *t, const float **m, const float **v, float **m_all,
-                            float **v_all)
-{
-    *m = t->opt.m;
-    *v = t->opt.v;
-    *m_all = *v_all = NULL;
-    if (!t->comm.shard)
-        return 0;
-    size_t n = t->model.arena.n;
-    int ok = 1;
-    if (t->rank == 0) {
-        *m_all = arena_buffer(n);
-        *v_all = t->opt.v ? arena_buffer(n) : NULL;
-        ok = *m_all && (*v_all || !t->opt.v);
-    }
-    MPI_Bcast(&ok, 1, MPI_INT, 0, t->comm.comm);
-    if (!ok)
-        return -1;
-    comm_gather_shards(&t->comm, t->opt.m, *m_all);
-    if (t->opt.v)
-        comm_gather_shards(&t->comm, t->opt.v, *v_all);
-    *m = *m_all;
-    *v = *v_all;
-    return 0;
-}
-
 int train_ckpt_save(struct trainer *t, char *err, int errlen)
 {
     const float *opt_m, *opt_v;
     float *m_all, *v_all;
-    if (gather_optimizer(t, &opt_m, &opt_v, &m_all, &v_all)) {
+    if (engine_gather_optimizer_state(&t->engine, &opt_m, &opt_v, &m_all, &v_all)) {
         snprintf(err, errlen, "out of memory gathering the optimizer state");
         return -1;
     }
     if (t->rank != 0)
         return 0;
-    struct model *m = &t->model;
-    struct arena *a = &m->arena;
+    const struct model *m = engine_model(&t->engine);
+    const struct arena *a = &m->arena;
     int nv = a->nviews;
     /* params, optimizer moments (m and v per tensor), bn running, input norm */
     Ddtrain__Tensor *tensors = calloc((size_t)nv * 3 + 4, sizeof *tensors);
@@ -160,7 +131,7 @@ int train_ckpt_save(struct trainer *t, char *err, int errlen)
     msg.input_norm = norm;
     msg.n_optimizer = (size_t)nm;
     msg.optimizer = moments;
-    msg.optimizer_steps = (uint64_t)t->opt.t;
+    msg.optimizer_steps = (uint64_t)engine_optimizer_steps(&t->engine);
     msg.nranks = (uint32_t)t->nranks;
     char cerr[CKPT_ERRLEN];
     if (ckpt_store_save(t->cfg.run_dir, (uint64_t)t->step, &msg, t->cfg.ckpt_keep, t->last_ckpt,
@@ -267,38 +238,42 @@ int ckpt_parse_config(const Ddtrain__Checkpoint *msg, struct train_config *cfg, 
     return 0;
 }
 
+/* Where the engine's optimizer state comes from, and where errors go. */
+struct optimizer_source {
+    const Ddtrain__Checkpoint *msg;
+    char *err;
+    int errlen;
+};
+
+/* An engine_state_fill_fn: a piece of a tensor's moments from the checkpoint. */
+static int restore_optimizer_part(void *user, const struct tensor_view *tv, float *m_dst,
+                                  float *v_dst, size_t first, size_t len)
+{
+    const struct optimizer_source *src = user;
+    const Ddtrain__Checkpoint *msg = src->msg;
+    char mname[48], vname[48];
+    snprintf(mname, sizeof mname, "%s.m", tv->name);
+    snprintf(vname, sizeof vname, "%s.v", tv->name);
+    if (restore_tensor_part(msg->optimizer, msg->n_optimizer, mname, m_dst, tv->n, first, len,
+                            src->err, src->errlen) ||
+        (v_dst && restore_tensor_part(msg->optimizer, msg->n_optimizer, vname, v_dst, tv->n,
+                                      first, len, src->err, src->errlen)))
+        return -1;
+    return 0;
+}
+
 int train_ckpt_restore(struct trainer *t, const Ddtrain__Checkpoint *msg, bool weights_only,
                        bool skip_head, char *err, int errlen)
 {
-    if (ckpt_restore_model(&t->model, msg, skip_head, err, errlen))
+    if (ckpt_restore_model(engine_model(&t->engine), msg, skip_head, err, errlen))
         return -1;
     if (weights_only)
         return 0;
 
-    /* the optimizer state of the range this rank owns (all of it unless sharded) */
-    const struct arena *a = &t->model.arena;
-    const struct optim *o = &t->opt;
-    for (int v = 0; v < a->nviews; v++) {
-        const struct tensor_view *tv = &a->views[v];
-        char mname[48], vname[48];
-        snprintf(mname, sizeof mname, "%s.m", tv->name);
-        snprintf(vname, sizeof vname, "%s.v", tv->name);
-        size_t state = 0;
-        for (int j = 0; j < o->nranges; j++) {
-            const struct optim_range *r = &o->ranges[j];
-            size_t b = tv->off > r->lo ? tv->off : r->lo;
-            size_t e = tv->off + tv->n < r->hi ? tv->off + tv->n : r->hi;
-            size_t len = e > b ? e - b : 0, first = len ? b - tv->off : 0;
-            size_t at = state + (len ? b - r->lo : 0);
-            if (restore_tensor_part(msg->optimizer, msg->n_optimizer, mname, o->m + at, tv->n,
-                                    first, len, err, errlen) ||
-                (o->v && restore_tensor_part(msg->optimizer, msg->n_optimizer, vname, o->v + at,
-                                             tv->n, first, len, err, errlen)))
-                return -1;
-            state += r->hi - r->lo;
-        }
-    }
-    t->opt.t = (long)msg->optimizer_steps;
+    struct optimizer_source src = { msg, err, errlen };
+    if (engine_restore_optimizer_state(&t->engine, restore_optimizer_part, &src))
+        return -1;
+    engine_set_optimizer_steps(&t->engine, (long)msg->optimizer_steps);
     const Ddtrain__ScheduleState *st = msg->schedule;
     if (!st) {
         snprintf(err, errlen, "the checkpoint has no schedule state");
