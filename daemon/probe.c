@@ -63,11 +63,8 @@ static void pass(struct probe *p, double sums[2], float *grad)
         memset(grad, 0, p->n * sizeof *grad);
     for (size_t i = lo; i < hi; i += PROBE_BATCH) {
         int B = (int)(hi - i < PROBE_BATCH ? hi - i : PROBE_BATCH);
-        dataset_gather(m->act[0], m->labels, &p->cm.train, p->subset + i, B, m->in_mean,
-                       m->in_inv_std);
-        model_forward(m, &ctx, B);
         int correct;
-        sums[0] += model_loss(m, m->labels, B, &correct);
+        sums[0] += model_batch_loss(m, &p->cm.train, p->subset + i, B, &ctx, &correct);
         sums[1] += correct;
         if (grad) {
             model_backward(m, m->labels, B, NULL, NULL);

@@ -4,33 +4,22 @@
 #include "trainer.h"
 
 #include <cblas.h>
-#include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
-#include "comm.h"
-#include "dataset.h"
-#include "evaluate.h"
+#include "engine.h"
 #include "fsutil.h"
 #include "log.h"
 #include "memory.h"
 #include "metrics.h"
-#include "model.h"
 #include "noise.h"
-#include "optim.h"
 #include "progress.h"
-#include "sampler.h"
 #include "signals.h"
 #include "schedule.h"
 #include "spec.h"
-
-/* ---- configuration ------------------------------------------------------------ */
+#include "step.h"
 
 /* ---- evaluation ---------------------------------------------------------------- */
 
@@ -40,8 +29,8 @@ static void run_eval(struct trainer *t, const struct step_plan *p)
     if (t->cfg.eval_train_samples > 0 && (size_t)t->cfg.eval_train_samples < ntrain)
         ntrain = (size_t)t->cfg.eval_train_samples;
     double tr_loss, tr_acc, te_loss, te_acc;
-    evaluate_split(&t->model, &t->train, ntrain, MPI_COMM_WORLD, &tr_loss, &tr_acc);
-    evaluate_split(&t->model, &t->test, t->test.n, MPI_COMM_WORLD, &te_loss, &te_acc);
+    engine_evaluate(&t->engine, &t->train, ntrain, &tr_loss, &tr_acc);
+    engine_evaluate(&t->engine, &t->test, t->test.n, &te_loss, &te_acc);
     if (t->rank != 0)
         return;
     double epoch = (double)(p->epoch + 1);
@@ -121,63 +110,33 @@ static void log_step(struct trainer *t, const struct step_plan *p)
     t->log_time = now;
 }
 
-static void train_step(struct trainer *t, const struct step_plan *p)
+/* Hands the plan and this rank's requests to the engine, then feeds the
+ * noise scale and the log interval from what every rank did. */
+static void train_step(struct trainer *t, const struct step_plan *p, struct step_result *r)
 {
-    struct model *m = &t->model;
-    size_t n = t->train.n;
-    if (t->perm_epoch != p->epoch) {
-        sampler_permutation(t->perm, n, t->cfg.seed, (uint64_t)p->epoch);
-        t->perm_epoch = p->epoch;
-    }
-    int B = p->global_batch, first, count;
-    sampler_slice(B, t->rank, t->nranks, &first, &count);
-    const uint32_t *idx = t->perm + (size_t)p->batch_in_epoch * (size_t)B + (size_t)first;
-    dataset_gather(m->act[0], m->labels, &t->train, idx, count, m->in_mean, m->in_inv_std);
-
-    struct pass_ctx ctx = { .train = true, .seed = t->cfg.seed, .step = (uint64_t)p->step,
-                            .first_sample = (uint64_t)first };
-    model_forward(m, &ctx, count);
-    int correct;
-    double loss = model_loss(m, m->labels, count, &correct);
-    /* the noise scale needs two extra reads of the gradients: not every step */
-    bool measure = t->cfg.noise_scale && p->step % t->cfg.noise_every == 0;
-    comm_begin(&t->comm, measure && t->nranks > 1);
-    /* one rank: the two halves of the batch stand in for two ranks */
-    m->measure_halves = measure && t->nranks == 1 && count >= 2;
-    model_backward(m, m->labels, count, comm_grad_ready, &t->comm);
-    double *req = t->comm.stats;
-    req[STAT_LOSS] = loss;
-    req[STAT_CORRECT] = correct;
-    req[STAT_COUNT] = count;
+    struct step_input in = {
+        .step = p->step, .epoch = p->epoch, .batch_in_epoch = p->batch_in_epoch,
+        .global_batch = p->global_batch, .lr = p->lr, .momentum = p->momentum,
+        .seed = t->cfg.seed,
+        /* the noise scale needs two extra reads of the gradients: not every step */
+        .measure_noise = t->cfg.noise_scale && p->step % t->cfg.noise_every == 0,
+    };
     /* a signal or control request seen by any rank reaches every rank */
     int ctl_ckpt = 0, ctl_stop = 0;
     if (t->rank == 0)
         control_take(&t->ctl, &ctl_ckpt, &ctl_stop);
-    req[STAT_REQUEST_CKPT] = signals_take_checkpoint() || ctl_ckpt;
-    req[STAT_REQUEST_STOP] = signals_take_stop() || ctl_stop;
-    comm_finish(&t->comm);
-    model_update_running(m);
-    optim_step(&t->opt, &m->arena, (float)p->lr, (float)p->momentum, 1.0f / (float)B);
-    comm_gather_params(&t->comm);
+    in.requests[REQUEST_CKPT] = signals_take_checkpoint() || ctl_ckpt;
+    in.requests[REQUEST_STOP] = signals_take_stop() || ctl_stop;
+    step_run(&t->engine, &in, r);
 
-    /* noise scale from the per-rank (small batch) and global (big batch) norms */
-    const double *st = t->comm.stats;
-    double g2_big = measure ? comm_summed_grad_sq(&t->comm) / ((double)B * (double)B) : 0;
-    if (measure && t->nranks > 1) {
-        double b_small = (double)B / t->nranks;
-        double g2_small = st[STAT_GRAD_SQ_OVER_B] / t->nranks;
-        noise_update(&t->noise, b_small, g2_small, (double)B, g2_big);
-    } else if (m->measure_halves) {
-        double b1 = (double)(count / 2), b2 = (double)(count - count / 2);
-        double g2_small = (m->half_sq[0] / (b1 * b1) + m->half_sq[1] / (b2 * b2)) / 2.0;
-        noise_update(&t->noise, (double)count / 2.0, g2_small, (double)B, g2_big);
-    }
-    t->wait_time += t->comm.wait_seconds;
-    t->log_loss += st[STAT_LOSS];
-    t->log_correct += st[STAT_CORRECT];
-    t->log_count += st[STAT_COUNT];
-    if (measure) {
-        t->log_grad_sq += g2_big;
+    if (r->has_small)
+        noise_update(&t->noise, r->b_small, r->g2_small, r->b_big, r->g2_big);
+    t->wait_time += r->wait_seconds;
+    t->log_loss += r->loss_sum;
+    t->log_correct += r->correct;
+    t->log_count += r->count;
+    if (r->measured) {
+        t->log_grad_sq += r->g2_big;
         t->log_steps++;
     }
 }
@@ -200,13 +159,9 @@ static void report_memory(const struct trainer *t)
         return;
     const double mib = 1024.0 * 1024.0;
     double data = (double)(dataset_bytes(&t->train) + dataset_bytes(&t->test));
-    double params = 2.0 * (double)t->model.arena.n * sizeof(float);
-    /* the optimizer state and reduction buffer of this rank's shard, if sharded */
-    double opt = (double)t->opt.n * sizeof(float) * (t->opt.v ? 2.0 : 1.0);
-    double comm = 0;
-    if (t->comm.shard && !t->comm.node) /* in shared memory, peers' parts are read in place */
-        comm = (double)(t->nranks - 1) * (double)t->comm.owned_n * sizeof(float);
-    double act = (double)model_activation_bytes(&t->model);
+    struct engine_memory em;
+    engine_memory_budget(&t->engine, &em);
+    double params = em.params, opt = em.optimizer, comm = em.reduction, act = em.activations;
     log_info("memory per rank: peak RSS %.1f MiB; budget %.1f MiB = data %.1f + parameters and gradients %.1f + optimizer %.1f + reduction buffer %.1f + activations %.1f; the process held %.1f MiB (MPI, libraries) before any of it",
              worst / mib, (data + params + opt + comm + act) / mib, data / mib, params / mib,
              opt / mib, comm / mib, act / mib, t->rss_baseline / mib);
@@ -217,10 +172,7 @@ static void trainer_free(struct trainer *t)
     if (t->rank == 0)
         control_stop(&t->ctl);
     metrics_close(&t->metrics);
-    free(t->perm);
-    comm_free(&t->comm);
-    optim_free(&t->opt);
-    model_free(&t->model);
+    engine_free(&t->engine);
     dataset_free(&t->train);
     dataset_free(&t->test);
 }
@@ -243,11 +195,11 @@ static void print_usage(void)
 }
 
 /* Decides after a step whether to checkpoint and whether to stop. */
-static void after_step(struct trainer *t, const struct step_plan *p, bool *stop)
+static void after_step(struct trainer *t, const struct step_plan *p, const struct step_result *r,
+                       bool *stop)
 {
-    const double *st = t->comm.stats;
-    bool want_stop = st[STAT_REQUEST_STOP] > 0;
-    bool want = want_stop || st[STAT_REQUEST_CKPT] > 0 || (p->flags & PLAN_CKPT);
+    bool want_stop = r->requests[REQUEST_STOP] > 0;
+    bool want = want_stop || r->requests[REQUEST_CKPT] > 0 || (p->flags & PLAN_CKPT);
     *stop = want_stop;
     if (!want)
         return;
@@ -290,16 +242,11 @@ static void publish_status(struct trainer *t, const struct step_plan *p)
     control_publish(&t->ctl, &s);
 }
 
-int train_main(int argc, char **argv, int first)
+/* The options, the resumed run's configuration, the model spec and the
+ * schedule. Returns 0, 1 after --help, or 2 (rank 0 has said why). */
+static int parse_options(struct trainer *t, int argc, char **argv, int first, struct spec *s,
+                         Ddtrain__Checkpoint **resume)
 {
-    static struct trainer tr;
-    struct trainer *t = &tr;
-    memset(t, 0, sizeof *t);
-    MPI_Comm_rank(MPI_COMM_WORLD, &t->rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &t->nranks);
-    t->rss_baseline = (double)mem_current_rss();
-    log_set_identity(t->rank, t->rank == 0 ? "coord" : "worker");
-
     char err[CONFIG_ERRLEN + DDT_ERRLEN];
     char *pos[1];
     int npos;
@@ -308,15 +255,13 @@ int train_main(int argc, char **argv, int first)
     if (rc == 1) {
         if (t->rank == 0)
             print_usage();
-        return 0;
+        return 1;
     }
-    Ddtrain__Checkpoint *resume = NULL;
     if (rc == 0 && t->cfg.resume[0] &&
-        train_resolve_resume(t, argc, argv, first, &resume, err, sizeof err))
+        train_resolve_resume(t, argc, argv, first, resume, err, sizeof err))
         rc = -1;
-    struct spec s;
     char spec_err[256];
-    if (rc == 0 && spec_parse(&s, t->cfg.model, t->cfg.bn, (float)t->cfg.dropout, spec_err,
+    if (rc == 0 && spec_parse(s, t->cfg.model, t->cfg.bn, (float)t->cfg.dropout, spec_err,
                               (int)sizeof spec_err) != 0) {
         snprintf(err, sizeof err, "--model: '%s': %s", t->cfg.model, spec_err);
         rc = -1;
@@ -330,37 +275,86 @@ int train_main(int argc, char **argv, int first)
     if (rc != 0) {
         if (t->rank == 0)
             fprintf(stderr, "ddtrain train: %s\n", err);
-        ckpt_free(resume);
+        ckpt_free(*resume);
+        *resume = NULL;
         return 2;
     }
-    openblas_set_num_threads(t->cfg.threads);
-    signals_install();
+    return 0;
+}
 
-    int status = train_setup(t, &s, resume, err);
+/* Data, engine, restored state, then the run directory on rank 0; every
+ * rank learns whether all succeeded. Returns 0 or the exit status. */
+static int start_run(struct trainer *t, const struct spec *s, Ddtrain__Checkpoint *resume)
+{
+    char err[CONFIG_ERRLEN + DDT_ERRLEN];
+    int status = train_setup(t, s, resume, err);
     bool resuming = resume != NULL;
     ckpt_free(resume);
     if (agree_status(status) != 0) {
         if (status != 0 && err[0])
             log_error("%s", err);
-        trainer_free(t);
         return status ? status : 2;
     }
     status = t->rank == 0 && train_open_run_dir(t, resuming, err) ? 2 : 0;
     if (agree_status(status) != 0) {
         if (status)
             log_error("%s", err);
-        trainer_free(t);
         return 2;
     }
     if (t->rank == 0) {
+        const struct model *m = engine_model(&t->engine);
         char spec_text[1024];
-        spec_format(&t->model.spec, spec_text, sizeof spec_text);
+        spec_format(&m->spec, spec_text, sizeof spec_text);
         progress_init(&t->progress);
         log_info("training %s (%zu parameters) on %zu samples, %d rank%s, %ld steps",
-                 spec_text, model_param_count(&t->model), t->train.n, t->nranks,
+                 spec_text, model_param_count(m), t->train.n, t->nranks,
                  t->nranks == 1 ? "" : "s", t->total_steps);
     }
+    return 0;
+}
 
+/* After a step every rank takes: divergence, the replica check, evaluation,
+ * a checkpoint. Returns -1 to go on, else the exit status (*stopped: on
+ * request or divergence rather than at the end). */
+static int after_train_step(struct trainer *t, const struct step_plan *p,
+                            const struct step_result *r, bool *stopped)
+{
+    bool diverged = !isfinite(r->loss_sum);
+    if ((p->flags & PLAN_LOG || diverged) && t->rank == 0)
+        log_step(t, p);
+    if (diverged && t->cfg.stop_on_divergence) {
+        /* every rank sees the same summed loss, so all stop together */
+        if (t->rank == 0)
+            log_error("step %ld: the loss is %g: the run diverged; stopping (--no-stop-on-divergence goes on)",
+                      (long)t->step, r->loss_sum);
+        *stopped = true;
+        return 3;
+    }
+    if (p->flags & PLAN_CHECK) {
+        unsigned long long h;
+        if (!engine_replicas_agree(&t->engine, &h)) {
+            log_error("step %ld: the parameters differ between ranks (this rank's checksum %016llx); stopping",
+                      (long)t->step, h);
+            MPI_Abort(MPI_COMM_WORLD, 3);
+        }
+    }
+    if (p->flags & PLAN_EVAL)
+        run_eval(t, p);
+    bool stop;
+    after_step(t, p, r, &stop);
+    if (t->rank == 0)
+        publish_status(t, p);
+    if (stop) {
+        *stopped = true;
+        return 0;
+    }
+    return -1;
+}
+
+/* Plan, broadcast, step, and what follows, until the plan says stop.
+ * Returns the exit status. */
+static int train_loop(struct trainer *t, bool *stopped)
+{
     t->t_start = t->log_time = MPI_Wtime();
     t->first_step = (long)t->step;
     if (t->rank == 0) {
@@ -370,8 +364,7 @@ int train_main(int argc, char **argv, int first)
         t->recent_loss = NAN;
         publish_status(t, &now);
     }
-    int exit_status = 0;
-    bool stopped = false;
+    *stopped = false;
     for (;;) {
         struct step_plan p;
         if (t->rank == 0)
@@ -379,43 +372,43 @@ int train_main(int argc, char **argv, int first)
         if (t->nranks > 1)
             MPI_Bcast(&p, (int)sizeof p, MPI_BYTE, 0, MPI_COMM_WORLD);
         if (p.flags & PLAN_STOP)
-            break;
-        train_step(t, &p);
+            return 0;
+        struct step_result r;
+        train_step(t, &p, &r);
         /* every rank keeps the counters, from the plan */
         t->step = p.step + 1;
         t->epoch = p.epoch;
         t->batch_in_epoch = p.batch_in_epoch + 1;
-        bool diverged = !isfinite(t->comm.stats[STAT_LOSS]);
-        if ((p.flags & PLAN_LOG || diverged) && t->rank == 0)
-            log_step(t, &p);
-        if (diverged && t->cfg.stop_on_divergence) {
-            /* every rank sees the same summed loss, so all stop together */
-            if (t->rank == 0)
-                log_error("step %ld: the loss is %g: the run diverged; stopping (--no-stop-on-divergence goes on)",
-                          (long)t->step, t->comm.stats[STAT_LOSS]);
-            stopped = true;
-            exit_status = 3;
-            break;
-        }
-        if (p.flags & PLAN_CHECK) {
-            unsigned long long h;
-            if (!comm_replicas_agree(MPI_COMM_WORLD, t->model.arena.w, t->model.arena.n, &h)) {
-                log_error("step %ld: the parameters differ between ranks (this rank's checksum %016llx); stopping",
-                          (long)t->step, h);
-                MPI_Abort(MPI_COMM_WORLD, 3);
-            }
-        }
-        if (p.flags & PLAN_EVAL)
-            run_eval(t, &p);
-        bool stop;
-        after_step(t, &p, &stop);
-        if (t->rank == 0)
-            publish_status(t, &p);
-        if (stop) {
-            stopped = true;
-            break;
-        }
+        int status = after_train_step(t, &p, &r, stopped);
+        if (status >= 0)
+            return status;
     }
+}
+
+int train_main(int argc, char **argv, int first)
+{
+    static struct trainer tr;
+    struct trainer *t = &tr;
+    memset(t, 0, sizeof *t);
+    MPI_Comm_rank(MPI_COMM_WORLD, &t->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &t->nranks);
+    t->rss_baseline = (double)mem_current_rss();
+    log_set_identity(t->rank, t->rank == 0 ? "coord" : "worker");
+
+    struct spec s;
+    Ddtrain__Checkpoint *resume = NULL;
+    int rc = parse_options(t, argc, argv, first, &s, &resume);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    openblas_set_num_threads(t->cfg.threads);
+    signals_install();
+    int status = start_run(t, &s, resume);
+    if (status) {
+        trainer_free(t);
+        return status;
+    }
+    bool stopped;
+    int exit_status = train_loop(t, &stopped);
     if (t->rank == 0 && !stopped)
         mark_finished(t);
     report_memory(t);

@@ -39,112 +39,122 @@ static char **config_lines(const struct train_config *c, size_t *n)
     return lines;
 }
 
-/* The whole optimizer state on rank 0: the rank's own arrays, or (sharded)
- * every rank's shard gathered into new ones (*m_all, *v_all, to free).
- * Collective; returns -1 on every rank when rank 0 is out of memory. */
-static int gather_optimizer(struct trainer *t, const float **m, const float **v, float **m_all,
-                            float **v_all)
+/* The tensors of a checkpoint message, as views into the run's arrays:
+ * params, optimizer moments (m and v per tensor), bn running, input norm. */
+struct ckpt_tensors {
+    Ddtrain__Tensor *tensors;
+    Ddtrain__Tensor **params, **moments;
+    Ddtrain__Tensor *bn[1], *norm[2];
+    uint32_t (*shapes)[2];
+    char (*names)[48];
+    int nparams, nmoments;
+};
+
+static int tensors_alloc(struct ckpt_tensors *ct, int nv)
 {
-    *m = t->opt.m;
-    *v = t->opt.v;
-    *m_all = *v_all = NULL;
-    if (!t->comm.shard)
-        return 0;
-    size_t n = t->model.arena.n;
-    int ok = 1;
-    if (t->rank == 0) {
-        *m_all = arena_buffer(n);
-        *v_all = t->opt.v ? arena_buffer(n) : NULL;
-        ok = *m_all && (*v_all || !t->opt.v);
+    memset(ct, 0, sizeof *ct);
+    ct->tensors = calloc((size_t)nv * 3 + 4, sizeof *ct->tensors);
+    ct->params = calloc((size_t)nv, sizeof *ct->params);
+    ct->moments = calloc((size_t)nv * 2, sizeof *ct->moments);
+    ct->shapes = calloc((size_t)nv * 3 + 4, sizeof *ct->shapes);
+    ct->names = calloc((size_t)nv * 2, sizeof *ct->names);
+    return ct->tensors && ct->params && ct->moments && ct->shapes && ct->names ? 0 : -1;
+}
+
+static void tensors_free(struct ckpt_tensors *ct)
+{
+    free(ct->names);
+    free(ct->shapes);
+    free(ct->moments);
+    free(ct->params);
+    free(ct->tensors);
+}
+
+/* Views of the model's tensors and of the optimizer state (whole-arena
+ * layout; opt_v NULL without a second moment). */
+static void tensors_fill(struct ckpt_tensors *ct, const struct model *m, const float *opt_m,
+                         const float *opt_v)
+{
+    const struct arena *a = &m->arena;
+    int nv = a->nviews, k = 0;
+    for (int v = 0; v < nv; v++) {
+        const struct tensor_view *tv = &a->views[v];
+        ckpt_tensor_view(&ct->tensors[k], ct->shapes[k], tv->name, a->w + tv->off, tv->n,
+                         (uint32_t)tv->rows, (uint32_t)tv->cols);
+        ct->params[v] = &ct->tensors[k++];
     }
-    MPI_Bcast(&ok, 1, MPI_INT, 0, t->comm.comm);
-    if (!ok)
-        return -1;
-    comm_gather_shards(&t->comm, t->opt.m, *m_all);
-    if (t->opt.v)
-        comm_gather_shards(&t->comm, t->opt.v, *v_all);
-    *m = *m_all;
-    *v = *v_all;
-    return 0;
+    ct->nparams = nv;
+    int nm = 0;
+    for (int v = 0; v < nv; v++) {
+        const struct tensor_view *tv = &a->views[v];
+        snprintf(ct->names[2 * v], sizeof ct->names[0], "%s.m", tv->name);
+        ckpt_tensor_view(&ct->tensors[k], ct->shapes[k], ct->names[2 * v], opt_m + tv->off,
+                         tv->n, (uint32_t)tv->rows, (uint32_t)tv->cols);
+        ct->moments[nm++] = &ct->tensors[k++];
+        if (opt_v) {
+            snprintf(ct->names[2 * v + 1], sizeof ct->names[0], "%s.v", tv->name);
+            ckpt_tensor_view(&ct->tensors[k], ct->shapes[k], ct->names[2 * v + 1],
+                             opt_v + tv->off, tv->n, (uint32_t)tv->rows, (uint32_t)tv->cols);
+            ct->moments[nm++] = &ct->tensors[k++];
+        }
+    }
+    ct->nmoments = nm;
+    ckpt_tensor_view(&ct->tensors[k], ct->shapes[k], "bn.running", m->bn_running,
+                     m->bn_running_n, (uint32_t)m->bn_running_n, 1);
+    ct->bn[0] = &ct->tensors[k++];
+    ckpt_tensor_view(&ct->tensors[k], ct->shapes[k], "input.mean", m->in_mean,
+                     (size_t)m->in_dim, (uint32_t)m->in_dim, 1);
+    ct->norm[0] = &ct->tensors[k++];
+    ckpt_tensor_view(&ct->tensors[k], ct->shapes[k], "input.inv_std", m->in_inv_std,
+                     (size_t)m->in_dim, (uint32_t)m->in_dim, 1);
+    ct->norm[1] = &ct->tensors[k++];
+}
+
+static void schedule_state(const struct trainer *t, Ddtrain__ScheduleState *st)
+{
+    st->step = (uint64_t)t->step;
+    st->epoch = (uint64_t)t->epoch;
+    st->batch_in_epoch = (uint64_t)t->batch_in_epoch;
+    st->seed = t->cfg.seed;
+    st->global_batch = (uint32_t)sched_batch_at(&t->sched, (double)t->epoch);
+    st->noise_num_ema = t->noise.s_ema;
+    st->noise_den_ema = t->noise.g2_ema;
+    st->noise_count = (uint64_t)t->noise.count;
+    st->wall_seconds = t->wall_before + (MPI_Wtime() - t->t_start);
+    st->log_loss = t->log_loss;
+    st->log_correct = t->log_correct;
+    st->log_count = t->log_count;
+    st->log_grad_sq = t->log_grad_sq;
+    st->log_steps = (uint64_t)t->log_steps;
 }
 
 int train_ckpt_save(struct trainer *t, char *err, int errlen)
 {
     const float *opt_m, *opt_v;
     float *m_all, *v_all;
-    if (gather_optimizer(t, &opt_m, &opt_v, &m_all, &v_all)) {
+    if (engine_gather_optimizer_state(&t->engine, &opt_m, &opt_v, &m_all, &v_all)) {
         snprintf(err, errlen, "out of memory gathering the optimizer state");
         return -1;
     }
     if (t->rank != 0)
         return 0;
-    struct model *m = &t->model;
-    struct arena *a = &m->arena;
-    int nv = a->nviews;
-    /* params, optimizer moments (m and v per tensor), bn running, input norm */
-    Ddtrain__Tensor *tensors = calloc((size_t)nv * 3 + 4, sizeof *tensors);
-    Ddtrain__Tensor **params = calloc((size_t)nv, sizeof *params);
-    Ddtrain__Tensor **moments = calloc((size_t)nv * 2, sizeof *moments);
-    uint32_t(*shapes)[2] = calloc((size_t)nv * 3 + 4, sizeof *shapes);
-    char(*names)[48] = calloc((size_t)nv * 2, sizeof *names);
+    const struct model *m = engine_model(&t->engine);
+    struct ckpt_tensors ct;
     size_t nlines = 0;
     char **lines = config_lines(&t->cfg, &nlines);
     char spec_text[2048];
     int rc = -1;
-    if (!tensors || !params || !moments || !shapes || !names || !lines) {
+    if (tensors_alloc(&ct, m->arena.nviews) || !lines) {
         snprintf(err, errlen, "out of memory building the checkpoint");
         goto out;
     }
-    int k = 0;
-    for (int v = 0; v < nv; v++) {
-        const struct tensor_view *tv = &a->views[v];
-        ckpt_tensor_view(&tensors[k], shapes[k], tv->name, a->w + tv->off, tv->n,
-                         (uint32_t)tv->rows, (uint32_t)tv->cols);
-        params[v] = &tensors[k++];
-    }
-    int nm = 0;
-    for (int v = 0; v < nv; v++) {
-        const struct tensor_view *tv = &a->views[v];
-        snprintf(names[2 * v], sizeof names[0], "%s.m", tv->name);
-        ckpt_tensor_view(&tensors[k], shapes[k], names[2 * v], opt_m + tv->off, tv->n,
-                         (uint32_t)tv->rows, (uint32_t)tv->cols);
-        moments[nm++] = &tensors[k++];
-        if (opt_v) {
-            snprintf(names[2 * v + 1], sizeof names[0], "%s.v", tv->name);
-            ckpt_tensor_view(&tensors[k], shapes[k], names[2 * v + 1], opt_v + tv->off,
-                             tv->n, (uint32_t)tv->rows, (uint32_t)tv->cols);
-            moments[nm++] = &tensors[k++];
-        }
-    }
-    Ddtrain__Tensor *bn[1], *norm[2];
-    ckpt_tensor_view(&tensors[k], shapes[k], "bn.running", m->bn_running, m->bn_running_n,
-                     (uint32_t)m->bn_running_n, 1);
-    bn[0] = &tensors[k++];
-    ckpt_tensor_view(&tensors[k], shapes[k], "input.mean", m->in_mean, (size_t)m->in_dim,
-                     (uint32_t)m->in_dim, 1);
-    norm[0] = &tensors[k++];
-    ckpt_tensor_view(&tensors[k], shapes[k], "input.inv_std", m->in_inv_std, (size_t)m->in_dim,
-                     (uint32_t)m->in_dim, 1);
-    norm[1] = &tensors[k++];
+    tensors_fill(&ct, m, opt_m, opt_v);
 
     Ddtrain__RunConfig rcfg = DDTRAIN__RUN_CONFIG__INIT;
     rcfg.n_lines = nlines;
     rcfg.lines = lines;
     Ddtrain__ScheduleState st = DDTRAIN__SCHEDULE_STATE__INIT;
-    st.step = (uint64_t)t->step;
-    st.epoch = (uint64_t)t->epoch;
-    st.batch_in_epoch = (uint64_t)t->batch_in_epoch;
-    st.seed = t->cfg.seed;
-    st.global_batch = (uint32_t)sched_batch_at(&t->sched, (double)t->epoch);
-    st.noise_num_ema = t->noise.s_ema;
-    st.noise_den_ema = t->noise.g2_ema;
-    st.noise_count = (uint64_t)t->noise.count;
-    st.wall_seconds = t->wall_before + (MPI_Wtime() - t->t_start);
-    st.log_loss = t->log_loss;
-    st.log_correct = t->log_correct;
-    st.log_count = t->log_count;
-    st.log_grad_sq = t->log_grad_sq;
-    st.log_steps = (uint64_t)t->log_steps;
+    schedule_state(t, &st);
     spec_format(&m->spec, spec_text, sizeof spec_text);
 
     Ddtrain__Checkpoint msg = DDTRAIN__CHECKPOINT__INIT;
@@ -152,15 +162,15 @@ int train_ckpt_save(struct trainer *t, char *err, int errlen)
     msg.config = &rcfg;
     msg.schedule = &st;
     msg.model_spec = spec_text;
-    msg.n_params = (size_t)nv;
-    msg.params = params;
+    msg.n_params = (size_t)ct.nparams;
+    msg.params = ct.params;
     msg.n_bn_running = 1;
-    msg.bn_running = bn;
+    msg.bn_running = ct.bn;
     msg.n_input_norm = 2;
-    msg.input_norm = norm;
-    msg.n_optimizer = (size_t)nm;
-    msg.optimizer = moments;
-    msg.optimizer_steps = (uint64_t)t->opt.t;
+    msg.input_norm = ct.norm;
+    msg.n_optimizer = (size_t)ct.nmoments;
+    msg.optimizer = ct.moments;
+    msg.optimizer_steps = (uint64_t)engine_optimizer_steps(&t->engine);
     msg.nranks = (uint32_t)t->nranks;
     char cerr[CKPT_ERRLEN];
     if (ckpt_store_save(t->cfg.run_dir, (uint64_t)t->step, &msg, t->cfg.ckpt_keep, t->last_ckpt,
@@ -174,11 +184,7 @@ out:
         for (size_t i = 0; i < nlines; i++)
             free(lines[i]);
     free(lines);
-    free(names);
-    free(shapes);
-    free(moments);
-    free(params);
-    free(tensors);
+    tensors_free(&ct);
     free(m_all);
     free(v_all);
     return rc;
@@ -267,38 +273,42 @@ int ckpt_parse_config(const Ddtrain__Checkpoint *msg, struct train_config *cfg, 
     return 0;
 }
 
+/* Where the engine's optimizer state comes from, and where errors go. */
+struct optimizer_source {
+    const Ddtrain__Checkpoint *msg;
+    char *err;
+    int errlen;
+};
+
+/* An engine_state_fill_fn: a piece of a tensor's moments from the checkpoint. */
+static int restore_optimizer_part(void *user, const struct tensor_view *tv, float *m_dst,
+                                  float *v_dst, size_t first, size_t len)
+{
+    const struct optimizer_source *src = user;
+    const Ddtrain__Checkpoint *msg = src->msg;
+    char mname[48], vname[48];
+    snprintf(mname, sizeof mname, "%s.m", tv->name);
+    snprintf(vname, sizeof vname, "%s.v", tv->name);
+    if (restore_tensor_part(msg->optimizer, msg->n_optimizer, mname, m_dst, tv->n, first, len,
+                            src->err, src->errlen) ||
+        (v_dst && restore_tensor_part(msg->optimizer, msg->n_optimizer, vname, v_dst, tv->n,
+                                      first, len, src->err, src->errlen)))
+        return -1;
+    return 0;
+}
+
 int train_ckpt_restore(struct trainer *t, const Ddtrain__Checkpoint *msg, bool weights_only,
                        bool skip_head, char *err, int errlen)
 {
-    if (ckpt_restore_model(&t->model, msg, skip_head, err, errlen))
+    if (ckpt_restore_model(engine_model(&t->engine), msg, skip_head, err, errlen))
         return -1;
     if (weights_only)
         return 0;
 
-    /* the optimizer state of the range this rank owns (all of it unless sharded) */
-    const struct arena *a = &t->model.arena;
-    const struct optim *o = &t->opt;
-    for (int v = 0; v < a->nviews; v++) {
-        const struct tensor_view *tv = &a->views[v];
-        char mname[48], vname[48];
-        snprintf(mname, sizeof mname, "%s.m", tv->name);
-        snprintf(vname, sizeof vname, "%s.v", tv->name);
-        size_t state = 0;
-        for (int j = 0; j < o->nranges; j++) {
-            const struct optim_range *r = &o->ranges[j];
-            size_t b = tv->off > r->lo ? tv->off : r->lo;
-            size_t e = tv->off + tv->n < r->hi ? tv->off + tv->n : r->hi;
-            size_t len = e > b ? e - b : 0, first = len ? b - tv->off : 0;
-            size_t at = state + (len ? b - r->lo : 0);
-            if (restore_tensor_part(msg->optimizer, msg->n_optimizer, mname, o->m + at, tv->n,
-                                    first, len, err, errlen) ||
-                (o->v && restore_tensor_part(msg->optimizer, msg->n_optimizer, vname, o->v + at,
-                                             tv->n, first, len, err, errlen)))
-                return -1;
-            state += r->hi - r->lo;
-        }
-    }
-    t->opt.t = (long)msg->optimizer_steps;
+    struct optimizer_source src = { msg, err, errlen };
+    if (engine_restore_optimizer_state(&t->engine, restore_optimizer_part, &src))
+        return -1;
+    engine_set_optimizer_steps(&t->engine, (long)msg->optimizer_steps);
     const Ddtrain__ScheduleState *st = msg->schedule;
     if (!st) {
         snprintf(err, errlen, "the checkpoint has no schedule state");

@@ -1,9 +1,6 @@
 /* Setting up a training run: the schedule from the options, the data and
  * the model, resuming or fine-tuning from a checkpoint, the run directory. */
-#include <cblas.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "dataset.h"
+#include "engine.h"
 #include "fsutil.h"
 #include "log.h"
 #include "spec.h"
@@ -160,26 +158,40 @@ static void ignore_line(const char *msg)
     (void)msg;
 }
 
-/* Data and model: this rank's alone, no communication. */
-static int setup_model(struct trainer *t, const struct spec *s, char *err)
+/* The engine's settings from the options. */
+static void engine_settings_from(const struct trainer *t, const struct spec *s,
+                                 struct engine_settings *es)
 {
     const struct train_config *c = &t->cfg;
-    if (load_data(t, s, err) || check_batches(t, err))
-        return 2;
-    struct model_options mo = { .bn_group = c->bn_group, .bn_eps = (float)c->bn_eps,
-                                .bn_momentum = (float)c->bn_momentum };
-    int max_slice = (max_global_batch(&t->sched) + t->nranks - 1) / t->nranks;
-    if (model_build(&t->model, s, max_slice, &mo, err, DDT_ERRLEN))
-        return 1;
-    if (c->freeze_layers >= t->model.arena.views[t->model.arena.nviews - 1].layer + 1) {
+    memset(es, 0, sizeof *es);
+    es->spec = s;
+    es->max_slice = (max_global_batch(&t->sched) + t->nranks - 1) / t->nranks;
+    es->model = (struct model_options){ .bn_group = c->bn_group, .bn_eps = (float)c->bn_eps,
+                                        .bn_momentum = (float)c->bn_momentum };
+    optim_config_from(c, &es->optim);
+    es->bucket_floats = (size_t)c->bucket_kb * 1024 / sizeof(float);
+    es->overlap = c->overlap;
+    es->shard = c->shard_optimizer;
+    es->shared_memory = c->shared_memory;
+    es->noise_scale = c->noise_scale;
+    es->train = &t->train;
+    es->comm = MPI_COMM_WORLD;
+}
+
+/* Freezing, initial parameters, input normalisation, per-layer rates. */
+static int init_model(struct trainer *t, char *err)
+{
+    const struct train_config *c = &t->cfg;
+    struct model *m = engine_model(&t->engine);
+    int layers = m->arena.views[m->arena.nviews - 1].layer + 1;
+    if (c->freeze_layers >= layers) {
         snprintf(err, DDT_ERRLEN, "--freeze-layers: %d would freeze every layer of a %d-layer model: allowed at most %d",
-                 c->freeze_layers, t->model.arena.views[t->model.arena.nviews - 1].layer + 1,
-                 t->model.arena.views[t->model.arena.nviews - 1].layer);
+                 c->freeze_layers, layers, layers - 1);
         return 2;
     }
-    model_init_params(&t->model, c->seed);
-    dataset_feature_stats(&t->train, t->model.in_mean, t->model.in_inv_std);
-    arena_set_layer_rates(&t->model.arena, c->freeze_layers, c->layer_lr_decay);
+    model_init_params(m, c->seed);
+    dataset_feature_stats(&t->train, m->in_mean, m->in_inv_std);
+    arena_set_layer_rates(&m->arena, c->freeze_layers, c->layer_lr_decay);
     return 0;
 }
 
@@ -187,7 +199,7 @@ int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoi
                 char *err)
 {
     const struct train_config *c = &t->cfg;
-    int status = setup_model(t, s, err);
+    int status = load_data(t, s, err) || check_batches(t, err) ? 2 : 0;
     /* what follows communicates: every rank gets there, or none does (the
      * one that failed says why) */
     if (!comm_all_ok(MPI_COMM_WORLD, status == 0)) {
@@ -195,37 +207,17 @@ int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoi
             err[0] = '\0';
         return status ? status : 1;
     }
-    if (comm_init(&t->comm, MPI_COMM_WORLD, &t->model,
-                  (size_t)c->bucket_kb * 1024 / sizeof(float), c->overlap, c->shard_optimizer,
-                  c->shared_memory)) {
-        snprintf(err, DDT_ERRLEN, "communication set-up: %s", t->comm.why);
+    struct engine_settings es;
+    engine_settings_from(t, s, &es);
+    if (engine_init(&t->engine, &es, err, DDT_ERRLEN))
         return 1;
-    }
-    if (t->comm.note[0] && t->rank == 0)
+    status = init_model(t, err);
+    if (status)
+        return status;
+    if (engine_note(&t->engine)[0] && t->rank == 0)
         log_warn("--shared-memory: %s; the ranks exchange their shards as messages instead",
-                 t->comm.note);
-    /* the optimizer state of the range this rank updates: all, or its shard */
-    struct optim_config oc;
-    optim_config_from(c, &oc);
-    const struct optim_range *owned;
-    int nowned = comm_owned_ranges(&t->comm, &owned);
-    if (optim_init_ranges(&t->opt, &oc, &t->model.arena, owned, nowned)) {
-        snprintf(err, DDT_ERRLEN, "out of memory for the optimizer state");
-        return 1;
-    }
-    t->opt.sum_norms = comm_sum_norms;
-    t->opt.sum_user = &t->comm;
-    t->perm = malloc(t->train.n * sizeof *t->perm);
-    if (!t->perm) {
-        snprintf(err, DDT_ERRLEN, "out of memory for the sample permutation");
-        return 1;
-    }
-    t->perm_epoch = -1;
+                 engine_note(&t->engine));
     noise_init(&t->noise, c->noise_ema);
-    if (c->noise_scale && t->nranks == 1 && model_enable_halves(&t->model)) {
-        snprintf(err, DDT_ERRLEN, "out of memory for the noise-scale scratch");
-        return 1;
-    }
     t->total_steps = 0;
     for (int e = 0; e < c->epochs; e++)
         t->total_steps += train_steps_in_epoch(t, e);

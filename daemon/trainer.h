@@ -6,14 +6,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "comm.h"
 #include "ckpt.h"
 #include "control.h"
 #include "dataset.h"
+#include "engine.h"
 #include "metrics.h"
 #include "model.h"
 #include "noise.h"
-#include "optim.h"
 #include "progress.h"
 #include "schedule.h"
 #include "spec.h"
@@ -32,17 +31,16 @@ struct step_plan {
 
 enum { PLAN_STOP = 1, PLAN_EVAL = 2, PLAN_LOG = 4, PLAN_CHECK = 8, PLAN_CKPT = 16 };
 
+/* What a rank asks of all through a step's request slots. */
+enum { REQUEST_CKPT = 0, REQUEST_STOP = 1 };
+
 struct trainer {
     struct train_config cfg;
     int rank, nranks;
     struct dataset train, test;
-    struct model model;
-    struct optim opt;
+    struct engine engine;    /* model, optimizer, communication */
     struct sched_config sched;
-    struct grad_comm comm;
     struct noise_scale noise;
-    uint32_t *perm;
-    int64_t perm_epoch;
     struct metrics metrics;
     struct progress progress;
     long total_steps;
@@ -51,7 +49,7 @@ struct trainer {
     /* log interval accumulators (rank 0) */
     double log_loss, log_correct, log_count, log_grad_sq, log_time;
     long log_steps;
-    double wait_time, step_time;
+    double wait_time;
     double rss_baseline;     /* resident bytes when training began (MPI, libraries) */
     double t_start;
     long first_step;         /* step this session started at */

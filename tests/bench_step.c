@@ -142,11 +142,9 @@ static void bench_batch(int B, double seconds)
     do {
         double t0 = now();
         const uint32_t *idx = perm + (size_t)(steps % (long)per_epoch) * (size_t)B;
-        dataset_gather(m.act[0], m.labels, &d, idx, B, m.in_mean, m.in_inv_std);
         struct pass_ctx ctx = { .train = true, .seed = 1, .step = (uint64_t)steps };
-        model_forward(&m, &ctx, B);
         int correct;
-        model_loss(&m, m.labels, B, &correct);
+        model_batch_loss(&m, &d, idx, B, &ctx, &correct);
         model_backward(&m, m.labels, B, NULL, NULL);
         model_update_running(&m);
         optim_step(&o, &m.arena, 0.01f, 0.9f, 1.0f / (float)B);

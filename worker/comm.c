@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "arena.h"
-#include "comm_node.h"
 #include "vec.h"
 
 #define COMM_TAG 7
@@ -115,11 +114,13 @@ int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket
     c->whole = (struct optim_range){ 0, m->arena.n };
     if (agree(c, plan_local(c, bucket_floats)))
         return -1;
-    if (c->shard && node_shared && agree(c, comm_node_init(c)))
+    if (c->shard && node_shared &&
+        agree(c, comm_node_init(&c->node, c->comm, c->nbuckets, m->arena.n, c->why,
+                                sizeof c->why, c->note, sizeof c->note)))
         return -1;
     /* messages land in rows of their own; in shared memory they are read in place */
     int rc = 0;
-    if (c->shard && !c->node &&
+    if (c->shard && !c->node.on &&
         !(c->recv = arena_buffer((size_t)(c->nranks - 1) * c->owned_n + 1))) {
         snprintf(c->why, sizeof c->why, "out of memory for the reduction buffer");
         rc = -1;
@@ -136,7 +137,8 @@ bool comm_all_ok(MPI_Comm comm, bool ok)
 
 void comm_free(struct grad_comm *c)
 {
-    comm_node_free(c);
+    if (c->model)
+        comm_node_free(&c->node, &c->model->arena);
     if (c->comm != MPI_COMM_NULL && c->model)
         MPI_Comm_free(&c->comm);
     free(c->piece_ints);
@@ -160,8 +162,8 @@ int comm_owned_ranges(const struct grad_comm *c, const struct optim_range **rang
 void comm_begin(struct grad_comm *c, bool measure_norm)
 {
     c->epoch++;
-    if (c->node && !c->adopted)
-        comm_node_adopt(c);
+    if (c->node.on && !c->node.adopted)
+        comm_node_adopt(&c->node, &c->model->arena);
     c->measure_norm = measure_norm;
     c->sent = c->reduced = c->nreq = 0;
     c->local_sq = 0;
@@ -214,8 +216,8 @@ static void start_bucket(struct grad_comm *c)
         c->local_sq += vec_sum_squares(c->model->arena.g + bk->lo, bk->hi - bk->lo);
     if (c->nranks == 1)
         return;
-    if (c->node)
-        comm_node_ready(c, c->sent - 1);
+    if (c->node.on)
+        comm_node_ready(&c->node, c->sent - 1, c->epoch);
     else if (c->shard)
         start_shard_bucket(c, bk);
     else if (c->overlap)
@@ -229,10 +231,11 @@ static void reduce_arrived(struct grad_comm *c, bool wait)
 {
     while (c->reduced < c->sent) {
         struct comm_bucket *bk = &c->bucket[c->reduced];
-        if (c->node) {
-            if (!comm_node_arrived(c, c->reduced, wait))
+        if (c->node.on) {
+            if (!comm_node_arrived(&c->node, c->reduced, c->epoch, wait))
                 return;
-            comm_node_reduce(c, bk);
+            comm_node_reduce(&c->node, c->src, bk->lo + (size_t)bk->displs[c->rank],
+                             (size_t)bk->counts[c->rank]);
             c->reduced++;
             continue;
         }
@@ -306,8 +309,8 @@ void comm_gather_params(struct grad_comm *c)
     if (!c->shard)
         return;
     double t0 = MPI_Wtime();
-    if (c->node) {
-        comm_node_sync_params(c);
+    if (c->node.on) {
+        comm_node_sync_params(&c->node, c->epoch);
         c->wait_seconds += MPI_Wtime() - t0;
         return;
     }
@@ -358,17 +361,6 @@ void comm_gather_shards(const struct grad_comm *c, const float *part, float *ful
                     c->rank == 0 ? full + bk->lo : NULL, bk->counts, bk->displs, MPI_FLOAT, 0,
                     c->comm);
     }
-}
-
-void comm_average_floats(MPI_Comm comm, float *x, size_t n)
-{
-    int nranks;
-    MPI_Comm_size(comm, &nranks);
-    if (nranks == 1 || n == 0)
-        return;
-    MPI_Allreduce(MPI_IN_PLACE, x, (int)n, MPI_FLOAT, MPI_SUM, comm);
-    for (size_t i = 0; i < n; i++)
-        x[i] /= (float)nranks;
 }
 
 bool comm_replicas_agree(MPI_Comm comm, const float *w, size_t n, unsigned long long *hash)

@@ -21,25 +21,28 @@
 #define DDT_COMM_H
 
 #include <mpi.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "comm_node.h"
 #include "model.h"
 #include "optim.h"
 
+/* Requests a rank passes on to every rank with a step's statistics (what
+ * they mean is the caller's business: a signal it received, say). */
+#define COMM_REQUESTS 2
+
 /* Statistics that ride along with the gradients, summed over ranks. The
- * caller fills the first ones (loss sum, correct count, sample count, and any
- * requests a rank has to pass on, such as a signal it received); comm_finish
- * adds the rank's squared mean-gradient norm when asked to measure it. */
+ * caller fills the first ones (loss sum, correct count, sample count, and the
+ * COMM_REQUESTS request slots); comm_finish adds the rank's squared
+ * mean-gradient norm when asked to measure it. */
 enum {
     STAT_LOSS = 0,
     STAT_CORRECT,
     STAT_COUNT,
-    STAT_REQUEST_CKPT,
-    STAT_REQUEST_STOP,
-    STAT_GRAD_SQ_OVER_B,     /* |the rank's gradient sum / its sample count|^2 */
+    STAT_REQUEST,            /* COMM_REQUESTS slots */
+    STAT_GRAD_SQ_OVER_B = STAT_REQUEST + COMM_REQUESTS, /* |the rank's gradient sum / its sample count|^2 */
     STAT_N
 };
 
@@ -72,15 +75,7 @@ struct grad_comm {
     int *piece_ints;         /* the buckets' counts and displs */
     float *recv;             /* (nranks - 1) rows of owned_n: the others' parts */
     const float **src;       /* nranks: the sources of one piece's sum */
-    /* one machine, shared memory (comm_node.c) */
-    bool node;
-    bool adopted;            /* the arena now points into the window */
-    MPI_Comm node_comm;
-    MPI_Win win;
-    float **peer_g;          /* every rank's gradient arena */
-    float *node_w;           /* the one parameter arena */
-    _Atomic uint64_t *flags; /* per rank, flag_stride apart: bucket-ready steps, then updated */
-    size_t flag_stride;
+    struct comm_node node;   /* one machine, shared memory (when node.on) */
     uint64_t epoch;          /* steps begun */
     struct optim_range whole; /* not sharded: the one range owned */
     /* per step */
@@ -145,10 +140,6 @@ void comm_sum_norms(void *user, double *norms, int count);
  * as comm_owned_ranges lists them) and rank 0's full receives the whole
  * arena's worth, in arena order (collective). */
 void comm_gather_shards(const struct grad_comm *c, const float *part, float *full);
-
-/* Sum of the batch-norm running statistics over ranks, divided by the rank
- * count (blocking; called when they are read for evaluation or saving). */
-void comm_average_floats(MPI_Comm comm, float *x, size_t n);
 
 /* Are the parameters bit-identical on every rank? Compares a 64-bit hash. */
 bool comm_replicas_agree(MPI_Comm comm, const float *w, size_t n, unsigned long long *hash);

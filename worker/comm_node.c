@@ -35,21 +35,29 @@ static void *aligned_in(void *p)
     return (void *)round_up((size_t)p, ALIGN);
 }
 
-static _Atomic uint64_t *flag(const struct grad_comm *c, int rank, int slot)
+static _Atomic uint64_t *flag(const struct comm_node *c, int rank, int slot)
 {
     return &c->flags[(size_t)rank * c->flag_stride + (size_t)slot];
 }
 
-static void give_up(struct grad_comm *c)
+/* Did every rank of comm succeed? (collective) */
+static bool all_ok(MPI_Comm comm, bool ok)
 {
-    MPI_Comm_free(&c->node_comm);
+    int all = ok;
+    MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, comm);
+    return all != 0;
+}
+
+static void give_up(struct comm_node *c)
+{
+    MPI_Comm_free(&c->comm);
     free(c->peer_g);
     c->peer_g = NULL;
 }
 
 /* Makes the window (rank 0's segment: gradients, parameters, flags; the
  * others': gradients) and zeroes it. Returns 0, or the MPI error code. */
-static int make_window(struct grad_comm *c, size_t arena_bytes)
+static int make_window(struct comm_node *c, size_t arena_bytes)
 {
     size_t N = (size_t)c->nranks;
     size_t bytes = ALIGN + arena_bytes;
@@ -60,9 +68,9 @@ static int make_window(struct grad_comm *c, size_t arena_bytes)
     MPI_Info_set(info, "alloc_shared_noncontig", "true");
     /* a window that cannot be made (no shared-memory component, a full
      * /dev/shm) is a reason to send messages, not to end the job */
-    MPI_Comm_set_errhandler(c->node_comm, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
     void *base;
-    int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, c->node_comm, &base, &c->win);
+    int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, c->comm, &base, &c->win);
     MPI_Info_free(&info);
     if (rc != MPI_SUCCESS)
         return rc;
@@ -82,30 +90,35 @@ static int make_window(struct grad_comm *c, size_t arena_bytes)
     return 0;
 }
 
-int comm_node_init(struct grad_comm *c)
+int comm_node_init(struct comm_node *c, MPI_Comm comm, int nbuckets, size_t arena_n, char *why,
+                   size_t whylen, char *note, size_t notelen)
 {
-    MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->node_comm);
+    memset(c, 0, sizeof *c);
+    MPI_Comm_rank(comm, &c->rank);
+    MPI_Comm_size(comm, &c->nranks);
+    c->nbuckets = nbuckets;
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->comm);
     int local;
-    MPI_Comm_size(c->node_comm, &local);
+    MPI_Comm_size(c->comm, &local);
     if (local != c->nranks) { /* ranks on several machines: point to point */
-        MPI_Comm_free(&c->node_comm);
+        MPI_Comm_free(&c->comm);
         return 0;
     }
     c->flag_stride = round_up((size_t)c->nbuckets + 1, ALIGN / sizeof(uint64_t));
     c->peer_g = malloc((size_t)c->nranks * sizeof *c->peer_g);
-    if (!comm_all_ok(c->comm, c->peer_g != NULL)) {
-        snprintf(c->why, sizeof c->why, "%s", c->peer_g ? "another rank ran out of memory"
-                                                         : "out of memory for the shared-memory plan");
+    if (!all_ok(comm, c->peer_g != NULL)) {
+        snprintf(why, whylen, "%s", c->peer_g ? "another rank ran out of memory"
+                                              : "out of memory for the shared-memory plan");
         give_up(c);
         return -1;
     }
-    int rc = make_window(c, round_up(c->model->arena.n * sizeof(float), ALIGN));
-    if (!comm_all_ok(c->comm, rc == MPI_SUCCESS)) {
+    int rc = make_window(c, round_up(arena_n * sizeof(float), ALIGN));
+    if (!all_ok(comm, rc == MPI_SUCCESS)) {
         char text[MPI_MAX_ERROR_STRING] = "it failed on another rank";
         int len;
         if (rc != MPI_SUCCESS)
             MPI_Error_string(rc, text, &len);
-        snprintf(c->note, sizeof c->note, "no shared-memory window (MPI_Win_allocate_shared: %s)",
+        snprintf(note, notelen, "no shared-memory window (MPI_Win_allocate_shared: %s)",
                  text);
         /* a window made on some ranks only cannot be freed (MPI_Win_free
          * is collective): it stays until the job ends */
@@ -113,30 +126,29 @@ int comm_node_init(struct grad_comm *c)
         return 0;
     }
     atomic_thread_fence(memory_order_seq_cst);
-    MPI_Barrier(c->node_comm);
+    MPI_Barrier(c->comm);
     atomic_thread_fence(memory_order_seq_cst);
-    c->node = true;
+    c->on = true;
     return 0;
 }
 
-void comm_node_free(struct grad_comm *c)
+void comm_node_free(struct comm_node *c, struct arena *a)
 {
-    if (!c->node)
+    if (!c->on)
         return;
     if (c->adopted) { /* the arena is about to go with the window */
-        c->model->arena.w = NULL;
-        c->model->arena.g = NULL;
+        a->w = NULL;
+        a->g = NULL;
     }
     MPI_Win_free(&c->win);
     give_up(c);
-    c->node = c->adopted = false;
+    c->on = c->adopted = false;
 }
 
-void comm_node_adopt(struct grad_comm *c)
+void comm_node_adopt(struct comm_node *c, struct arena *a)
 {
     /* every replica holds the same parameters (initialised or restored from
      * the same seed or checkpoint): rank 0's copy stands for all */
-    struct arena *a = &c->model->arena;
     /* private copies go before their replacements' pages are first touched,
      * so the peak never holds both; the padding that whole-bucket sums read
      * must be zero, and MPI does not promise zeroed windows */
@@ -146,24 +158,24 @@ void comm_node_adopt(struct grad_comm *c)
         memcpy(c->node_w, a->w, a->n * sizeof(float));
     free(a->w);
     atomic_thread_fence(memory_order_seq_cst);
-    MPI_Barrier(c->node_comm);
+    MPI_Barrier(c->comm);
     atomic_thread_fence(memory_order_seq_cst);
     a->w = c->node_w;
     a->g = c->peer_g[c->rank];
     c->adopted = true;
 }
 
-void comm_node_ready(struct grad_comm *c, int k)
+void comm_node_ready(struct comm_node *c, int k, uint64_t epoch)
 {
-    atomic_store_explicit(flag(c, c->rank, k), c->epoch, memory_order_release);
+    atomic_store_explicit(flag(c, c->rank, k), epoch, memory_order_release);
 }
 
 /* Spins, then yields the core, until every rank's flag in `slot` reaches
  * this step (with more ranks than cores the one we wait for needs it). */
-static bool all_reached(const struct grad_comm *c, int slot, bool wait)
+static bool all_reached(const struct comm_node *c, int slot, uint64_t epoch, bool wait)
 {
     for (int q = 0, spins = 0; q < c->nranks;) {
-        if (atomic_load_explicit(flag(c, q, slot), memory_order_acquire) >= c->epoch) {
+        if (atomic_load_explicit(flag(c, q, slot), memory_order_acquire) >= epoch) {
             q++;
             continue;
         }
@@ -175,23 +187,22 @@ static bool all_reached(const struct grad_comm *c, int slot, bool wait)
     return true;
 }
 
-bool comm_node_arrived(struct grad_comm *c, int k, bool wait)
+bool comm_node_arrived(const struct comm_node *c, int k, uint64_t epoch, bool wait)
 {
-    return all_reached(c, k, wait);
+    return all_reached(c, k, epoch, wait);
 }
 
-void comm_node_reduce(struct grad_comm *c, const struct comm_bucket *bk)
+void comm_node_reduce(const struct comm_node *c, const float **src, size_t at, size_t count)
 {
-    size_t n = (size_t)bk->counts[c->rank], at = bk->lo + (size_t)bk->displs[c->rank];
-    if (n == 0)
+    if (count == 0)
         return;
     for (int q = 0; q < c->nranks; q++)
-        c->src[q] = c->peer_g[q] + at;
-    vec_sum_in_order(c->peer_g[c->rank] + at, c->src, c->nranks, n);
+        src[q] = c->peer_g[q] + at;
+    vec_sum_in_order(c->peer_g[c->rank] + at, src, c->nranks, count);
 }
 
-void comm_node_sync_params(struct grad_comm *c)
+void comm_node_sync_params(struct comm_node *c, uint64_t epoch)
 {
-    atomic_store_explicit(flag(c, c->rank, c->nbuckets), c->epoch, memory_order_release);
-    all_reached(c, c->nbuckets, true);
+    atomic_store_explicit(flag(c, c->rank, c->nbuckets), epoch, memory_order_release);
+    all_reached(c, c->nbuckets, epoch, true);
 }

@@ -1,28 +1,50 @@
-/* The sharded reduction between ranks of one machine, in shared memory:
- * comm.c's helpers for it (not for other callers). */
+/* The sharded reduction between ranks of one machine, in shared memory: the
+ * window, its flags and the in-place sums. It knows buckets only by index
+ * and arena offsets, so comm.c depends on it and not the other way round. */
 #ifndef DDT_COMM_NODE_H
 #define DDT_COMM_NODE_H
 
+#include <mpi.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-#include "comm.h"
+#include "arena.h"
 
-/* Sets c->node when every rank shares this machine and the window could be
- * made (when it could not, c->note says why); returns -1 on every rank,
- * with c->why, only when one is out of memory. Collective. */
-int comm_node_init(struct grad_comm *c);
-void comm_node_free(struct grad_comm *c);
+struct comm_node {
+    bool on;                 /* the window exists and carries the shards */
+    bool adopted;            /* the arena now points into the window */
+    int rank, nranks;
+    int nbuckets;            /* flag slots 0..nbuckets-1: buckets; nbuckets: updated */
+    MPI_Comm comm;           /* the ranks of this machine (all of them) */
+    MPI_Win win;
+    float **peer_g;          /* every rank's gradient arena */
+    float *node_w;           /* the one parameter arena */
+    _Atomic uint64_t *flags; /* per rank, flag_stride apart: bucket-ready steps, then updated */
+    size_t flag_stride;
+};
 
-/* The first step: the parameters into the window, the arena onto it. */
-void comm_node_adopt(struct grad_comm *c);
+/* Sets n->on when every rank of comm shares this machine and the window for
+ * an arena of arena_n floats could be made (when it could not, note says
+ * why); returns -1 on every rank, with why, only when one is out of memory.
+ * Collective over comm. */
+int comm_node_init(struct comm_node *n, MPI_Comm comm, int nbuckets, size_t arena_n, char *why,
+                   size_t whylen, char *note, size_t notelen);
+/* Frees the window; an adopted arena a loses its pointers with it. */
+void comm_node_free(struct comm_node *n, struct arena *a);
 
-/* This rank's gradients of bucket k are final for this step. */
-void comm_node_ready(struct grad_comm *c, int k);
-/* Have all ranks finished bucket k? (wait: spin until they have) */
-bool comm_node_arrived(struct grad_comm *c, int k, bool wait);
-/* Sums the ranks' parts of this rank's piece of bucket k into its gradients. */
-void comm_node_reduce(struct grad_comm *c, const struct comm_bucket *bk);
-/* This rank's pieces are updated; returns when every rank's are. */
-void comm_node_sync_params(struct grad_comm *c);
+/* The first step: the parameters into the window, the arena a onto it. */
+void comm_node_adopt(struct comm_node *n, struct arena *a);
+
+/* This rank's gradients of bucket k are final for step `epoch`. */
+void comm_node_ready(struct comm_node *n, int k, uint64_t epoch);
+/* Have all ranks finished bucket k of step `epoch`? (wait: spin until they have) */
+bool comm_node_arrived(const struct comm_node *n, int k, uint64_t epoch, bool wait);
+/* Sums every rank's gradients [at, at + count) into this rank's, in rank
+ * order; src is scratch for nranks pointers. */
+void comm_node_reduce(const struct comm_node *n, const float **src, size_t at, size_t count);
+/* This rank's pieces of step `epoch` are updated; returns when every rank's are. */
+void comm_node_sync_params(struct comm_node *n, uint64_t epoch);
 
 #endif

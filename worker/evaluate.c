@@ -23,10 +23,8 @@ void evaluate_split(struct model *m, const struct dataset *d, size_t n, MPI_Comm
             B = CHUNK;
         for (size_t k = 0; k < B; k++)
             idx[k] = (uint32_t)(i + k);
-        dataset_gather(m->act[0], m->labels, d, idx, (int)B, m->in_mean, m->in_inv_std);
-        model_forward(m, &ctx, (int)B);
         int correct;
-        sums[0] += model_loss(m, m->labels, (int)B, &correct);
+        sums[0] += model_batch_loss(m, d, idx, (int)B, &ctx, &correct);
         sums[1] += correct;
         i += B;
     }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "batchnorm.h"
+#include "dataset.h"
 #include "dropout.h"
 #include "linear.h"
 #include "relu.h"
@@ -359,6 +360,14 @@ void model_update_running(struct model *m)
 double model_loss(struct model *m, const int32_t *labels, int B, int *correct)
 {
     return xent_forward(m->probs, correct, m->act[m->nlayers], labels, B, m->classes);
+}
+
+double model_batch_loss(struct model *m, const struct dataset *d, const uint32_t *idx, int count,
+                        const struct pass_ctx *ctx, int *correct)
+{
+    dataset_gather(m->act[0], m->labels, d, idx, count, m->in_mean, m->in_inv_std);
+    model_forward(m, ctx, count);
+    return model_loss(m, m->labels, count, correct);
 }
 
 int model_enable_halves(struct model *m)

@@ -10,6 +10,7 @@
 #include "arena.h"
 #include "spec.h"
 
+struct dataset;
 struct layer;
 struct model;
 
@@ -98,6 +99,12 @@ const float *model_forward(struct model *m, const struct pass_ctx *ctx, int B);
 /* Softmax cross-entropy of the last forward against labels[0..B): returns the
  * loss sum and sets *correct. */
 double model_loss(struct model *m, const int32_t *labels, int B, int *correct);
+
+/* Gathers samples idx[0..count) of d into act[0] and labels, normalised with
+ * the model's input statistics, forwards them and returns model_loss's sum
+ * (count <= max_batch). */
+double model_batch_loss(struct model *m, const struct dataset *d, const uint32_t *idx, int count,
+                        const struct pass_ctx *ctx, int *correct);
 
 /* running = (1 - momentum) running + momentum * (bn_batch sums / group count). */
 void model_update_running(struct model *m);

@@ -1,0 +1,81 @@
+/* One training step: slice, forward, loss, backward with bucket launches,
+ * reduction, running statistics, optimizer, parameter exchange, and the
+ * norms of the gradient noise scale. */
+#include "step.h"
+
+#include "sampler.h"
+
+/* This rank's rows of the plan's global batch, from the epoch's permutation
+ * (made once per epoch). */
+static const uint32_t *step_slice(struct engine *e, const struct step_input *in, int *first,
+                                  int *count)
+{
+    if (e->perm_epoch != in->epoch) {
+        sampler_permutation(e->perm, e->train->n, in->seed, (uint64_t)in->epoch);
+        e->perm_epoch = in->epoch;
+    }
+    int B = in->global_batch;
+    sampler_slice(B, e->rank, e->nranks, first, count);
+    return e->perm + (size_t)in->batch_in_epoch * (size_t)B + (size_t)*first;
+}
+
+/* The noise scale from the per-rank (small batch) and global (big batch)
+ * norms; with one rank, from the two halves of its batch. */
+static void step_noise_norms(struct engine *e, int B, int count, bool measure,
+                             struct step_result *out)
+{
+    const double *st = e->comm.stats;
+    const struct model *m = &e->model;
+    double g2_big = measure ? comm_summed_grad_sq(&e->comm) / ((double)B * (double)B) : 0;
+    out->measured = measure;
+    out->has_small = false;
+    out->b_big = (double)B;
+    out->g2_big = g2_big;
+    out->b_small = out->g2_small = 0;
+    if (measure && e->nranks > 1) {
+        out->has_small = true;
+        out->b_small = (double)B / e->nranks;
+        out->g2_small = st[STAT_GRAD_SQ_OVER_B] / e->nranks;
+    } else if (m->measure_halves) {
+        double b1 = (double)(count / 2), b2 = (double)(count - count / 2);
+        out->has_small = true;
+        out->b_small = (double)count / 2.0;
+        out->g2_small = (m->half_sq[0] / (b1 * b1) + m->half_sq[1] / (b2 * b2)) / 2.0;
+    }
+}
+
+void step_run(struct engine *e, const struct step_input *in, struct step_result *out)
+{
+    struct model *m = &e->model;
+    struct grad_comm *c = &e->comm;
+    int B = in->global_batch, first, count;
+    const uint32_t *idx = step_slice(e, in, &first, &count);
+
+    struct pass_ctx ctx = { .train = true, .seed = in->seed, .step = (uint64_t)in->step,
+                            .first_sample = (uint64_t)first };
+    int correct;
+    double loss = model_batch_loss(m, e->train, idx, count, &ctx, &correct);
+    /* the noise scale needs two extra reads of the gradients: not every step */
+    bool measure = in->measure_noise;
+    comm_begin(c, measure && e->nranks > 1);
+    m->measure_halves = measure && e->nranks == 1 && count >= 2;
+    model_backward(m, m->labels, count, comm_grad_ready, c);
+    c->stats[STAT_LOSS] = loss;
+    c->stats[STAT_CORRECT] = correct;
+    c->stats[STAT_COUNT] = count;
+    /* a request seen by any rank reaches every rank */
+    for (int k = 0; k < STEP_REQUESTS; k++)
+        c->stats[STAT_REQUEST + k] = in->requests[k];
+    comm_finish(c);
+    model_update_running(m);
+    optim_step(&e->opt, &m->arena, (float)in->lr, (float)in->momentum, 1.0f / (float)B);
+    comm_gather_params(c);
+
+    step_noise_norms(e, B, count, measure, out);
+    out->loss_sum = c->stats[STAT_LOSS];
+    out->correct = c->stats[STAT_CORRECT];
+    out->count = c->stats[STAT_COUNT];
+    for (int k = 0; k < STEP_REQUESTS; k++)
+        out->requests[k] = (int)c->stats[STAT_REQUEST + k];
+    out->wait_seconds = c->wait_seconds;
+}

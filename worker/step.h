@@ -1,0 +1,46 @@
+/* One training step of one rank, from the coordinator's plan to the summed
+ * statistics: the only place the parts of the engine meet in order. */
+#ifndef DDT_STEP_H
+#define DDT_STEP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "comm.h"
+#include "engine.h"
+
+/* Requests a step carries from any rank to every rank. */
+#define STEP_REQUESTS COMM_REQUESTS
+
+/* The coordinator's plan for the step, the same on every rank, and this
+ * rank's requests (each a count, summed over ranks). */
+struct step_input {
+    int64_t step;            /* steps done before this one: keys dropout */
+    int64_t epoch;           /* keys the permutation */
+    int64_t batch_in_epoch;  /* global batch k takes positions [k B, (k+1) B) */
+    int global_batch;        /* B, split across the ranks */
+    double lr, momentum;
+    uint64_t seed;
+    bool measure_noise;      /* measure the norms the noise scale needs */
+    int requests[STEP_REQUESTS];
+};
+
+/* What the step did, summed over every rank. */
+struct step_result {
+    double loss_sum, correct, count;
+    int requests[STEP_REQUESTS];
+    /* the noise scale's measurements (McCandlish et al.): |mean gradient|^2
+     * at b_big (when measured) and its mean over batches of b_small (when
+     * has_small: several ranks, or one rank's two halves) */
+    bool measured, has_small;
+    double b_small, g2_small, b_big, g2_big;
+    double wait_seconds;     /* blocked on communication */
+};
+
+/* Takes this rank's slice of the plan's global batch, forwards, backward with
+ * each bucket's reduction started when it is ready, finishes the reduction,
+ * moves the running statistics, steps the optimizer and exchanges the
+ * parameters. Collective; allocates nothing. */
+void step_run(struct engine *e, const struct step_input *in, struct step_result *out);
+
+#endif
