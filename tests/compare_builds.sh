@@ -106,8 +106,16 @@ first_diff_line() { # A B
     print (index($0, "a") ? b[1] : a[1]); exit }'
 }
 
-# Compares the final checkpoints of two runs; prints what differs (empty
-# when nothing does).
+# One line for a list of differences: WHAT FIRST (and N more OF)
+first_of() { # WHAT FILE OF
+  more=$(($(wc -l <"$2") - 1))
+  printf '%s %s' "$1" "$(head -n 1 "$2")"
+  [ $more -eq 0 ] || printf ' (and %d more%s)' $more "$3"
+  echo
+}
+
+# Compares the final checkpoints of two runs; prints a line for each kind of
+# difference (nothing when they hold the same bits).
 compare_ckpt() { # DIR_A DIR_B
   ca=$(final_ckpt "$1") cb=$(final_ckpt "$2")
   [ -n "$ca" ] && [ -n "$cb" ] || { echo "no final checkpoint"; return; }
@@ -118,22 +126,25 @@ compare_ckpt() { # DIR_A DIR_B
     { echo "cannot read base's $(cat "$work/ea")"; return; }
   "$tool" "$cb" "$work/tb" >"$work/lb" 2>"$work/eb" ||
     { echo "cannot read head's $(cat "$work/eb")"; return; }
+  grep '^tensor ' "$work/la" >"$work/tla" || true
+  grep '^tensor ' "$work/lb" >"$work/tlb" || true
+  n=$(first_diff_line "$work/tla" "$work/tlb")
+  [ -z "$n" ] || {
+    echo "tensor list: $({ sed -n "${n}p" "$work/tla"; sed -n "${n}p" "$work/tlb"; } | head -n 1)"
+    return
+  }
+  # tensor INDEX GROUP NAME SHAPE (N floats): cmp the bytes of each
+  while read -r _ i group name _; do
+    cmp -s "$work/ta/$i.f32" "$work/tb/$i.f32" || echo "$group $name"
+  done <"$work/tla" >"$work/tdiff"
+  [ ! -s "$work/tdiff" ] ||
+    first_of "tensor" "$work/tdiff" " of $(wc -l <"$work/tla")"
   grep -v '^tensor ' "$work/la" >"$work/fa" || true
   grep -v '^tensor ' "$work/lb" >"$work/fb" || true
-  n=$(first_diff_line "$work/fa" "$work/fb")
-  [ -z "$n" ] || { echo "field $(sed -n "${n}s/ .*//p" "$work/fa")"; return; }
-  n=$(first_diff_line "$work/la" "$work/lb")
-  [ -z "$n" ] || { echo "tensor list: $(sed -n "${n}p" "$work/la")"; return; }
-  # tensor INDEX GROUP NAME SHAPE (N floats): cmp the bytes of each
-  grep '^tensor ' "$work/la" | while read -r _ i group name _; do
-    cmp -s "$work/ta/$i.f32" "$work/tb/$i.f32" || echo "$group $name"
-  done >"$work/tdiff"
-  if [ -s "$work/tdiff" ]; then
-    more=$(($(wc -l <"$work/tdiff") - 1))
-    printf 'tensor %s' "$(head -n 1 "$work/tdiff")"
-    [ $more -eq 0 ] || printf ' (and %d more of %d)' $more "$(grep -c '^tensor ' "$work/la")"
-    echo
-  fi
+  # the fields come in the same order: the names of the lines that differ
+  paste -d '\n' "$work/fa" "$work/fb" | awk 'NR % 2 { a = $0; next }
+    a != $0 { split(a, f, " "); print f[1] }' >"$work/fdiff"
+  [ ! -s "$work/fdiff" ] || first_of "field" "$work/fdiff" ""
   rm -rf "$work/ta" "$work/tb"
 }
 
@@ -146,7 +157,7 @@ compare_run() { # NAME
     echo "$1: DIFFERENT: exit status $sa (base) vs $sb (head): $(tail -n 1 "$([ "$sa" -ne 0 ] && echo "$a" || echo "$b").out")"
     return 1
   fi
-  what=$(compare_ckpt "$a" "$b")
+  what=$(compare_ckpt "$a" "$b" | paste -s -d ';' | sed 's/;/; /g')
   metrics_no_timing "$a/metrics.jsonl" >"$work/ma"
   metrics_no_timing "$b/metrics.jsonl" >"$work/mb"
   [ -s "$work/ma" ] || what="${what:+$what; }no metrics"
