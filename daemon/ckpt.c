@@ -100,7 +100,7 @@ int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err)
     size_t len = ddtrain__checkpoint__get_packed_size(msg);
     uint8_t header[CKPT_HEADER_BYTES], trailer[4];
     memcpy(header, CKPT_MAGIC, 8);
-    put_u32(header + 8, CKPT_VERSION);
+    put_u32(header + 8, CKPT_FILE_VERSION);
     put_u32(header + 12, 0);
     put_u64(header + 16, (uint64_t)len);
     struct file_sink sink = { .base = { .append = sink_append }, .f = a.f,
@@ -143,9 +143,9 @@ int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err)
         goto fail;
     }
     uint32_t version = get_u32(header + 8);
-    if (version != CKPT_VERSION) {
+    if (version != CKPT_FILE_VERSION) {
         snprintf(err, CKPT_ERRLEN, "%s: format version %" PRIu32 " is not supported (this ddtrain reads version %d): use the ddtrain that wrote it",
-                 path, version, CKPT_VERSION);
+                 path, version, CKPT_FILE_VERSION);
         goto fail;
     }
     uint64_t len = get_u64(header + 16);
