@@ -38,6 +38,14 @@ static char **config_lines(const struct train_config *c, size_t *n)
     return lines;
 }
 
+static void free_lines(char **lines, size_t n)
+{
+    if (lines)
+        for (size_t i = 0; i < n; i++)
+            free(lines[i]);
+    free(lines);
+}
+
 /* The whole optimizer state on rank 0: the rank's own arrays, or (sharded)
  * every rank's shard gathered into new ones (*m_all, *v_all, to free).
  * Collective; returns -1 on every rank when rank 0 is out of memory. */
@@ -67,6 +75,97 @@ static int gather_optimizer(struct trainer *t, const float **m, const float **v,
     return 0;
 }
 
+/* The Tensor messages of a checkpoint (views of the run's arrays, no copies)
+ * and the memory they need beside the arrays. */
+struct ckpt_tensors {
+    Ddtrain__Tensor *all;      /* params, optimizer moments, bn running, input norm */
+    Ddtrain__Tensor **params;  /* (nviews) */
+    Ddtrain__Tensor **moments; /* m and v per tensor (up to 2 nviews) */
+    Ddtrain__Tensor *bn[1], *norm[2];
+    uint32_t (*shapes)[2];
+    char (*names)[48];         /* the moments' names */
+    size_t nmoments;
+};
+
+static int ckpt_tensors_alloc(struct ckpt_tensors *ct, int nv)
+{
+    memset(ct, 0, sizeof *ct);
+    ct->all = calloc((size_t)nv * 3 + 4, sizeof *ct->all);
+    ct->params = calloc((size_t)nv, sizeof *ct->params);
+    ct->moments = calloc((size_t)nv * 2, sizeof *ct->moments);
+    ct->shapes = calloc((size_t)nv * 3 + 4, sizeof *ct->shapes);
+    ct->names = calloc((size_t)nv * 2, sizeof *ct->names);
+    return ct->all && ct->params && ct->moments && ct->shapes && ct->names ? 0 : -1;
+}
+
+static void ckpt_tensors_free(struct ckpt_tensors *ct)
+{
+    free(ct->names);
+    free(ct->shapes);
+    free(ct->moments);
+    free(ct->params);
+    free(ct->all);
+}
+
+/* Views of the parameters, the optimizer moments opt_m and opt_v (the whole
+ * arena's; opt_v NULL without a second moment), the batch-norm running
+ * statistics and the input normalisation. */
+static void ckpt_tensors_fill(struct ckpt_tensors *ct, const struct model *m,
+                              const float *opt_m, const float *opt_v)
+{
+    const struct arena *a = &m->arena;
+    int nv = a->nviews, k = 0;
+    for (int v = 0; v < nv; v++) {
+        const struct tensor_view *tv = &a->views[v];
+        ckpt_tensor_view(&ct->all[k], ct->shapes[k], tv->name, a->w + tv->off, tv->n,
+                         (uint32_t)tv->rows, (uint32_t)tv->cols);
+        ct->params[v] = &ct->all[k++];
+    }
+    size_t nm = 0;
+    for (int v = 0; v < nv; v++) {
+        const struct tensor_view *tv = &a->views[v];
+        snprintf(ct->names[2 * v], sizeof ct->names[0], "%s.m", tv->name);
+        ckpt_tensor_view(&ct->all[k], ct->shapes[k], ct->names[2 * v], opt_m + tv->off, tv->n,
+                         (uint32_t)tv->rows, (uint32_t)tv->cols);
+        ct->moments[nm++] = &ct->all[k++];
+        if (opt_v) {
+            snprintf(ct->names[2 * v + 1], sizeof ct->names[0], "%s.v", tv->name);
+            ckpt_tensor_view(&ct->all[k], ct->shapes[k], ct->names[2 * v + 1], opt_v + tv->off,
+                             tv->n, (uint32_t)tv->rows, (uint32_t)tv->cols);
+            ct->moments[nm++] = &ct->all[k++];
+        }
+    }
+    ct->nmoments = nm;
+    ckpt_tensor_view(&ct->all[k], ct->shapes[k], "bn.running", m->bn_running, m->bn_running_n,
+                     (uint32_t)m->bn_running_n, 1);
+    ct->bn[0] = &ct->all[k++];
+    ckpt_tensor_view(&ct->all[k], ct->shapes[k], "input.mean", m->in_mean, (size_t)m->in_dim,
+                     (uint32_t)m->in_dim, 1);
+    ct->norm[0] = &ct->all[k++];
+    ckpt_tensor_view(&ct->all[k], ct->shapes[k], "input.inv_std", m->in_inv_std,
+                     (size_t)m->in_dim, (uint32_t)m->in_dim, 1);
+    ct->norm[1] = &ct->all[k++];
+}
+
+/* The counters a resumed run continues from. */
+static void schedule_state_fill(const struct trainer *t, Ddtrain__ScheduleState *st)
+{
+    st->step = (uint64_t)t->step;
+    st->epoch = (uint64_t)t->epoch;
+    st->batch_in_epoch = (uint64_t)t->batch_in_epoch;
+    st->seed = t->cfg.seed;
+    st->global_batch = (uint32_t)sched_batch_at(&t->cfg.sched, (double)t->epoch);
+    st->noise_num_ema = t->noise.s_ema;
+    st->noise_den_ema = t->noise.g2_ema;
+    st->noise_count = (uint64_t)t->noise.count;
+    st->wall_seconds = t->wall_before + (MPI_Wtime() - t->t_start);
+    st->log_loss = t->log_loss;
+    st->log_correct = t->log_correct;
+    st->log_count = t->log_count;
+    st->log_grad_sq = t->log_grad_sq;
+    st->log_steps = (uint64_t)t->log_steps;
+}
+
 int train_ckpt_save(struct trainer *t, char *err, int errlen)
 {
     const float *opt_m, *opt_v;
@@ -78,72 +177,23 @@ int train_ckpt_save(struct trainer *t, char *err, int errlen)
     if (t->rank != 0)
         return 0;
     struct model *m = &t->model;
-    struct arena *a = &m->arena;
-    int nv = a->nviews;
-    /* params, optimizer moments (m and v per tensor), bn running, input norm */
-    Ddtrain__Tensor *tensors = calloc((size_t)nv * 3 + 4, sizeof *tensors);
-    Ddtrain__Tensor **params = calloc((size_t)nv, sizeof *params);
-    Ddtrain__Tensor **moments = calloc((size_t)nv * 2, sizeof *moments);
-    uint32_t(*shapes)[2] = calloc((size_t)nv * 3 + 4, sizeof *shapes);
-    char(*names)[48] = calloc((size_t)nv * 2, sizeof *names);
+    struct ckpt_tensors ct;
+    int bad = ckpt_tensors_alloc(&ct, m->arena.nviews);
     size_t nlines = 0;
     char **lines = config_lines(&t->cfg, &nlines);
     char spec_text[2048];
     int rc = -1;
-    if (!tensors || !params || !moments || !shapes || !names || !lines) {
+    if (bad || !lines) {
         snprintf(err, errlen, "out of memory building the checkpoint");
         goto out;
     }
-    int k = 0;
-    for (int v = 0; v < nv; v++) {
-        const struct tensor_view *tv = &a->views[v];
-        ckpt_tensor_view(&tensors[k], shapes[k], tv->name, a->w + tv->off, tv->n,
-                         (uint32_t)tv->rows, (uint32_t)tv->cols);
-        params[v] = &tensors[k++];
-    }
-    int nm = 0;
-    for (int v = 0; v < nv; v++) {
-        const struct tensor_view *tv = &a->views[v];
-        snprintf(names[2 * v], sizeof names[0], "%s.m", tv->name);
-        ckpt_tensor_view(&tensors[k], shapes[k], names[2 * v], opt_m + tv->off, tv->n,
-                         (uint32_t)tv->rows, (uint32_t)tv->cols);
-        moments[nm++] = &tensors[k++];
-        if (opt_v) {
-            snprintf(names[2 * v + 1], sizeof names[0], "%s.v", tv->name);
-            ckpt_tensor_view(&tensors[k], shapes[k], names[2 * v + 1], opt_v + tv->off,
-                             tv->n, (uint32_t)tv->rows, (uint32_t)tv->cols);
-            moments[nm++] = &tensors[k++];
-        }
-    }
-    Ddtrain__Tensor *bn[1], *norm[2];
-    ckpt_tensor_view(&tensors[k], shapes[k], "bn.running", m->bn_running, m->bn_running_n,
-                     (uint32_t)m->bn_running_n, 1);
-    bn[0] = &tensors[k++];
-    ckpt_tensor_view(&tensors[k], shapes[k], "input.mean", m->in_mean, (size_t)m->in_dim,
-                     (uint32_t)m->in_dim, 1);
-    norm[0] = &tensors[k++];
-    ckpt_tensor_view(&tensors[k], shapes[k], "input.inv_std", m->in_inv_std, (size_t)m->in_dim,
-                     (uint32_t)m->in_dim, 1);
-    norm[1] = &tensors[k++];
+    ckpt_tensors_fill(&ct, m, opt_m, opt_v);
 
     Ddtrain__RunConfig rcfg = DDTRAIN__RUN_CONFIG__INIT;
     rcfg.n_lines = nlines;
     rcfg.lines = lines;
     Ddtrain__ScheduleState st = DDTRAIN__SCHEDULE_STATE__INIT;
-    st.step = (uint64_t)t->step;
-    st.epoch = (uint64_t)t->epoch;
-    st.batch_in_epoch = (uint64_t)t->batch_in_epoch;
-    st.seed = t->cfg.seed;
-    st.global_batch = (uint32_t)sched_batch_at(&t->cfg.sched, (double)t->epoch);
-    st.noise_num_ema = t->noise.s_ema;
-    st.noise_den_ema = t->noise.g2_ema;
-    st.noise_count = (uint64_t)t->noise.count;
-    st.wall_seconds = t->wall_before + (MPI_Wtime() - t->t_start);
-    st.log_loss = t->log_loss;
-    st.log_correct = t->log_correct;
-    st.log_count = t->log_count;
-    st.log_grad_sq = t->log_grad_sq;
-    st.log_steps = (uint64_t)t->log_steps;
+    schedule_state_fill(t, &st);
     spec_format(&m->spec, spec_text, sizeof spec_text);
 
     Ddtrain__Checkpoint msg = DDTRAIN__CHECKPOINT__INIT;
@@ -151,14 +201,14 @@ int train_ckpt_save(struct trainer *t, char *err, int errlen)
     msg.config = &rcfg;
     msg.schedule = &st;
     msg.model_spec = spec_text;
-    msg.n_params = (size_t)nv;
-    msg.params = params;
+    msg.n_params = (size_t)m->arena.nviews;
+    msg.params = ct.params;
     msg.n_bn_running = 1;
-    msg.bn_running = bn;
+    msg.bn_running = ct.bn;
     msg.n_input_norm = 2;
-    msg.input_norm = norm;
-    msg.n_optimizer = (size_t)nm;
-    msg.optimizer = moments;
+    msg.input_norm = ct.norm;
+    msg.n_optimizer = ct.nmoments;
+    msg.optimizer = ct.moments;
     msg.optimizer_steps = (uint64_t)t->opt.t;
     msg.nranks = (uint32_t)t->nranks;
     char cerr[CKPT_ERRLEN];
@@ -169,15 +219,8 @@ int train_ckpt_save(struct trainer *t, char *err, int errlen)
     }
     rc = 0;
 out:
-    if (lines)
-        for (size_t i = 0; i < nlines; i++)
-            free(lines[i]);
-    free(lines);
-    free(names);
-    free(shapes);
-    free(moments);
-    free(params);
-    free(tensors);
+    free_lines(lines, nlines);
+    ckpt_tensors_free(&ct);
     free(m_all);
     free(v_all);
     return rc;
