@@ -100,7 +100,7 @@ int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err)
     size_t len = ddtrain__checkpoint__get_packed_size(msg);
     uint8_t header[CKPT_HEADER_BYTES], trailer[4];
     memcpy(header, CKPT_MAGIC, 8);
-    put_u32(header + 8, CKPT_VERSION);
+    put_u32(header + 8, CKPT_FILE_VERSION);
     put_u32(header + 12, 0);
     put_u64(header + 16, (uint64_t)len);
     struct file_sink sink = { .base = { .append = sink_append }, .f = a.f,
@@ -118,52 +118,50 @@ int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err)
     return fs_atomic_commit(&a, err, CKPT_ERRLEN);
 }
 
-int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err)
+/* Reads and checks the header: magic, version, and a payload length that
+ * accounts for the file's size exactly. */
+static int read_header(FILE *f, const char *path, long long size, uint64_t *len, char *err)
 {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, CKPT_ERRLEN, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    uint8_t header[CKPT_HEADER_BYTES], trailer[4];
-    uint8_t *payload = NULL;
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        snprintf(err, CKPT_ERRLEN, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
+    uint8_t header[CKPT_HEADER_BYTES];
     if (fread(header, 1, sizeof header, f) != sizeof header) {
         snprintf(err, CKPT_ERRLEN, "%s: truncated: %lld bytes is shorter than the %d-byte header",
-                 path, (long long)st.st_size, CKPT_HEADER_BYTES);
-        goto fail;
+                 path, size, CKPT_HEADER_BYTES);
+        return -1;
     }
     if (memcmp(header, CKPT_MAGIC, 8) != 0) {
         snprintf(err, CKPT_ERRLEN, "%s: not a ddtrain checkpoint (wrong magic)", path);
-        goto fail;
+        return -1;
     }
     uint32_t version = get_u32(header + 8);
-    if (version != CKPT_VERSION) {
+    if (version != CKPT_FILE_VERSION) {
         snprintf(err, CKPT_ERRLEN, "%s: format version %" PRIu32 " is not supported (this ddtrain reads version %d): use the ddtrain that wrote it",
-                 path, version, CKPT_VERSION);
-        goto fail;
+                 path, version, CKPT_FILE_VERSION);
+        return -1;
     }
-    uint64_t len = get_u64(header + 16);
-    uint64_t expect = (uint64_t)CKPT_HEADER_BYTES + len + 4;
-    if ((uint64_t)st.st_size != expect) {
+    *len = get_u64(header + 16);
+    uint64_t expect = (uint64_t)CKPT_HEADER_BYTES + *len + 4;
+    if ((uint64_t)size != expect) {
         snprintf(err, CKPT_ERRLEN, "%s: %s: the header announces %" PRIu64 " bytes in all, the file has %lld",
-                 path, (uint64_t)st.st_size < expect ? "truncated" : "trailing bytes", expect,
-                 (long long)st.st_size);
-        goto fail;
+                 path, (uint64_t)size < expect ? "truncated" : "trailing bytes", expect, size);
+        return -1;
     }
-    payload = malloc(len ? (size_t)len : 1);
+    return 0;
+}
+
+/* Reads len bytes of payload and the trailer, and checks the payload's CRC.
+ * On success *out is the payload, to free. */
+static int read_payload(FILE *f, const char *path, uint64_t len, uint8_t **out, char *err)
+{
+    uint8_t trailer[4];
+    uint8_t *payload = malloc(len ? (size_t)len : 1);
     if (!payload) {
         snprintf(err, CKPT_ERRLEN, "%s: out of memory for %" PRIu64 " bytes", path, len);
-        goto fail;
+        return -1;
     }
     if (fread(payload, 1, (size_t)len, f) != (size_t)len || fread(trailer, 1, 4, f) != 4) {
         snprintf(err, CKPT_ERRLEN, "%s: read error: %s", path, strerror(errno));
-        goto fail;
+        free(payload);
+        return -1;
     }
     uLong crc = crc32(0L, Z_NULL, 0);
     for (uint64_t off = 0; off < len;) {
@@ -173,15 +171,16 @@ int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err)
     }
     if ((uint32_t)crc != get_u32(trailer)) {
         snprintf(err, CKPT_ERRLEN, "%s: checksum mismatch: the payload is damaged", path);
-        goto fail;
+        free(payload);
+        return -1;
     }
-    Ddtrain__Checkpoint *msg = ddtrain__checkpoint__unpack(NULL, (size_t)len, payload);
-    if (!msg) {
-        snprintf(err, CKPT_ERRLEN, "%s: the payload is not a valid Checkpoint message", path);
-        goto fail;
-    }
-    free(payload);
-    payload = NULL;
+    *out = payload;
+    return 0;
+}
+
+/* Every tensor's data against its own CRC. */
+static int check_tensor_crcs(const Ddtrain__Checkpoint *msg, const char *path, char *err)
+{
     Ddtrain__Tensor **groups[] = { msg->params, msg->bn_running, msg->input_norm, msg->optimizer };
     size_t counts[] = { msg->n_params, msg->n_bn_running, msg->n_input_norm, msg->n_optimizer };
     for (int g = 0; g < 4; g++) {
@@ -189,16 +188,45 @@ int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err)
             const Ddtrain__Tensor *t = groups[g][i];
             if (ckpt_tensor_crc(t->data, t->n_data) != t->crc32) {
                 snprintf(err, CKPT_ERRLEN, "%s: tensor %s: checksum mismatch", path, t->name);
-                ddtrain__checkpoint__free_unpacked(msg, NULL);
-                goto fail;
+                return -1;
             }
         }
+    }
+    return 0;
+}
+
+int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, CKPT_ERRLEN, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    uint8_t *payload = NULL;
+    uint64_t len;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        snprintf(err, CKPT_ERRLEN, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (read_header(f, path, (long long)st.st_size, &len, err) ||
+        read_payload(f, path, len, &payload, err))
+        goto fail;
+    Ddtrain__Checkpoint *msg = ddtrain__checkpoint__unpack(NULL, (size_t)len, payload);
+    free(payload);
+    if (!msg) {
+        snprintf(err, CKPT_ERRLEN, "%s: the payload is not a valid Checkpoint message", path);
+        goto fail;
+    }
+    if (check_tensor_crcs(msg, path, err)) {
+        ddtrain__checkpoint__free_unpacked(msg, NULL);
+        goto fail;
     }
     fclose(f);
     *out = msg;
     return 0;
 fail:
-    free(payload);
     fclose(f);
     return -1;
 }

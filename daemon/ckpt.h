@@ -14,7 +14,12 @@
 #include "ddtrain.pb-c.h"
 
 #define CKPT_MAGIC "DDTCKPT\n"
-#define CKPT_VERSION 1
+/* Two versions, one for each layer of the format: the file's framing
+ * (header, trailer; written in the header, checked before anything is
+ * unpacked) and the Checkpoint message inside it (its format_version field:
+ * which tensors and fields a checkpoint holds, checked when restoring). */
+#define CKPT_FILE_VERSION 1
+#define CKPT_MESSAGE_VERSION 1
 #define CKPT_HEADER_BYTES 24
 #define CKPT_ERRLEN 1024
 

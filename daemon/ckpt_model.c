@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ckpt_restore.h"
 #include "spec.h"
-#include "trainer.h"
 
 int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, int max_batch,
                     char *err, size_t errlen)
@@ -27,9 +27,7 @@ int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, i
                  cm->msg->model_spec, spec_err);
         goto fail;
     }
-    struct model_options mo = { .bn_group = cm->cfg.bn_group, .bn_eps = (float)cm->cfg.bn_eps,
-                                .bn_momentum = (float)cm->cfg.bn_momentum };
-    if (model_build(&cm->model, &s, max_batch, &mo, sub, (int)sizeof sub)) {
+    if (model_build(&cm->model, &s, max_batch, &cm->cfg.model_opts, sub, (int)sizeof sub)) {
         snprintf(err, errlen, "%s: %s", path, sub);
         goto fail;
     }

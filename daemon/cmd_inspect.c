@@ -82,7 +82,7 @@ int inspect_main(int argc, char **argv, int first)
                "\"nranks\":%u,\"optimizer_steps\":%llu,\"schedule\":{\"step\":%llu,\"epoch\":%llu,"
                "\"batch_in_epoch\":%llu,\"seed\":%llu,\"global_batch\":%u,\"wall_seconds\":%.3f},"
                "\"tensors\":[",
-               pos[0], CKPT_VERSION, m->format_version, m->model_spec, m->nranks,
+               pos[0], CKPT_FILE_VERSION, m->format_version, m->model_spec, m->nranks,
                (unsigned long long)m->optimizer_steps, (unsigned long long)s->step,
                (unsigned long long)s->epoch, (unsigned long long)s->batch_in_epoch,
                (unsigned long long)s->seed, s->global_batch, s->wall_seconds);
@@ -96,7 +96,7 @@ int inspect_main(int argc, char **argv, int first)
         printf("checkpoint %s\n  file format %d, message version %u, written by %u rank%s\n"
                "  model %s\n  step %llu, epoch %llu, batch %llu of the epoch, seed %llu, global batch %u\n"
                "  optimizer steps %llu, training time %.1f s\n",
-               pos[0], CKPT_VERSION, m->format_version, m->nranks, m->nranks == 1 ? "" : "s",
+               pos[0], CKPT_FILE_VERSION, m->format_version, m->nranks, m->nranks == 1 ? "" : "s",
                m->model_spec, (unsigned long long)s->step, (unsigned long long)s->epoch,
                (unsigned long long)s->batch_in_epoch, (unsigned long long)s->seed,
                s->global_batch, (unsigned long long)m->optimizer_steps, s->wall_seconds);

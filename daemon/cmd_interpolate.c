@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "ckpt_restore.h"
 #include "commands.h"
 #include "probe.h"
 #include "table.h"
-#include "trainer.h"
 
 struct interpolate_config {
     struct analysis_common common;

@@ -11,34 +11,6 @@
 /* The largest global batch --batch-size accepts; the batch schedule keeps to it. */
 #define SCHED_MAX_BATCH 16777216L
 
-void sched_defaults(struct sched_config *c)
-{
-    memset(c, 0, sizeof *c);
-    c->base_lr = 0.1;
-    c->scaling = SCALE_NONE;
-    c->ref_batch = 256;
-    c->epochs = 10;
-    c->warmup_epochs = 0;
-    c->warmup_steps = 0;
-    c->warmup_start = -1;
-    c->decay = DECAY_CONSTANT;
-    c->gamma = 0.1;
-    c->nmilestones = 0;
-    c->power = 1;
-    c->floor = 0;
-    c->sgdr_t0 = 10;
-    c->sgdr_tmult = 1;
-    c->cycle_epochs = 2;
-    c->onecycle_pct = 0.3;
-    c->onecycle_div = 25;
-    c->onecycle_final_div = 1e4;
-    c->momentum = 0.9;
-    c->momentum_min = 0.85;
-    c->base_batch = 256;
-    c->nbatch = 0;
-    c->batch_scales_lr = true;
-}
-
 /* Library code reports and returns; it never exits. */
 #define FAIL(...)                                         \
     do {                                                  \
@@ -47,48 +19,26 @@ void sched_defaults(struct sched_config *c)
         return -1;                                        \
     } while (0)
 
-/* Every comparison is written so that NaN fails it: a NaN option must not pass. */
-int sched_validate(const struct sched_config *c, char *err, int errlen)
+/* The option table has checked every option's own range (finite numbers
+ * only); what is left are the options against each other and the lists.
+ * Every comparison is written so that NaN fails it all the same. */
+
+static int validate_warmup(const struct sched_config *c, char *err, int errlen)
 {
-    if (!(c->base_lr > 0) || !isfinite(c->base_lr))
-        FAIL("--lr: %g: allowed a number above 0", c->base_lr);
-    if (c->scaling != SCALE_NONE && c->scaling != SCALE_LINEAR && c->scaling != SCALE_SQRT)
-        FAIL("--lr-scaling: %d is not a scaling rule: allowed none, linear or sqrt",
-             (int)c->scaling);
-    if (c->ref_batch < 1)
-        FAIL("--ref-batch: %d: allowed a whole number from 1", c->ref_batch);
-    if (!(c->epochs > 0) || !isfinite(c->epochs))
-        FAIL("--epochs: %g: allowed a number above 0", c->epochs);
-    if (c->base_batch < 1 || c->base_batch > SCHED_MAX_BATCH)
-        FAIL("--batch-size: %d: allowed a whole number from 1 to %ld", c->base_batch,
-             SCHED_MAX_BATCH);
-
-    if (!(c->warmup_epochs >= 0 && c->warmup_epochs <= c->epochs))
-        FAIL("--warmup-epochs: %g: allowed 0 up to the length of training (--epochs %g)",
+    if (!(c->warmup_epochs <= c->epochs))
+        FAIL("--warmup-epochs: %g: allowed 0 up to the length of training (--epochs %d)",
              c->warmup_epochs, c->epochs);
-    if (c->warmup_steps < 0)
-        FAIL("--warmup-steps: %ld: allowed a whole number from 0", c->warmup_steps);
-    /* any negative start means "the unscaled rate", so only the top is bounded */
-    if (!(c->warmup_start <= 1))
-        FAIL("--warmup-start: %g: allowed 0 to 1 (a fraction of the scaled rate), or -1 "
-             "for the unscaled rate",
-             c->warmup_start);
+    return 0;
+}
 
-    switch (c->decay) {
-    case DECAY_CONSTANT: case DECAY_STEP: case DECAY_EXP: case DECAY_POLY:
-    case DECAY_COSINE: case DECAY_SGDR: case DECAY_CYCLIC: case DECAY_ONECYCLE:
-        break;
-    default:
-        FAIL("--lr-decay: %d is not a schedule: allowed constant, step, exp, poly, cosine, "
-             "sgdr, cyclic or onecycle",
-             (int)c->decay);
-    }
+static int validate_milestones(const struct sched_config *c, char *err, int errlen)
+{
     if (c->nmilestones < 0 || c->nmilestones > SCHED_MAX_MILESTONES)
         FAIL("--lr-milestones: %d milestones: allowed at most %d", c->nmilestones,
              SCHED_MAX_MILESTONES);
     for (int i = 0; i < c->nmilestones; i++) {
         if (!(c->milestones[i] >= 0 && c->milestones[i] <= c->epochs))
-            FAIL("--lr-milestones: %g is outside training: allowed epochs from 0 to %g",
+            FAIL("--lr-milestones: %g is outside training: allowed epochs from 0 to %d",
                  c->milestones[i], c->epochs);
         if (i > 0 && !(c->milestones[i] > c->milestones[i - 1]))
             FAIL("--lr-milestones: %g after %g: allowed strictly increasing epochs",
@@ -98,37 +48,22 @@ int sched_validate(const struct sched_config *c, char *err, int errlen)
     if (c->decay == DECAY_STEP && c->nmilestones == 0)
         FAIL("--lr-milestones: none given for --lr-decay step: allowed one or more "
              "epochs, e.g. --lr-milestones 30,60");
-    if ((c->decay == DECAY_STEP || c->decay == DECAY_EXP) && !(c->gamma > 0 && c->gamma <= 1))
-        FAIL("--lr-gamma: %g: allowed a number in (0, 1]", c->gamma);
-    if (!(c->power > 0) || !isfinite(c->power))
-        FAIL("--lr-power: %g: allowed a number above 0", c->power);
-    if (!(c->floor >= 0 && c->floor < 1))
-        FAIL("--lr-floor: %g: allowed a fraction of the peak rate in [0, 1)", c->floor);
-    if (!(c->sgdr_t0 > 0) || !isfinite(c->sgdr_t0))
-        FAIL("--sgdr-t0: %g: allowed a number of epochs above 0", c->sgdr_t0);
-    if (!(c->sgdr_tmult >= 1) || !isfinite(c->sgdr_tmult))
-        FAIL("--sgdr-tmult: %g: allowed a number from 1 (periods may not shrink)",
-             c->sgdr_tmult);
-    if (!(c->cycle_epochs > 0) || !isfinite(c->cycle_epochs))
-        FAIL("--cycle-epochs: %g: allowed a number of epochs above 0", c->cycle_epochs);
-    if (!(c->onecycle_pct > 0 && c->onecycle_pct < 1))
-        FAIL("--onecycle-pct: %g: allowed a fraction of training in (0, 1)", c->onecycle_pct);
-    if (!(c->onecycle_div >= 1) || !isfinite(c->onecycle_div))
-        FAIL("--onecycle-div: %g: allowed a number from 1 (peak / starting rate)",
-             c->onecycle_div);
-    if (!(c->onecycle_final_div >= 1) || !isfinite(c->onecycle_final_div))
-        FAIL("--onecycle-final-div: %g: allowed a number from 1 (starting / final rate)",
-             c->onecycle_final_div);
+    return 0;
+}
 
-    if (!(c->momentum >= 0 && c->momentum < 1))
-        FAIL("--momentum: %g: allowed a number in [0, 1)", c->momentum);
+static int validate_momentum(const struct sched_config *c, char *err, int errlen)
+{
     /* only one-cycle reads momentum_min; checking it otherwise would reject a
      * plain --momentum 0.5 against the 0.85 default */
-    if (c->decay == DECAY_ONECYCLE && !(c->momentum_min >= 0 && c->momentum_min <= c->momentum))
+    if (c->decay == DECAY_ONECYCLE && !(c->momentum_min <= c->momentum))
         FAIL("--momentum-min: %g: one-cycle cycles momentum between --momentum-min and "
              "--momentum (%g): allowed 0 up to --momentum",
              c->momentum_min, c->momentum);
+    return 0;
+}
 
+static int validate_batch_schedule(const struct sched_config *c, char *err, int errlen)
+{
     if (c->nbatch < 0 || c->nbatch > SCHED_MAX_MILESTONES)
         FAIL("--batch-schedule: %d changes: allowed at most %d", c->nbatch,
              SCHED_MAX_MILESTONES);
@@ -139,12 +74,20 @@ int sched_validate(const struct sched_config *c, char *err, int errlen)
         /* a change at or after the end would never run but would still size buffers */
         if (!(c->batch_epochs[i] >= 0 && c->batch_epochs[i] < c->epochs))
             FAIL("--batch-schedule: epoch %g is outside training: allowed epochs from 0 to "
-                 "before %g",
+                 "before %d",
                  c->batch_epochs[i], c->epochs);
         if (i > 0 && !(c->batch_epochs[i] > c->batch_epochs[i - 1]))
             FAIL("--batch-schedule: epoch %g after %g: allowed strictly increasing epochs",
                  c->batch_epochs[i], c->batch_epochs[i - 1]);
     }
+    return 0;
+}
+
+int sched_validate(const struct sched_config *c, char *err, int errlen)
+{
+    if (validate_warmup(c, err, errlen) || validate_milestones(c, err, errlen) ||
+        validate_momentum(c, err, errlen) || validate_batch_schedule(c, err, errlen))
+        return -1;
     return 0;
 }
 

@@ -24,14 +24,17 @@ enum lr_decay {
 
 #define SCHED_MAX_MILESTONES 16
 
+/* Written by the option table of `ddtrain train` (daemon/train_options.c),
+ * which holds the defaults and the bounds of every field an option sets;
+ * the lists are filled by the parsers below. */
 struct sched_config {
     double base_lr;           /* the rate at the reference batch */
     enum lr_scaling scaling;
     int ref_batch;            /* reference batch for scaling (256) */
-    double epochs;            /* length of training, T */
+    int epochs;               /* length of training, T */
 
     double warmup_epochs;     /* linear warm-up length in epochs ... */
-    long warmup_steps;        /* ... or in steps (used when > 0) */
+    int warmup_steps;         /* ... or in steps (used when > 0) */
     double warmup_start;      /* start factor relative to the scaled rate;
                                  < 0 means "the unscaled rate" (1 / scale) */
 
@@ -58,10 +61,9 @@ struct sched_config {
                                  rate stays as at base_batch) */
 };
 
-/* Sensible defaults: constant rate 0.1, linear scaling off, no warm-up. */
-void sched_defaults(struct sched_config *c);
-
-/* Checks the config for contradictions; fills err and returns -1. */
+/* Checks what the option table cannot: the fields against each other and
+ * the parsed lists (the table has checked each option's own bounds). Fills
+ * err and returns -1 on a contradiction. */
 int sched_validate(const struct sched_config *c, char *err, int errlen);
 
 /* Global batch size in force at epoch t. */

@@ -58,19 +58,19 @@ static void plan_next(struct trainer *t, struct step_plan *p)
     p->step = t->step;
     p->epoch = t->epoch;
     p->batch_in_epoch = t->batch_in_epoch;
-    if (t->epoch >= t->cfg.epochs || (t->cfg.max_steps > 0 && t->step >= t->cfg.max_steps)) {
+    if (t->epoch >= t->cfg.sched.epochs || (t->cfg.max_steps > 0 && t->step >= t->cfg.max_steps)) {
         p->flags = PLAN_STOP;
         return;
     }
     long spe = train_steps_in_epoch(t, t->epoch);
     double pos = (double)t->epoch + (double)t->batch_in_epoch / (double)spe;
     p->epoch_pos = pos;
-    p->global_batch = sched_batch_at(&t->sched, (double)t->epoch);
-    p->lr = sched_lr_at(&t->sched, pos, (long)t->step);
-    p->momentum = sched_momentum_at(&t->sched, pos);
+    p->global_batch = sched_batch_at(&t->cfg.sched, (double)t->epoch);
+    p->lr = sched_lr_at(&t->cfg.sched, pos, (long)t->step);
+    p->momentum = sched_momentum_at(&t->cfg.sched, pos);
     bool last_of_epoch = t->batch_in_epoch + 1 == spe;
     bool last_step = (t->cfg.max_steps > 0 && t->step + 1 == t->cfg.max_steps) ||
-                     (last_of_epoch && t->epoch + 1 == t->cfg.epochs);
+                     (last_of_epoch && t->epoch + 1 == t->cfg.sched.epochs);
     int ee = t->cfg.eval_every;
     if (last_step || (last_of_epoch && ee > 0 && (t->epoch + 1) % ee == 0))
         p->flags |= PLAN_EVAL;
@@ -102,7 +102,7 @@ static void log_step(struct trainer *t, const struct step_plan *p)
                   p->global_batch, loss, acc, sps, grad_norm, bnoise);
     if (!t->cfg.quiet)
         progress_step(&t->progress, (long)p->step + 1, t->total_steps, p->epoch_pos,
-                      t->cfg.epochs, loss, acc, p->lr, sps, eta, bnoise);
+                      t->cfg.sched.epochs, loss, acc, p->lr, sps, eta, bnoise);
     t->recent_loss = loss;
     t->recent_sps = sps;
     t->log_loss = t->log_correct = t->log_count = t->log_grad_sq = 0;
@@ -250,7 +250,7 @@ static int parse_options(struct trainer *t, int argc, char **argv, int first, st
     char err[CONFIG_ERRLEN + DDT_ERRLEN];
     char *pos[1];
     int npos;
-    config_defaults(train_options, &t->cfg);
+    train_config_defaults(&t->cfg);
     int rc = config_parse_args(train_options, &t->cfg, argc, argv, first, pos, 0, &npos, err);
     if (rc == 1) {
         if (t->rank == 0)
@@ -359,8 +359,8 @@ static int train_loop(struct trainer *t, bool *stopped)
     t->first_step = (long)t->step;
     if (t->rank == 0) {
         /* what status says before the first step ends */
-        struct step_plan now = { .global_batch = sched_batch_at(&t->sched, (double)t->epoch),
-                                   .lr = sched_lr_at(&t->sched, (double)t->epoch, (long)t->step) };
+        struct step_plan now = { .global_batch = sched_batch_at(&t->cfg.sched, (double)t->epoch),
+                                   .lr = sched_lr_at(&t->cfg.sched, (double)t->epoch, (long)t->step) };
         t->recent_loss = NAN;
         publish_status(t, &now);
     }

@@ -6,7 +6,13 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "model.h"
+#include "optim.h"
+#include "schedule.h"
 
+/* What `ddtrain train` is told. The option table writes straight into the
+ * structs the engine and the schedule read: model_opts, sched and optim are
+ * handed on as they are, so every option has one home. */
 struct train_config {
     char run_dir[CONFIG_STRLEN];
     char data[CONFIG_STRLEN];
@@ -17,32 +23,15 @@ struct train_config {
     char model[CONFIG_STRLEN];
     bool bn;
     double dropout;
-    int bn_group;
-    double bn_momentum, bn_eps;
-    int epochs;
-    int batch_size;
+    struct model_options model_opts; /* --bn-group, --bn-momentum, --bn-eps */
+    /* --epochs, --batch-size, --lr and the rest of the schedule; its lists
+     * are parsed from the two texts below (train_build_schedule) */
+    struct sched_config sched;
     char batch_schedule[CONFIG_STRLEN];
-    bool batch_scales_lr;
-    int optimizer;           /* enum optim_kind */
-    double lr;
-    int lr_scaling;          /* enum lr_scaling */
-    int ref_batch;
-    double warmup_epochs;
-    int warmup_steps;
-    double warmup_start;
-    int lr_decay;            /* enum lr_decay */
-    double lr_gamma;
     char lr_milestones[CONFIG_STRLEN];
-    double lr_power, lr_floor;
-    double sgdr_t0, sgdr_tmult, cycle_epochs;
-    double onecycle_pct, onecycle_div, onecycle_final_div;
-    double momentum, momentum_min;
-    bool nesterov;
-    double beta2, adam_eps;
-    double weight_decay;
-    int wd_mode;             /* enum wd_mode */
-    bool wd_exempt_bn_bias;
-    double trust_coef;
+    /* --optimizer, --nesterov, --beta2, --adam-eps, --weight-decay, --wd-*,
+     * --trust-coef (--momentum, Adam's beta1, is the schedule's) */
+    struct optim_config optim;
     uint64_t seed;
     int eval_every;          /* epochs */
     int log_every;           /* steps */
@@ -70,6 +59,10 @@ struct train_config {
 };
 
 extern const struct option_def train_options[];
+
+/* Every option at its default, and what no option sets at its fixed value;
+ * the schedule's lists stay empty until train_build_schedule parses them. */
+void train_config_defaults(struct train_config *c);
 
 /* Runs `ddtrain train` on this rank after MPI_Init. Returns the exit status. */
 int train_main(int argc, char **argv, int first);

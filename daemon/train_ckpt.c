@@ -9,8 +9,7 @@
 #include "config.h"
 #include "spec.h"
 #include "trainer.h"
-
-#define CKPT_FORMAT_VERSION 1
+#include "ckpt_restore.h"
 
 /* Config lines as one allocation of strings; freed with free_lines. */
 static char **config_lines(const struct train_config *c, size_t *n)
@@ -116,7 +115,7 @@ static void schedule_state(const struct trainer *t, Ddtrain__ScheduleState *st)
     st->epoch = (uint64_t)t->epoch;
     st->batch_in_epoch = (uint64_t)t->batch_in_epoch;
     st->seed = t->cfg.seed;
-    st->global_batch = (uint32_t)sched_batch_at(&t->sched, (double)t->epoch);
+    st->global_batch = (uint32_t)sched_batch_at(&t->cfg.sched, (double)t->epoch);
     st->noise_num_ema = t->noise.s_ema;
     st->noise_den_ema = t->noise.g2_ema;
     st->noise_count = (uint64_t)t->noise.count;
@@ -158,7 +157,7 @@ int train_ckpt_save(struct trainer *t, char *err, int errlen)
     spec_format(&m->spec, spec_text, sizeof spec_text);
 
     Ddtrain__Checkpoint msg = DDTRAIN__CHECKPOINT__INIT;
-    msg.format_version = CKPT_FORMAT_VERSION;
+    msg.format_version = CKPT_MESSAGE_VERSION;
     msg.config = &rcfg;
     msg.schedule = &st;
     msg.model_spec = spec_text;
@@ -190,89 +189,6 @@ out:
     return rc;
 }
 
-/* Copies elements [first, first + len) of a tensor to dst after checking its
- * name and element count. */
-static int restore_tensor_part(Ddtrain__Tensor *const *ts, size_t n, const char *name,
-                               float *dst, size_t count, size_t first, size_t len, char *err,
-                               int errlen)
-{
-    const Ddtrain__Tensor *t = ckpt_find(ts, n, name);
-    if (!t) {
-        snprintf(err, errlen, "the checkpoint has no tensor %s", name);
-        return -1;
-    }
-    if (t->n_data != count) {
-        snprintf(err, errlen, "tensor %s has %zu elements in the checkpoint, the model needs %zu",
-                 name, t->n_data, count);
-        return -1;
-    }
-    if (len)
-        memcpy(dst, t->data + first, len * sizeof *dst);
-    return 0;
-}
-
-static int restore_tensor(Ddtrain__Tensor *const *ts, size_t n, const char *name, float *dst,
-                          size_t count, char *err, int errlen)
-{
-    return restore_tensor_part(ts, n, name, dst, count, 0, count, err, errlen);
-}
-
-int ckpt_restore_model(struct model *m, const Ddtrain__Checkpoint *msg, bool skip_head,
-                       char *err, int errlen)
-{
-    struct arena *a = &m->arena;
-    if (msg->format_version != CKPT_FORMAT_VERSION) {
-        snprintf(err, errlen, "checkpoint message version %u is not supported (expected %d)",
-                 msg->format_version, CKPT_FORMAT_VERSION);
-        return -1;
-    }
-    /* the head: the last linear layer's tensors */
-    int head_layer = a->views[a->nviews - 1].layer;
-    for (int v = 0; v < a->nviews; v++) {
-        const struct tensor_view *tv = &a->views[v];
-        if (skip_head && tv->layer == head_layer && tv->role != ROLE_BN_GAMMA &&
-            tv->role != ROLE_BN_BETA)
-            continue;
-        const Ddtrain__Tensor *ct = ckpt_find(msg->params, msg->n_params, tv->name);
-        if (ct && ct->n_shape >= 1 && ct->shape[0] != (uint32_t)tv->rows) {
-            snprintf(err, errlen, "tensor %s has shape %ux%u in the checkpoint, the model needs %dx%d",
-                     tv->name, ct->shape[0], ct->n_shape > 1 ? ct->shape[1] : 1, tv->rows, tv->cols);
-            return -1;
-        }
-        if (restore_tensor(msg->params, msg->n_params, tv->name, a->w + tv->off, tv->n, err,
-                           errlen))
-            return -1;
-    }
-    if (restore_tensor(msg->bn_running, msg->n_bn_running, "bn.running", m->bn_running,
-                       m->bn_running_n, err, errlen) ||
-        restore_tensor(msg->input_norm, msg->n_input_norm, "input.mean", m->in_mean,
-                       (size_t)m->in_dim, err, errlen) ||
-        restore_tensor(msg->input_norm, msg->n_input_norm, "input.inv_std", m->in_inv_std,
-                       (size_t)m->in_dim, err, errlen))
-        return -1;
-    return 0;
-}
-
-int ckpt_parse_config(const Ddtrain__Checkpoint *msg, struct train_config *cfg, char *err,
-                      int errlen)
-{
-    char sub[CONFIG_ERRLEN];
-    config_defaults(train_options, cfg);
-    for (size_t i = 0; msg->config && i < msg->config->n_lines; i++) {
-        char line[CONFIG_STRLEN + 64];
-        snprintf(line, sizeof line, "%s", msg->config->lines[i]);
-        char *eq = strstr(line, " = ");
-        if (!eq)
-            continue;
-        *eq = 0;
-        if (config_set(train_options, cfg, line, eq + 3, sub)) {
-            snprintf(err, errlen, "its configuration does not parse: %s", sub);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* Where the engine's optimizer state comes from, and where errors go. */
 struct optimizer_source {
     const Ddtrain__Checkpoint *msg;
@@ -289,9 +205,9 @@ static int restore_optimizer_part(void *user, const struct tensor_view *tv, floa
     char mname[48], vname[48];
     snprintf(mname, sizeof mname, "%s.m", tv->name);
     snprintf(vname, sizeof vname, "%s.v", tv->name);
-    if (restore_tensor_part(msg->optimizer, msg->n_optimizer, mname, m_dst, tv->n, first, len,
+    if (ckpt_restore_tensor_part(msg->optimizer, msg->n_optimizer, mname, m_dst, tv->n, first, len,
                             src->err, src->errlen) ||
-        (v_dst && restore_tensor_part(msg->optimizer, msg->n_optimizer, vname, v_dst, tv->n,
+        (v_dst && ckpt_restore_tensor_part(msg->optimizer, msg->n_optimizer, vname, v_dst, tv->n,
                                       first, len, src->err, src->errlen)))
         return -1;
     return 0;

@@ -1,5 +1,9 @@
-/* The option table of `ddtrain train`: names, bounds, defaults and help. */
+/* The option table of `ddtrain train`: names, bounds, defaults and help, the
+ * one place each of them is written. Rows target the fields of the
+ * schedule's, the optimizer's and the model's own structs inside struct
+ * train_config, so nothing is copied between option and engine structs. */
 #include <stddef.h>
+#include <string.h>
 
 #include "optim.h"
 #include "schedule.h"
@@ -7,9 +11,15 @@
 
 #define F(field) offsetof(struct train_config, field)
 
+/* OPT_ENUM writes its field as an int: the enum-typed fields must be ints */
+_Static_assert(sizeof(enum optim_kind) == sizeof(int), "enum optim_kind is not an int");
+_Static_assert(sizeof(enum wd_mode) == sizeof(int), "enum wd_mode is not an int");
+_Static_assert(sizeof(enum lr_scaling) == sizeof(int), "enum lr_scaling is not an int");
+_Static_assert(sizeof(enum lr_decay) == sizeof(int), "enum lr_decay is not an int");
+
 static const struct enum_name optimizers[] = {
-    { "sgd", OPT_SGD }, { "adam", OPT_ADAM }, { "adamw", OPT_ADAMW },
-    { "lars", OPT_LARS }, { "lamb", OPT_LAMB }, { NULL, 0 },
+    { "sgd", OPTIM_SGD }, { "adam", OPTIM_ADAM }, { "adamw", OPTIM_ADAMW },
+    { "lars", OPTIM_LARS }, { "lamb", OPTIM_LAMB }, { NULL, 0 },
 };
 static const struct enum_name wd_modes[] = {
     { "l2", WD_L2 }, { "decoupled", WD_DECOUPLED }, { NULL, 0 },
@@ -43,68 +53,73 @@ const struct option_def train_options[] = {
       "batch norm after every hidden layer of an MLP spec" },
     { "dropout", OPT_DOUBLE, F(dropout), 0, 0.99, "0", NULL, OPTF_MATH,
       "dropout after every hidden ReLU of an MLP spec" },
-    { "bn-group", OPT_INT, F(bn_group), 0, BIG, "0", NULL, OPTF_MATH,
+    { "bn-group", OPT_INT, F(model_opts.bn_group), 0, BIG, "0", NULL, OPTF_MATH,
       "ghost batch norm: statistics over groups of G samples of a rank's slice (0: the slice)" },
-    { "bn-momentum", OPT_DOUBLE, F(bn_momentum), 0, 1, "0.1", NULL, OPTF_MATH | OPTF_POSITIVE,
+    { "bn-momentum", OPT_DOUBLE, F(model_opts.bn_momentum), 0, 1, "0.1", NULL,
+      OPTF_MATH | OPTF_POSITIVE,
       "weight of the batch statistics in the running statistics" },
-    { "bn-eps", OPT_DOUBLE, F(bn_eps), 0, 1, "1e-5", NULL, OPTF_MATH | OPTF_POSITIVE,
+    { "bn-eps", OPT_DOUBLE, F(model_opts.bn_eps), 0, 1, "1e-5", NULL, OPTF_MATH | OPTF_POSITIVE,
       "batch-norm epsilon" },
-    { "epochs", OPT_INT, F(epochs), 1, 100000, "10", NULL, 0, "epochs to train" },
-    { "batch-size", OPT_INT, F(batch_size), 1, 16777216, "256", NULL, OPTF_MATH,
+    { "epochs", OPT_INT, F(sched.epochs), 1, 100000, "10", NULL, 0, "epochs to train" },
+    { "batch-size", OPT_INT, F(sched.base_batch), 1, 16777216, "256", NULL, OPTF_MATH,
       "global batch size (split across ranks)" },
     { "batch-schedule", OPT_STRING, F(batch_schedule), 0, 0, "", NULL, OPTF_MATH,
       "batch-size milestones EPOCH:BATCH,... (e.g. 5:512,10:1024)" },
-    { "batch-scales-lr", OPT_BOOL, F(batch_scales_lr), 0, 0, "true", NULL, OPTF_MATH,
+    { "batch-scales-lr", OPT_BOOL, F(sched.batch_scales_lr), 0, 0, "true", NULL, OPTF_MATH,
       "when the batch schedule grows the batch, apply the scaling rule to the rate" },
-    { "optimizer", OPT_ENUM, F(optimizer), 0, 0, "sgd", optimizers, OPTF_MATH, "optimizer" },
-    { "lr", OPT_DOUBLE, F(lr), 0, 100, "0.1", NULL, OPTF_MATH | OPTF_POSITIVE,
+    { "optimizer", OPT_ENUM, F(optim.kind), 0, 0, "sgd", optimizers, OPTF_MATH, "optimizer" },
+    { "lr", OPT_DOUBLE, F(sched.base_lr), 0, 100, "0.1", NULL, OPTF_MATH | OPTF_POSITIVE,
       "base learning rate (at the reference batch)" },
-    { "lr-scaling", OPT_ENUM, F(lr_scaling), 0, 0, "none", scalings, OPTF_MATH,
+    { "lr-scaling", OPT_ENUM, F(sched.scaling), 0, 0, "none", scalings, OPTF_MATH,
       "scale the rate with global batch / reference batch" },
-    { "ref-batch", OPT_INT, F(ref_batch), 1, 16777216, "256", NULL, OPTF_MATH,
+    { "ref-batch", OPT_INT, F(sched.ref_batch), 1, 16777216, "256", NULL, OPTF_MATH,
       "reference batch of the scaling rule" },
-    { "warmup-epochs", OPT_DOUBLE, F(warmup_epochs), 0, 100000, "0", NULL, OPTF_MATH,
+    { "warmup-epochs", OPT_DOUBLE, F(sched.warmup_epochs), 0, 100000, "0", NULL, OPTF_MATH,
       "linear warm-up length in epochs" },
-    { "warmup-steps", OPT_INT, F(warmup_steps), 0, BIG, "0", NULL, OPTF_MATH,
+    { "warmup-steps", OPT_INT, F(sched.warmup_steps), 0, BIG, "0", NULL, OPTF_MATH,
       "linear warm-up length in steps (wins over --warmup-epochs)" },
-    { "warmup-start", OPT_DOUBLE, F(warmup_start), -1, 1, "-1", NULL, OPTF_MATH,
+    { "warmup-start", OPT_DOUBLE, F(sched.warmup_start), -1, 1, "-1", NULL, OPTF_MATH,
       "warm-up start factor of the scaled rate (-1: start at the unscaled rate)" },
-    { "lr-decay", OPT_ENUM, F(lr_decay), 0, 0, "constant", decays, OPTF_MATH, "decay schedule" },
-    { "lr-gamma", OPT_DOUBLE, F(lr_gamma), 0, 1, "0.1", NULL, OPTF_MATH | OPTF_POSITIVE,
+    { "lr-decay", OPT_ENUM, F(sched.decay), 0, 0, "constant", decays, OPTF_MATH, "decay schedule" },
+    { "lr-gamma", OPT_DOUBLE, F(sched.gamma), 0, 1, "0.1", NULL, OPTF_MATH | OPTF_POSITIVE,
       "step/exp decay factor" },
     { "lr-milestones", OPT_STRING, F(lr_milestones), 0, 0, "", NULL, OPTF_MATH,
       "step decay epochs, e.g. 30,60,80 (one milestone: the two-stage schedule)" },
-    { "lr-power", OPT_DOUBLE, F(lr_power), 0, 100, "1", NULL, OPTF_MATH | OPTF_POSITIVE,
+    { "lr-power", OPT_DOUBLE, F(sched.power), 0, 100, "1", NULL, OPTF_MATH | OPTF_POSITIVE,
       "polynomial decay power" },
-    { "lr-floor", OPT_DOUBLE, F(lr_floor), 0, 0.999, "0", NULL, OPTF_MATH,
+    { "lr-floor", OPT_DOUBLE, F(sched.floor), 0, 0.999, "0", NULL, OPTF_MATH,
       "lowest rate of cosine/poly/sgdr/cyclic, as a fraction of the peak" },
-    { "sgdr-t0", OPT_DOUBLE, F(sgdr_t0), 0, 100000, "10", NULL, OPTF_MATH | OPTF_POSITIVE,
+    { "sgdr-t0", OPT_DOUBLE, F(sched.sgdr_t0), 0, 100000, "10", NULL, OPTF_MATH | OPTF_POSITIVE,
       "SGDR first period in epochs" },
-    { "sgdr-tmult", OPT_DOUBLE, F(sgdr_tmult), 1, 100, "1", NULL, OPTF_MATH,
+    { "sgdr-tmult", OPT_DOUBLE, F(sched.sgdr_tmult), 1, 100, "1", NULL, OPTF_MATH,
       "SGDR period growth factor" },
-    { "cycle-epochs", OPT_DOUBLE, F(cycle_epochs), 0, 100000, "2", NULL, OPTF_MATH | OPTF_POSITIVE,
+    { "cycle-epochs", OPT_DOUBLE, F(sched.cycle_epochs), 0, 100000, "2", NULL,
+      OPTF_MATH | OPTF_POSITIVE,
       "cyclic half period (step size) in epochs" },
-    { "onecycle-pct", OPT_DOUBLE, F(onecycle_pct), 0, 0.999, "0.3", NULL, OPTF_MATH | OPTF_POSITIVE,
+    { "onecycle-pct", OPT_DOUBLE, F(sched.onecycle_pct), 0, 0.999, "0.3", NULL,
+      OPTF_MATH | OPTF_POSITIVE,
       "one-cycle: share of training spent rising" },
-    { "onecycle-div", OPT_DOUBLE, F(onecycle_div), 1, 1e6, "25", NULL, OPTF_MATH,
+    { "onecycle-div", OPT_DOUBLE, F(sched.onecycle_div), 1, 1e6, "25", NULL, OPTF_MATH,
       "one-cycle: peak / starting rate" },
-    { "onecycle-final-div", OPT_DOUBLE, F(onecycle_final_div), 1, 1e9, "1e4", NULL, OPTF_MATH,
+    { "onecycle-final-div", OPT_DOUBLE, F(sched.onecycle_final_div), 1, 1e9, "1e4", NULL, OPTF_MATH,
       "one-cycle: starting / final rate" },
-    { "momentum", OPT_DOUBLE, F(momentum), 0, 0.9999, "0.9", NULL, OPTF_MATH,
+    { "momentum", OPT_DOUBLE, F(sched.momentum), 0, 0.9999, "0.9", NULL, OPTF_MATH,
       "SGD/LARS momentum, Adam/AdamW/LAMB beta1" },
-    { "momentum-min", OPT_DOUBLE, F(momentum_min), 0, 0.9999, "0.85", NULL, OPTF_MATH,
+    { "momentum-min", OPT_DOUBLE, F(sched.momentum_min), 0, 0.9999, "0.85", NULL, OPTF_MATH,
       "one-cycle: momentum at the peak rate" },
-    { "nesterov", OPT_BOOL, F(nesterov), 0, 0, "false", NULL, OPTF_MATH, "Nesterov momentum" },
-    { "beta2", OPT_DOUBLE, F(beta2), 0, 0.999999, "0.999", NULL, OPTF_MATH,
+    { "nesterov", OPT_BOOL, F(optim.nesterov), 0, 0, "false", NULL,
+      OPTF_MATH, "Nesterov momentum" },
+    { "beta2", OPT_DOUBLE, F(optim.beta2), 0, 0.999999, "0.999", NULL, OPTF_MATH,
       "Adam/AdamW/LAMB second-moment decay" },
-    { "adam-eps", OPT_DOUBLE, F(adam_eps), 0, 1, "1e-8", NULL, OPTF_MATH | OPTF_POSITIVE,
+    { "adam-eps", OPT_DOUBLE, F(optim.eps), 0, 1, "1e-8", NULL, OPTF_MATH | OPTF_POSITIVE,
       "Adam/AdamW/LAMB epsilon" },
-    { "weight-decay", OPT_DOUBLE, F(weight_decay), 0, 1, "0", NULL, OPTF_MATH, "weight decay" },
-    { "wd-mode", OPT_ENUM, F(wd_mode), 0, 0, "l2", wd_modes, OPTF_MATH,
+    { "weight-decay", OPT_DOUBLE, F(optim.weight_decay), 0, 1, "0", NULL,
+      OPTF_MATH, "weight decay" },
+    { "wd-mode", OPT_ENUM, F(optim.wd_mode), 0, 0, "l2", wd_modes, OPTF_MATH,
       "SGD weight decay: l2 (added to the gradient) or decoupled" },
-    { "wd-exempt-bn-bias", OPT_BOOL, F(wd_exempt_bn_bias), 0, 0, "false", NULL, OPTF_MATH,
+    { "wd-exempt-bn-bias", OPT_BOOL, F(optim.wd_exempt_bn_bias), 0, 0, "false", NULL, OPTF_MATH,
       "no weight decay on biases and batch-norm parameters" },
-    { "trust-coef", OPT_DOUBLE, F(trust_coef), 0, 1, "0.001", NULL, OPTF_MATH | OPTF_POSITIVE,
+    { "trust-coef", OPT_DOUBLE, F(optim.trust_coef), 0, 1, "0.001", NULL, OPTF_MATH | OPTF_POSITIVE,
       "LARS trust coefficient eta" },
     { "seed", OPT_U64, F(seed), 0, 1.8e19, "1", NULL, OPTF_MATH, "random seed" },
     { "eval-every", OPT_INT, F(eval_every), 0, 100000, "1", NULL, 0,
@@ -153,3 +168,12 @@ const struct option_def train_options[] = {
     { "quiet", OPT_BOOL, F(quiet), 0, 0, "false", NULL, 0, "no progress output" },
     { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL },
 };
+
+void train_config_defaults(struct train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    config_defaults(train_options, c);
+    /* not an option: LARS and LAMB give biases and batch-norm parameters
+     * trust ratio 1 and no decay, as their papers do */
+    c->optim.trust_exempt_vectors = true;
+}

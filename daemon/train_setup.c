@@ -14,37 +14,16 @@
 #include "spec.h"
 #include "trainer.h"
 
+/* The option table has filled the schedule; what is left are its lists and
+ * the checks of options against each other. */
 int train_build_schedule(struct trainer *t, char *err, int errlen)
 {
-    const struct train_config *c = &t->cfg;
-    struct sched_config *s = &t->sched;
-    sched_defaults(s);
-    s->base_lr = c->lr;
-    s->scaling = (enum lr_scaling)c->lr_scaling;
-    s->ref_batch = c->ref_batch;
-    s->epochs = c->epochs;
-    s->warmup_epochs = c->warmup_epochs;
-    s->warmup_steps = c->warmup_steps;
-    s->warmup_start = c->warmup_start;
-    s->decay = (enum lr_decay)c->lr_decay;
-    s->gamma = c->lr_gamma;
-    s->power = c->lr_power;
-    s->floor = c->lr_floor;
-    s->sgdr_t0 = c->sgdr_t0;
-    s->sgdr_tmult = c->sgdr_tmult;
-    s->cycle_epochs = c->cycle_epochs;
-    s->onecycle_pct = c->onecycle_pct;
-    s->onecycle_div = c->onecycle_div;
-    s->onecycle_final_div = c->onecycle_final_div;
-    s->momentum = c->momentum;
-    s->momentum_min = c->momentum_min;
-    s->base_batch = c->batch_size;
-    s->batch_scales_lr = c->batch_scales_lr;
-    if (sched_parse_milestones(s, c->lr_milestones, err, errlen))
+    struct train_config *c = &t->cfg;
+    if (sched_parse_milestones(&c->sched, c->lr_milestones, err, errlen))
         return -1;
-    if (sched_parse_batch_list(s, c->batch_schedule, err, errlen))
+    if (sched_parse_batch_list(&c->sched, c->batch_schedule, err, errlen))
         return -1;
-    return sched_validate(s, err, errlen);
+    return sched_validate(&c->sched, err, errlen);
 }
 
 static int max_global_batch(const struct sched_config *s)
@@ -67,7 +46,7 @@ static int min_global_batch(const struct sched_config *s)
 
 long train_steps_in_epoch(const struct trainer *t, int64_t epoch)
 {
-    return (long)(t->train.n / (size_t)sched_batch_at(&t->sched, (double)epoch));
+    return (long)(t->train.n / (size_t)sched_batch_at(&t->cfg.sched, (double)epoch));
 }
 
 /* Loads both splits and checks them against the model; exit-2 errors. */
@@ -98,7 +77,7 @@ static int load_data(struct trainer *t, const struct spec *s, char *err)
 
 static int check_batches(const struct trainer *t, char *err)
 {
-    int lo = min_global_batch(&t->sched), hi = max_global_batch(&t->sched);
+    int lo = min_global_batch(&t->cfg.sched), hi = max_global_batch(&t->cfg.sched);
     if ((size_t)hi > t->train.n) {
         snprintf(err, DDT_ERRLEN, "--batch-size/--batch-schedule: a global batch of %d is larger than the %zu training samples",
                  hi, t->train.n);
@@ -110,21 +89,6 @@ static int check_batches(const struct trainer *t, char *err)
         return -1;
     }
     return 0;
-}
-
-static void optim_config_from(const struct train_config *c, struct optim_config *oc)
-{
-    memset(oc, 0, sizeof *oc);
-    oc->kind = (enum optim_kind)c->optimizer;
-    oc->nesterov = c->nesterov;
-    oc->beta1 = (float)c->momentum;
-    oc->beta2 = (float)c->beta2;
-    oc->eps = (float)c->adam_eps;
-    oc->weight_decay = (float)c->weight_decay;
-    oc->wd_mode = (enum wd_mode)c->wd_mode;
-    oc->wd_exempt_vectors = c->wd_exempt_bn_bias;
-    oc->trust_coef = (float)c->trust_coef;
-    oc->trust_exempt_vectors = true;
 }
 
 /* Writes the effective config into the run directory (atomically). */
@@ -165,10 +129,9 @@ static void engine_settings_from(const struct trainer *t, const struct spec *s,
     const struct train_config *c = &t->cfg;
     memset(es, 0, sizeof *es);
     es->spec = s;
-    es->max_slice = (max_global_batch(&t->sched) + t->nranks - 1) / t->nranks;
-    es->model = (struct model_options){ .bn_group = c->bn_group, .bn_eps = (float)c->bn_eps,
-                                        .bn_momentum = (float)c->bn_momentum };
-    optim_config_from(c, &es->optim);
+    es->max_slice = (max_global_batch(&t->cfg.sched) + t->nranks - 1) / t->nranks;
+    es->model = c->model_opts;
+    es->optim = c->optim;
     es->bucket_floats = (size_t)c->bucket_kb * 1024 / sizeof(float);
     es->overlap = c->overlap;
     es->shard = c->shard_optimizer;
@@ -219,7 +182,7 @@ int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoi
                  engine_note(&t->engine));
     noise_init(&t->noise, c->noise_ema);
     t->total_steps = 0;
-    for (int e = 0; e < c->epochs; e++)
+    for (int e = 0; e < c->sched.epochs; e++)
         t->total_steps += train_steps_in_epoch(t, e);
     if (c->max_steps > 0 && c->max_steps < t->total_steps)
         t->total_steps = c->max_steps;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "ckpt.h"
+#include "ckpt_restore.h"
 #include "control.h"
 #include "dataset.h"
 #include "engine.h"
@@ -39,7 +40,6 @@ struct trainer {
     int rank, nranks;
     struct dataset train, test;
     struct engine engine;    /* model, optimizer, communication */
-    struct sched_config sched;
     struct noise_scale noise;
     struct metrics metrics;
     struct progress progress;
@@ -86,16 +86,6 @@ int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
  * directory's store. Every rank calls it: a sharded optimizer's state is
  * gathered to rank 0, which writes (the rest of the state is replicated). */
 int train_ckpt_save(struct trainer *t, char *err, int errlen);
-
-/* Restores parameters, batch-norm running statistics and input
- * normalisation into m, checking every name and shape; skip_head leaves the
- * last linear layer as it is. */
-int ckpt_restore_model(struct model *m, const Ddtrain__Checkpoint *msg, bool skip_head,
-                       char *err, int errlen);
-
-/* The run configuration a checkpoint carries (defaults for what it lacks). */
-int ckpt_parse_config(const Ddtrain__Checkpoint *msg, struct train_config *cfg, char *err,
-                      int errlen);
 
 /* Restores the model (see ckpt_restore_model) and, unless weights_only, the
  * optimizer state and counters from msg. */

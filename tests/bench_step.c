@@ -127,7 +127,7 @@ static void bench_batch(int B, double seconds)
     uint32_t *perm = malloc(d.n * sizeof *perm);
     sampler_permutation(perm, d.n, 1, 0);
     struct optim o;
-    struct optim_config oc = { .kind = OPT_SGD, .weight_decay = 5e-4f, .wd_mode = WD_L2 };
+    struct optim_config oc = { .kind = OPTIM_SGD, .weight_decay = 5e-4f, .wd_mode = WD_L2 };
     optim_init(&o, &oc, &m.arena);
 
     double gemm_rate, gemm_median;

@@ -211,6 +211,38 @@ START_TEST(test_train_defaults_valid)
 }
 END_TEST
 
+/* Train's table writes the optimizer's and the model's own structs, and
+ * what no option sets has its fixed value. */
+START_TEST(test_train_targets_engine_structs)
+{
+    static struct train_config c;
+    char err[CONFIG_ERRLEN];
+    train_config_defaults(&c);
+    ck_assert(c.optim.trust_exempt_vectors);
+    ck_assert_int_eq(c.optim.kind, OPTIM_SGD);
+    ck_assert_int_eq(c.optim.wd_mode, WD_L2);
+    static const char *const set[][2] = {
+        { "optimizer", "lamb" }, { "nesterov", "true" }, { "beta2", "0.99" },
+        { "adam-eps", "1e-6" }, { "weight-decay", "0.01" }, { "wd-mode", "decoupled" },
+        { "wd-exempt-bn-bias", "yes" }, { "trust-coef", "0.002" }, { "bn-group", "8" },
+        { "bn-eps", "0.001" }, { "bn-momentum", "0.2" },
+    };
+    for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
+        ck_assert_msg(config_set(train_options, &c, set[i][0], set[i][1], err) == 0, "%s", err);
+    ck_assert_int_eq(c.optim.kind, OPTIM_LAMB);
+    ck_assert(c.optim.nesterov);
+    ck_assert(c.optim.beta2 == 0.99);
+    ck_assert(c.optim.eps == 1e-6);
+    ck_assert(c.optim.weight_decay == 0.01);
+    ck_assert_int_eq(c.optim.wd_mode, WD_DECOUPLED);
+    ck_assert(c.optim.wd_exempt_bn_bias);
+    ck_assert(c.optim.trust_coef == 0.002);
+    ck_assert_int_eq(c.model_opts.bn_group, 8);
+    ck_assert(c.model_opts.bn_eps == 0.001);
+    ck_assert(c.model_opts.bn_momentum == 0.2);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -221,6 +253,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_config_file);
     tcase_add_test(tc, test_write_round_trip);
     tcase_add_test(tc, test_train_defaults_valid);
+    tcase_add_test(tc, test_train_targets_engine_structs);
     suite_add_tcase(s, tc);
     return s;
 }

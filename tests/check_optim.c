@@ -93,15 +93,15 @@ static void ref_step(struct ref *r, const struct optim_config *c, double lr, dou
         double lrv = lr * tv->lr_mult;
         bool vec = tv->role == ROLE_BIAS || tv->role == ROLE_BN_GAMMA || tv->role == ROLE_BN_BETA;
         bool trust_exempt = c->trust_exempt_vectors && vec;
-        double wd = c->wd_exempt_vectors && vec ? 0.0 : c->weight_decay;
-        if ((c->kind == OPT_LARS || c->kind == OPT_LAMB) && trust_exempt)
+        double wd = c->wd_exempt_bn_bias && vec ? 0.0 : c->weight_decay;
+        if ((c->kind == OPTIM_LARS || c->kind == OPTIM_LAMB) && trust_exempt)
             wd = 0.0;
         double *w = r->w + tv->off, *m = r->m + tv->off, *v = r->v + tv->off;
         const float *g = a.g + tv->off;
         size_t n = tv->n;
         double u[VIEW_MAX];
         switch (c->kind) {
-        case OPT_SGD:
+        case OPTIM_SGD:
             for (size_t i = 0; i < n; i++) {
                 double ge = s * g[i] + (c->wd_mode == WD_L2 ? wd * w[i] : 0.0);
                 m[i] = mu * m[i] + ge;
@@ -110,19 +110,19 @@ static void ref_step(struct ref *r, const struct optim_config *c, double lr, dou
                 w[i] = w[i] - lrv * d - decay;
             }
             break;
-        case OPT_ADAM:
-        case OPT_ADAMW:
+        case OPTIM_ADAM:
+        case OPTIM_ADAMW:
             for (size_t i = 0; i < n; i++) {
-                double ge = s * g[i] + (c->kind == OPT_ADAM ? wd * w[i] : 0.0);
+                double ge = s * g[i] + (c->kind == OPTIM_ADAM ? wd * w[i] : 0.0);
                 m[i] = mu * m[i] + (1 - mu) * ge;
                 v[i] = b2 * v[i] + (1 - b2) * ge * ge;
                 double mhat = m[i] / (1 - pow(mu, (double)t));
                 double vhat = v[i] / (1 - pow(b2, (double)t));
-                double decay = c->kind == OPT_ADAMW ? lrv * wd * w[i] : 0.0;
+                double decay = c->kind == OPTIM_ADAMW ? lrv * wd * w[i] : 0.0;
                 w[i] = w[i] - lrv * mhat / (sqrt(vhat) + eps) - decay;
             }
             break;
-        case OPT_LARS: {
+        case OPTIM_LARS: {
             for (size_t i = 0; i < n; i++)
                 u[i] = s * g[i] + wd * w[i];
             double wn = ref_norm(w, n), gn = ref_norm(u, n);
@@ -133,7 +133,7 @@ static void ref_step(struct ref *r, const struct optim_config *c, double lr, dou
             }
             break;
         }
-        case OPT_LAMB: {
+        case OPTIM_LAMB: {
             for (size_t i = 0; i < n; i++) {
                 double ge = s * g[i];
                 m[i] = mu * m[i] + (1 - mu) * ge;
@@ -203,7 +203,7 @@ static const float MU_0[] = { 0.0f, 0.0f, 0.0f, 0.0f, 0.0f };
 
 /* ---- init */
 
-static const enum optim_kind all_kinds[] = { OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_LARS, OPT_LAMB };
+static const enum optim_kind all_kinds[] = { OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMW, OPTIM_LARS, OPTIM_LAMB };
 
 START_TEST(test_init_state)
 {
@@ -215,7 +215,7 @@ START_TEST(test_init_state)
     ck_assert_uint_eq(o.n, a.n);
     ck_assert_ptr_nonnull(o.m);
     ck_assert_uint_eq((uintptr_t)o.m % 64, 0);
-    bool second = kind == OPT_ADAM || kind == OPT_ADAMW || kind == OPT_LAMB;
+    bool second = kind == OPTIM_ADAM || kind == OPTIM_ADAMW || kind == OPTIM_LAMB;
     if (second) {
         ck_assert_ptr_nonnull(o.v);
         ck_assert_uint_eq((uintptr_t)o.v % 64, 0);
@@ -259,8 +259,8 @@ static const struct sgd_case sgd_cases[] = {
 START_TEST(test_sgd_table)
 {
     const struct sgd_case *c = &sgd_cases[_i];
-    struct optim_config cfg = { .kind = OPT_SGD, .nesterov = c->nesterov, .weight_decay = c->wd,
-                                .wd_mode = c->mode, .wd_exempt_vectors = c->exempt };
+    struct optim_config cfg = { .kind = OPTIM_SGD, .nesterov = c->nesterov, .weight_decay = c->wd,
+                                .wd_mode = c->mode, .wd_exempt_bn_bias = c->exempt };
     run_table_case(&cfg, c->what, c->momentum ? MU_09 : MU_0, c->scale);
 }
 END_TEST
@@ -279,30 +279,30 @@ struct by_hand {
 
 static const struct by_hand sgd_by_hand[] = {
     /* g' = 1: buf 1, 1.9, 2.71 */
-    { "momentum", { .kind = OPT_SGD, .wd_mode = WD_L2 }, 0.1f, 0.9f, 0.5f, W0, 4, 1.0f, 2.0f,
+    { "momentum", { .kind = OPTIM_SGD, .wd_mode = WD_L2 }, 0.1f, 0.9f, 0.5f, W0, 4, 1.0f, 2.0f,
       { 0.9, 0.71, 0.439 } },
     /* d = 1 + 0.9 buf = 1.9, 2.71, 3.439 */
-    { "nesterov", { .kind = OPT_SGD, .nesterov = true, .wd_mode = WD_L2 }, 0.1f, 0.9f, 0.5f,
+    { "nesterov", { .kind = OPTIM_SGD, .nesterov = true, .wd_mode = WD_L2 }, 0.1f, 0.9f, 0.5f,
       W0, 4, 1.0f, 2.0f, { 0.81, 0.539, 0.1951 } },
-    { "plain, grad_scale 1/8", { .kind = OPT_SGD, .wd_mode = WD_L2 }, 0.1f, 0.0f, 0.125f, W0, 4,
+    { "plain, grad_scale 1/8", { .kind = OPTIM_SGD, .wd_mode = WD_L2 }, 0.1f, 0.0f, 0.125f, W0, 4,
       1.0f, 8.0f, { 0.9, 0.8, 0.7 } },
     /* g' = 0.1 w: buf 0.1, 0.189, 0.26721 */
-    { "L2 decay through momentum", { .kind = OPT_SGD, .weight_decay = 0.1f, .wd_mode = WD_L2 },
+    { "L2 decay through momentum", { .kind = OPTIM_SGD, .weight_decay = 0.1f, .wd_mode = WD_L2 },
       0.1f, 0.9f, 1.0f, W0, 4, 1.0f, 0.0f, { 0.99, 0.9711, 0.944379 } },
     /* w *= 0.99 each step, the buffer never sees the decay */
     { "decoupled decay beside momentum",
-      { .kind = OPT_SGD, .weight_decay = 0.1f, .wd_mode = WD_DECOUPLED }, 0.1f, 0.9f, 1.0f, W0,
+      { .kind = OPTIM_SGD, .weight_decay = 0.1f, .wd_mode = WD_DECOUPLED }, 0.1f, 0.9f, 1.0f, W0,
       4, 1.0f, 0.0f, { 0.99, 0.9801, 0.970299 } },
     /* w -= 0.01 w + 0.1 */
     { "decoupled decay and gradient",
-      { .kind = OPT_SGD, .weight_decay = 0.1f, .wd_mode = WD_DECOUPLED }, 0.1f, 0.0f, 0.5f, W0,
+      { .kind = OPTIM_SGD, .weight_decay = 0.1f, .wd_mode = WD_DECOUPLED }, 0.1f, 0.0f, 0.5f, W0,
       4, 1.0f, 2.0f, { 0.89, 0.7811, 0.673289 } },
     { "exempt bias keeps its value",
-      { .kind = OPT_SGD, .weight_decay = 0.1f, .wd_mode = WD_L2, .wd_exempt_vectors = true },
+      { .kind = OPTIM_SGD, .weight_decay = 0.1f, .wd_mode = WD_L2, .wd_exempt_bn_bias = true },
       0.1f, 0.9f, 1.0f, B0, 1, 1.0f, 0.0f, { 1.0, 1.0, 1.0 } },
     { "exempt gamma keeps its value",
-      { .kind = OPT_SGD, .weight_decay = 0.1f, .wd_mode = WD_DECOUPLED,
-        .wd_exempt_vectors = true },
+      { .kind = OPTIM_SGD, .weight_decay = 0.1f, .wd_mode = WD_DECOUPLED,
+        .wd_exempt_bn_bias = true },
       0.1f, 0.9f, 1.0f, G0, 0, 1.0f, 0.0f, { 1.0, 1.0, 1.0 } },
 };
 
@@ -346,21 +346,21 @@ struct adam_case {
 };
 
 static const struct adam_case adam_cases[] = {
-    { "adam", OPT_ADAM, WD_L2, false, MU_09 },
-    { "adam, vectors exempt", OPT_ADAM, WD_L2, true, MU_09 },
-    { "adam ignores wd_mode decoupled", OPT_ADAM, WD_DECOUPLED, false, MU_09 },
-    { "adam, beta1 cycled by the schedule", OPT_ADAM, WD_L2, false, MU_CYCLED },
-    { "adamw", OPT_ADAMW, WD_DECOUPLED, false, MU_09 },
-    { "adamw, vectors exempt", OPT_ADAMW, WD_DECOUPLED, true, MU_09 },
-    { "adamw ignores wd_mode L2", OPT_ADAMW, WD_L2, false, MU_09 },
+    { "adam", OPTIM_ADAM, WD_L2, false, MU_09 },
+    { "adam, vectors exempt", OPTIM_ADAM, WD_L2, true, MU_09 },
+    { "adam ignores wd_mode decoupled", OPTIM_ADAM, WD_DECOUPLED, false, MU_09 },
+    { "adam, beta1 cycled by the schedule", OPTIM_ADAM, WD_L2, false, MU_CYCLED },
+    { "adamw", OPTIM_ADAMW, WD_DECOUPLED, false, MU_09 },
+    { "adamw, vectors exempt", OPTIM_ADAMW, WD_DECOUPLED, true, MU_09 },
+    { "adamw ignores wd_mode L2", OPTIM_ADAMW, WD_L2, false, MU_09 },
 };
 
 START_TEST(test_adam_table)
 {
     const struct adam_case *c = &adam_cases[_i];
-    struct optim_config cfg = { .kind = c->kind, .beta1 = 0.5f, .beta2 = 0.999f, .eps = 1e-8f,
+    struct optim_config cfg = { .kind = c->kind, .beta2 = 0.999f, .eps = 1e-8f,
                                 .weight_decay = 0.05f, .wd_mode = c->mode,
-                                .wd_exempt_vectors = c->exempt };
+                                .wd_exempt_bn_bias = c->exempt };
     run_table_case(&cfg, c->what, c->mus, 0.25f);
 }
 END_TEST
@@ -369,17 +369,17 @@ END_TEST
  * every step, so each step moves w by lr (uncorrected, step 1 would move it
  * by lr (1-b1)/sqrt(1-b2) = 3.16 lr). */
 static const struct by_hand adam_by_hand[] = {
-    { "adam, constant gradient", { .kind = OPT_ADAM, .beta2 = 0.999f, .eps = 1e-8f }, 0.01f,
+    { "adam, constant gradient", { .kind = OPTIM_ADAM, .beta2 = 0.999f, .eps = 1e-8f }, 0.01f,
       0.9f, 1.0f, W0, 2, 1.0f, 0.5f, { 0.99, 0.98, 0.97 } },
-    { "adam, negative gradient", { .kind = OPT_ADAM, .beta2 = 0.999f, .eps = 1e-8f }, 0.01f,
+    { "adam, negative gradient", { .kind = OPTIM_ADAM, .beta2 = 0.999f, .eps = 1e-8f }, 0.01f,
       0.9f, 0.25f, B0, 2, -1.0f, -8.0f, { -0.99, -0.98, -0.97 } },
     /* w -= 0.01 (1 + 0.1 w) */
     { "adamw, constant gradient",
-      { .kind = OPT_ADAMW, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.1f }, 0.01f, 0.9f,
+      { .kind = OPTIM_ADAMW, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.1f }, 0.01f, 0.9f,
       1.0f, W0, 2, 1.0f, 0.5f, { 0.989, 0.978011, 0.967032989 } },
     { "adamw, exempt gamma",
-      { .kind = OPT_ADAMW, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.1f,
-        .wd_exempt_vectors = true },
+      { .kind = OPTIM_ADAMW, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.1f,
+        .wd_exempt_bn_bias = true },
       0.01f, 0.9f, 1.0f, G0, 1, 1.0f, 0.5f, { 0.99, 0.98, 0.97 } },
 };
 
@@ -408,10 +408,10 @@ static const struct trust_case lars_cases[] = {
 START_TEST(test_lars_table)
 {
     const struct trust_case *c = &lars_cases[_i];
-    struct optim_config cfg = { .kind = OPT_LARS, .nesterov = c->nesterov, .weight_decay = c->wd,
+    struct optim_config cfg = { .kind = OPTIM_LARS, .nesterov = c->nesterov, .weight_decay = c->wd,
                                 .wd_mode = WD_L2, .trust_coef = 0.02f,
                                 .trust_exempt_vectors = c->trust_exempt,
-                                .wd_exempt_vectors = c->wd_exempt };
+                                .wd_exempt_bn_bias = c->wd_exempt };
     run_table_case(&cfg, c->what, MU_09, 0.25f);
 }
 END_TEST
@@ -427,7 +427,7 @@ START_TEST(test_lars_by_hand)
     w[0] = 3.0f, w[1] = 4.0f, b[0] = 1.0f;
     arena_g(&a, W0)[0] = 1.2f, arena_g(&a, W0)[1] = 1.6f, arena_g(&a, B0)[0] = 0.4f;
     struct optim o;
-    struct optim_config cfg = { .kind = OPT_LARS, .trust_coef = 0.02f,
+    struct optim_config cfg = { .kind = OPTIM_LARS, .trust_coef = 0.02f,
                                 .trust_exempt_vectors = true };
     ck_assert_int_eq(optim_init(&o, &cfg, &a), 0);
     static const double want[3][3] = {
@@ -457,9 +457,9 @@ static const struct trust_case lamb_cases[] = {
 START_TEST(test_lamb_table)
 {
     const struct trust_case *c = &lamb_cases[_i];
-    struct optim_config cfg = { .kind = OPT_LAMB, .beta2 = 0.999f, .eps = 1e-6f,
+    struct optim_config cfg = { .kind = OPTIM_LAMB, .beta2 = 0.999f, .eps = 1e-6f,
                                 .weight_decay = c->wd, .trust_exempt_vectors = c->trust_exempt,
-                                .wd_exempt_vectors = c->wd_exempt };
+                                .wd_exempt_bn_bias = c->wd_exempt };
     run_table_case(&cfg, c->what, MU_09, 0.25f);
 }
 END_TEST
@@ -475,7 +475,7 @@ START_TEST(test_lamb_by_hand)
     w[0] = 3.0f, w[1] = 4.0f, b[0] = 1.0f;
     arena_g(&a, W0)[0] = 1.2f, arena_g(&a, W0)[1] = 1.6f, arena_g(&a, B0)[0] = 0.4f;
     struct optim o;
-    struct optim_config cfg = { .kind = OPT_LAMB, .beta2 = 0.999f, .eps = 1e-6f,
+    struct optim_config cfg = { .kind = OPTIM_LAMB, .beta2 = 0.999f, .eps = 1e-6f,
                                 .trust_exempt_vectors = true };
     ck_assert_int_eq(optim_init(&o, &cfg, &a), 0);
     static const double want[3][3] = { { 2.964644661, 3.964644661, 0.99 },
@@ -496,11 +496,11 @@ END_TEST
 /* ---- rates and freezing */
 
 static const struct optim_config rate_cfgs[] = {
-    { .kind = OPT_SGD, .nesterov = true, .weight_decay = 0.01f, .wd_mode = WD_DECOUPLED },
-    { .kind = OPT_ADAM, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f },
-    { .kind = OPT_ADAMW, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f },
-    { .kind = OPT_LARS, .weight_decay = 0.01f, .trust_coef = 0.02f },
-    { .kind = OPT_LAMB, .beta2 = 0.999f, .eps = 1e-6f, .weight_decay = 0.01f },
+    { .kind = OPTIM_SGD, .nesterov = true, .weight_decay = 0.01f, .wd_mode = WD_DECOUPLED },
+    { .kind = OPTIM_ADAM, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f },
+    { .kind = OPTIM_ADAMW, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f },
+    { .kind = OPTIM_LARS, .weight_decay = 0.01f, .trust_coef = 0.02f },
+    { .kind = OPTIM_LAMB, .beta2 = 0.999f, .eps = 1e-6f, .weight_decay = 0.01f },
 };
 static const char *const rate_cfg_names[] = { "sgd", "adam", "adamw", "lars", "lamb" };
 
@@ -602,7 +602,7 @@ START_TEST(test_ranges_part)
         set_grads(t);
         optim_step(&part, &a, lr_at(t), 0.9f, 0.25f);
     }
-    bool elementwise = cfg.kind != OPT_LARS && cfg.kind != OPT_LAMB;
+    bool elementwise = cfg.kind != OPTIM_LARS && cfg.kind != OPTIM_LAMB;
     for (int v = 0; v < a.nviews; v++)
         for (size_t i = a.views[v].off; i < a.views[v].off + a.views[v].n; i++) {
             bool owned = (i >= 30 && i < 55) || i < 12;

@@ -1,6 +1,7 @@
 /* Tests of the schedules against their formulas at chosen points, of their
- * validation and list parsers, and of the gradient noise scale estimator on
- * synthetic gradients whose noise is known. */
+ * defaults and bounds (in the option table of `ddtrain train`), validation
+ * and list parsers, and of the gradient noise scale estimator on synthetic
+ * gradients whose noise is known. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -8,17 +9,27 @@
 #include "noise.h"
 #include "schedule.h"
 #include "suites.h"
+#include "train.h"
 
 /* Values computed by hand from the formulas; only rounding separates them. */
 #define EQ(a, b) ck_assert_double_eq_tol((a), (b), 1e-12)
 
 static struct sched_config c;
 
+/* The schedule as the option table's defaults leave it (the table is where
+ * the defaults live). */
+static void sched_from_table(struct sched_config *s)
+{
+    static struct train_config tc;
+    train_config_defaults(&tc);
+    *s = tc.sched;
+}
+
 /* 100 epochs make the fractions of training easy to read in the tests. */
 static void setup(void)
 {
     char err[256] = "";
-    sched_defaults(&c);
+    sched_from_table(&c);
     c.epochs = 100;
     ck_assert_msg(sched_validate(&c, err, sizeof err) == 0, "fixture invalid: %s", err);
 }
@@ -36,8 +47,7 @@ START_TEST(test_defaults)
 {
     struct sched_config d;
     char err[256] = "";
-    memset(&d, 0x5a, sizeof d); /* every field must be written, not inherited */
-    sched_defaults(&d);
+    sched_from_table(&d);
     EQ(d.base_lr, 0.1);
     ck_assert_int_eq(d.scaling, SCALE_NONE);
     ck_assert_int_eq(d.ref_batch, 256);
@@ -362,16 +372,7 @@ struct bad {
     const char *says;   /* a piece of what went wrong or what is allowed */
 };
 
-static void lr_zero(struct sched_config *s) { s->base_lr = 0; }
-static void lr_nan(struct sched_config *s) { s->base_lr = NAN; }
-static void scaling_unknown(struct sched_config *s) { s->scaling = (enum lr_scaling)0; }
-static void ref_batch_zero(struct sched_config *s) { s->ref_batch = 0; }
-static void epochs_zero(struct sched_config *s) { s->epochs = 0; }
 static void warmup_too_long(struct sched_config *s) { s->warmup_epochs = 101; }
-static void warmup_negative(struct sched_config *s) { s->warmup_epochs = -1; }
-static void warmup_steps_negative(struct sched_config *s) { s->warmup_steps = -5; }
-static void warmup_start_high(struct sched_config *s) { s->warmup_start = 1.5; }
-static void decay_unknown(struct sched_config *s) { s->decay = (enum lr_decay)99; }
 static void milestones_decreasing(struct sched_config *s)
 {
     s->decay = DECAY_STEP;
@@ -395,25 +396,6 @@ static void milestone_negative(struct sched_config *s)
     s->milestones[0] = -1;
 }
 static void step_without_milestones(struct sched_config *s) { s->decay = DECAY_STEP; }
-static void gamma_step_zero(struct sched_config *s)
-{
-    milestone_negative(s);
-    s->milestones[0] = 30;
-    s->decay = DECAY_STEP;
-    s->gamma = 0;
-}
-static void gamma_exp_above_one(struct sched_config *s) { s->decay = DECAY_EXP; s->gamma = 1.5; }
-static void power_zero(struct sched_config *s) { s->decay = DECAY_POLY; s->power = 0; }
-static void floor_one(struct sched_config *s) { s->floor = 1; }
-static void floor_negative(struct sched_config *s) { s->floor = -0.1; }
-static void t0_zero(struct sched_config *s) { s->sgdr_t0 = 0; }
-static void tmult_below_one(struct sched_config *s) { s->sgdr_tmult = 0.5; }
-static void cycle_zero(struct sched_config *s) { s->cycle_epochs = 0; }
-static void pct_zero(struct sched_config *s) { s->onecycle_pct = 0; }
-static void pct_one(struct sched_config *s) { s->onecycle_pct = 1; }
-static void div_below_one(struct sched_config *s) { s->onecycle_div = 0.5; }
-static void final_div_below_one(struct sched_config *s) { s->onecycle_final_div = 0.9; }
-static void momentum_one(struct sched_config *s) { s->momentum = 1; }
 static void momentum_min_above(struct sched_config *s)
 {
     s->decay = DECAY_ONECYCLE;
@@ -443,43 +425,20 @@ static void batch_epoch_after_end(struct sched_config *s)
     s->batch_sizes[0] = 512;
     s->batch_epochs[0] = 100;
 }
-static void base_batch_zero(struct sched_config *s) { s->base_batch = 0; }
 
+/* Contradictions between options, and lists that do not fit training. */
 static const struct bad bads[] = {
-    { lr_zero, "--lr", "above 0" },
-    { lr_nan, "--lr", "above 0" },
-    { scaling_unknown, "--lr-scaling", "none, linear or sqrt" },
-    { ref_batch_zero, "--ref-batch", "from 1" },
-    { epochs_zero, "--epochs", "above 0" },
     { warmup_too_long, "--warmup-epochs", "length of training" },
-    { warmup_negative, "--warmup-epochs", "allowed 0" },
-    { warmup_steps_negative, "--warmup-steps", "from 0" },
-    { warmup_start_high, "--warmup-start", "0 to 1" },
-    { decay_unknown, "--lr-decay", "cosine" },
     { milestones_decreasing, "--lr-milestones", "40 after 50: allowed strictly increasing" },
     { milestones_repeated, "--lr-milestones", "strictly increasing" },
     { milestone_after_end, "--lr-milestones", "100.5 is outside training" },
     { milestone_negative, "--lr-milestones", "-1 is outside training" },
     { step_without_milestones, "--lr-milestones", "none given for --lr-decay step" },
-    { gamma_step_zero, "--lr-gamma", "(0, 1]" },
-    { gamma_exp_above_one, "--lr-gamma", "(0, 1]" },
-    { power_zero, "--lr-power", "above 0" },
-    { floor_one, "--lr-floor", "[0, 1)" },
-    { floor_negative, "--lr-floor", "[0, 1)" },
-    { t0_zero, "--sgdr-t0", "above 0" },
-    { tmult_below_one, "--sgdr-tmult", "from 1" },
-    { cycle_zero, "--cycle-epochs", "above 0" },
-    { pct_zero, "--onecycle-pct", "(0, 1)" },
-    { pct_one, "--onecycle-pct", "(0, 1)" },
-    { div_below_one, "--onecycle-div", "from 1" },
-    { final_div_below_one, "--onecycle-final-div", "from 1" },
-    { momentum_one, "--momentum", "[0, 1)" },
     { momentum_min_above, "--momentum-min", "up to --momentum" },
     { batch_epochs_repeated, "--batch-schedule", "strictly increasing" },
     { batch_epochs_decreasing, "--batch-schedule", "epoch 4 after 5" },
     { batch_size_zero, "--batch-schedule", "batch 0 at epoch 5" },
     { batch_epoch_after_end, "--batch-schedule", "outside training" },
-    { base_batch_zero, "--batch-size", "from 1" },
 };
 
 START_TEST(test_validation_rejects)
@@ -497,6 +456,97 @@ START_TEST(test_validation_rejects)
                   b->says);
     ck_assert_msg(strstr(err, "allowed") != NULL, "case %d: '%s' does not say what is allowed",
                   _i, err);
+}
+END_TEST
+
+/* Each option's own range is the option table's to check, before the
+ * schedule sees it. */
+struct bad_value {
+    const char *option, *value;
+    const char *says; /* what is allowed */
+};
+
+static const struct bad_value bad_values[] = {
+    { "lr", "0", "(0, 100]" },
+    { "lr", "nan", "(0, 100]" },
+    { "lr-scaling", "cube", "none, linear, sqrt" },
+    { "ref-batch", "0", "from 1" },
+    { "epochs", "0", "from 1" },
+    { "warmup-epochs", "-1", "[0, " },
+    { "warmup-steps", "-5", "from 0" },
+    { "warmup-start", "1.5", "[-1, 1]" },
+    { "lr-decay", "linear", "cosine" },
+    { "lr-gamma", "0", "(0, 1]" },
+    { "lr-gamma", "1.5", "(0, 1]" },
+    { "lr-power", "0", "(0, " },
+    { "lr-floor", "1", "[0, 0.999]" },
+    { "lr-floor", "-0.1", "[0, 0.999]" },
+    { "sgdr-t0", "0", "(0, " },
+    { "sgdr-tmult", "0.5", "[1, " },
+    { "cycle-epochs", "0", "(0, " },
+    { "onecycle-pct", "0", "(0, 0.999]" },
+    { "onecycle-pct", "1", "(0, 0.999]" },
+    { "onecycle-div", "0.5", "[1, " },
+    { "onecycle-final-div", "0.9", "[1, " },
+    { "momentum", "1", "[0, 0.9999]" },
+    { "momentum-min", "-0.1", "[0, 0.9999]" },
+    { "batch-size", "0", "from 1" },
+};
+
+START_TEST(test_table_rejects)
+{
+    const struct bad_value *b = &bad_values[_i];
+    static struct train_config tc;
+    char err[CONFIG_ERRLEN] = "", want[64];
+    train_config_defaults(&tc);
+    ck_assert_int_eq(config_set(train_options, &tc, b->option, b->value, err), -1);
+    snprintf(want, sizeof want, "--%s: ", b->option);
+    ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "case %d: '%s' does not begin with %s",
+                  _i, err, want);
+    ck_assert_msg(strstr(err, "allowed") && strstr(err, b->says),
+                  "case %d: '%s' does not say allowed ... '%s'", _i, err, b->says);
+}
+END_TEST
+
+/* The table writes the schedule's own fields: nothing copies them. */
+START_TEST(test_table_targets)
+{
+    static struct train_config tc;
+    char err[CONFIG_ERRLEN];
+    train_config_defaults(&tc);
+    static const char *const set[][2] = {
+        { "lr", "0.25" }, { "lr-scaling", "sqrt" }, { "ref-batch", "128" }, { "epochs", "7" },
+        { "warmup-epochs", "1.5" }, { "warmup-steps", "9" }, { "warmup-start", "0.2" },
+        { "lr-decay", "onecycle" }, { "lr-gamma", "0.5" }, { "lr-power", "2" },
+        { "lr-floor", "0.01" }, { "sgdr-t0", "3" }, { "sgdr-tmult", "2" },
+        { "cycle-epochs", "4" }, { "onecycle-pct", "0.4" }, { "onecycle-div", "10" },
+        { "onecycle-final-div", "100" }, { "momentum", "0.95" }, { "momentum-min", "0.8" },
+        { "batch-size", "64" }, { "batch-scales-lr", "false" },
+    };
+    for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
+        ck_assert_msg(config_set(train_options, &tc, set[i][0], set[i][1], err) == 0, "%s", err);
+    const struct sched_config *s = &tc.sched;
+    EQ(s->base_lr, 0.25);
+    ck_assert_int_eq(s->scaling, SCALE_SQRT);
+    ck_assert_int_eq(s->ref_batch, 128);
+    ck_assert_int_eq(s->epochs, 7);
+    EQ(s->warmup_epochs, 1.5);
+    ck_assert_int_eq(s->warmup_steps, 9);
+    EQ(s->warmup_start, 0.2);
+    ck_assert_int_eq(s->decay, DECAY_ONECYCLE);
+    EQ(s->gamma, 0.5);
+    EQ(s->power, 2);
+    EQ(s->floor, 0.01);
+    EQ(s->sgdr_t0, 3);
+    EQ(s->sgdr_tmult, 2);
+    EQ(s->cycle_epochs, 4);
+    EQ(s->onecycle_pct, 0.4);
+    EQ(s->onecycle_div, 10);
+    EQ(s->onecycle_final_div, 100);
+    EQ(s->momentum, 0.95);
+    EQ(s->momentum_min, 0.8);
+    ck_assert_int_eq(s->base_batch, 64);
+    ck_assert(!s->batch_scales_lr);
 }
 END_TEST
 
@@ -523,7 +573,7 @@ START_TEST(test_validation_accepts_edges)
     c.momentum = c.momentum_min = 0.9;
     ck_assert_msg(sched_validate(&c, err, sizeof err) == 0, "%s", err);
     /* a NULL or empty buffer only loses the message */
-    c.base_lr = -1;
+    c.warmup_epochs = 101;
     ck_assert_int_eq(sched_validate(&c, NULL, 0), -1);
     ck_assert_int_eq(sched_validate(&c, err, 0), -1);
 }
@@ -816,6 +866,9 @@ Suite *schedule_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_loop_test(tc, test_validation_rejects, 0, (int)(sizeof bads / sizeof bads[0]));
     tcase_add_test(tc, test_validation_accepts_edges);
+    tcase_add_loop_test(tc, test_table_rejects, 0,
+                        (int)(sizeof bad_values / sizeof bad_values[0]));
+    tcase_add_test(tc, test_table_targets);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lists");

@@ -51,10 +51,12 @@ struct layer {
     uint8_t *mask;
 };
 
+/* Kept as given (the option table writes them); the layers hold their float
+ * values. */
 struct model_options {
     int bn_group;       /* ghost batch-norm group (0: the whole slice) */
-    float bn_eps;       /* default 1e-5 */
-    float bn_momentum;  /* default 0.1 (PyTorch) */
+    double bn_eps;      /* default 1e-5 */
+    double bn_momentum; /* default 0.1 (PyTorch) */
 };
 
 struct model {

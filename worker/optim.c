@@ -1,7 +1,7 @@
 /* Optimizer updates over the parameter arena: SGD, Adam, AdamW, LARS, LAMB.
  *
  * Per tensor, with s = grad_scale, lr = lr * lr_mult, mu = the step's momentum
- * (Adam's beta1), wd = weight decay (0 for vectors with wd_exempt_vectors):
+ * (Adam's beta1), wd = weight decay (0 for vectors with wd_exempt_bn_bias):
  *
  * SGD (PyTorch):  g' = s g (+ wd w in L2 mode); buf = mu buf + g';
  *                 d = g' + mu buf (Nesterov) or buf; w -= lr d
@@ -38,7 +38,7 @@
 
 static bool optim_has_second_moment(enum optim_kind k)
 {
-    return k == OPT_ADAM || k == OPT_ADAMW || k == OPT_LAMB;
+    return k == OPTIM_ADAM || k == OPTIM_ADAMW || k == OPTIM_LAMB;
 }
 
 int optim_init_ranges(struct optim *o, const struct optim_config *cfg, const struct arena *a,
@@ -251,7 +251,7 @@ static bool optim_part_of(const struct optim *o, const struct arena *a, int k,
     p->n = e - b;
     p->rate = lr * tv->lr_mult;
     p->trust_exempt = c->trust_exempt_vectors && vector;
-    p->wd = c->wd_exempt_vectors && vector ? 0.0f : c->weight_decay;
+    p->wd = c->wd_exempt_bn_bias && vector ? 0.0f : (float)c->weight_decay;
     return true;
 }
 
@@ -270,7 +270,7 @@ static void optim_trust_norms(struct optim *o, struct arena *a, float lr, float 
             if (!optim_part_of(o, a, k, r, state, lr, &p) || p.trust_exempt)
                 continue;
             double x, y;
-            if (c->kind == OPT_LARS)
+            if (c->kind == OPTIM_LARS)
                 optim_lars_norms(p.w, p.g, p.n, grad_scale, p.wd, &x, &y);
             else
                 optim_lamb_moments(p.w, p.g, p.m, p.v, p.n, momentum, c->beta2, c->eps,
@@ -290,13 +290,13 @@ static void optim_update_part(struct optim *o, struct arena *a, int k,
                               float momentum, float grad_scale, float k1, float k2)
 {
     const struct optim_config *c = &o->cfg;
-    bool trust = c->kind == OPT_LARS || c->kind == OPT_LAMB;
+    bool trust = c->kind == OPTIM_LARS || c->kind == OPTIM_LAMB;
     struct optim_part p;
     if (!optim_part_of(o, a, k, r, state, lr, &p))
         return;
     const double *nk = trust ? &o->norms[2 * k] : NULL;
     switch (c->kind) {
-    case OPT_SGD:
+    case OPTIM_SGD:
         if (c->wd_mode == WD_DECOUPLED)
             optim_sgd_tensor(p.w, p.g, p.m, p.n, p.rate, momentum, grad_scale, 0.0f,
                              1.0f - p.rate * p.wd, c->nesterov);
@@ -304,26 +304,27 @@ static void optim_update_part(struct optim *o, struct arena *a, int k,
             optim_sgd_tensor(p.w, p.g, p.m, p.n, p.rate, momentum, grad_scale, p.wd, 1.0f,
                              c->nesterov);
         break;
-    case OPT_ADAM:
+    case OPTIM_ADAM:
         optim_adam_tensor(p.w, p.g, p.m, p.v, p.n, p.rate, momentum, c->beta2, c->eps,
                           grad_scale, p.wd, 1.0f, k1, k2);
         break;
-    case OPT_ADAMW:
+    case OPTIM_ADAMW:
         optim_adam_tensor(p.w, p.g, p.m, p.v, p.n, p.rate, momentum, c->beta2, c->eps,
                           grad_scale, 0.0f, 1.0f - p.rate * p.wd, k1, k2);
         break;
-    case OPT_LARS: {
+    case OPTIM_LARS: {
         if (p.trust_exempt) {
             optim_lars_tensor(p.w, p.g, p.m, p.n, p.rate, momentum, grad_scale, 0.0f,
                               c->nesterov);
             break;
         }
-        float t = optim_trust((double)c->trust_coef * sqrt(nk[0]), sqrt(nk[1]), nk[0], nk[1]);
+        float t = optim_trust((double)(float)c->trust_coef * sqrt(nk[0]), sqrt(nk[1]), nk[0],
+                              nk[1]);
         optim_lars_tensor(p.w, p.g, p.m, p.n, p.rate * t, momentum, grad_scale, p.wd,
                           c->nesterov);
         break;
     }
-    case OPT_LAMB: {
+    case OPTIM_LAMB: {
         if (p.trust_exempt) {
             /* trust 1 and no decay: exactly Adam, in one pass */
             optim_adam_tensor(p.w, p.g, p.m, p.v, p.n, p.rate, momentum, c->beta2, c->eps,
@@ -341,10 +342,11 @@ void optim_step(struct optim *o, struct arena *a, float lr, float momentum, floa
 {
     const struct optim_config *c = &o->cfg;
     o->t++;
-    /* in double: 1 - b2^t loses most of its digits in float for b2 near 1 */
+    /* in double: 1 - b2^t loses most of its digits in float for b2 near 1;
+     * b2 itself is the float the moment update uses */
     float k1 = (float)(1.0 / (1.0 - pow((double)momentum, (double)o->t)));
-    float k2 = (float)(1.0 / (1.0 - pow((double)c->beta2, (double)o->t)));
-    bool trust = c->kind == OPT_LARS || c->kind == OPT_LAMB;
+    float k2 = (float)(1.0 / (1.0 - pow((double)(float)c->beta2, (double)o->t)));
+    bool trust = c->kind == OPTIM_LARS || c->kind == OPTIM_LAMB;
     if (trust)
         optim_trust_norms(o, a, lr, momentum, grad_scale, k1, k2);
     size_t state = 0;

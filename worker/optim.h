@@ -8,18 +8,21 @@
 
 #include "arena.h"
 
-enum optim_kind { OPT_SGD = 1, OPT_ADAM = 2, OPT_ADAMW = 3, OPT_LARS = 4, OPT_LAMB = 5 };
+enum optim_kind { OPTIM_SGD = 1, OPTIM_ADAM = 2, OPTIM_ADAMW = 3, OPTIM_LARS = 4, OPTIM_LAMB = 5 };
 enum wd_mode { WD_L2 = 1, WD_DECOUPLED = 2 };
 
+/* The coefficients are doubles as given (the option table writes them, and
+ * the run's config prints them back exactly); the update runs with their
+ * float values. Adam's beta1 is the step's momentum argument. */
 struct optim_config {
     enum optim_kind kind;
     bool nesterov;          /* SGD, LARS */
-    float beta1, beta2;     /* Adam, AdamW, LAMB (beta1 is replaced by the plan's momentum) */
-    float eps;              /* Adam, AdamW, LAMB */
-    float weight_decay;
+    double beta2;           /* Adam, AdamW, LAMB */
+    double eps;             /* Adam, AdamW, LAMB */
+    double weight_decay;
     enum wd_mode wd_mode;   /* AdamW is always decoupled, Adam always L2 */
-    bool wd_exempt_vectors; /* no decay on biases and batch-norm parameters */
-    float trust_coef;       /* LARS eta (default 0.001) */
+    bool wd_exempt_bn_bias; /* no decay on biases and batch-norm parameters */
+    double trust_coef;      /* LARS eta (default 0.001) */
     bool trust_exempt_vectors; /* LARS/LAMB: vectors get trust ratio 1 */
 };
 
