@@ -3,6 +3,7 @@
  * try to hold it (silent, trickling, a full backlog). */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,6 +255,25 @@ START_TEST(test_trickling_stop)
 }
 END_TEST
 
+/* A complete stop whose client hangs up before the reply could be written
+ * (the test holds the lock the reply waits for) is not carried out: the
+ * client saw no reply. */
+START_TEST(test_stop_of_a_client_gone)
+{
+    static const uint8_t stop[6] = { 2, 0, 0, 0, 0x08, DDTRAIN__CONTROL_REQUEST__KIND__STOP };
+    pthread_mutex_lock(&served.lock);
+    int fd = raw_connect();
+    ck_assert_int_eq(send(fd, stop, sizeof stop, MSG_NOSIGNAL), (ssize_t)sizeof stop);
+    poll(NULL, 0, 200); /* the server reads it and waits for the lock */
+    close(fd);
+    pthread_mutex_unlock(&served.lock);
+    status_within(500); /* served after the stop's connection */
+    int ckpt, stop_taken;
+    control_take(&served, &ckpt, &stop_taken);
+    ck_assert_msg(!stop_taken, "a stop whose client left before the reply was carried out");
+}
+END_TEST
+
 /* A full backlog (a listener that never accepts) does not hold the client
  * past its timeout. */
 START_TEST(test_connect_timeout)
@@ -305,6 +325,7 @@ Suite *control_suite(void)
     tcase_set_timeout(busy, 20);
     tcase_add_test(busy, test_silent_clients);
     tcase_add_test(busy, test_more_clients_than_the_cap);
+    tcase_add_test(busy, test_stop_of_a_client_gone);
     tcase_add_loop_test(busy, test_trickling_stop, 0,
                         (int)(sizeof trickle_gap_ms / sizeof trickle_gap_ms[0]));
     suite_add_tcase(s, busy);
