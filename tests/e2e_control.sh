@@ -1,7 +1,8 @@
 #!/bin/sh
 # End to end: the control socket of a running job answers status, checkpoint
-# and stop, rejects garbage without disturbing training, is mode 0600, and a
-# second coordinator on the same run directory is refused.
+# and stop, rejects garbage without disturbing training, is not held by
+# silent or trickling clients, is mode 0600, and a second coordinator on the
+# same run directory is refused.
 . "$(dirname "$0")/lib.sh"
 need_fashion_mnist
 RAW="$top_builddir/tests/ctl_raw"
@@ -30,6 +31,29 @@ done
 "$RAW" "$sock" truncated >/dev/null || true
 "$DDTRAIN" ctl --run-dir "$work/run" status >/dev/null || fail "status after garbage failed"
 
+# clients that try to hold the socket: 8 silent ones do not delay a status
+# and are dropped at their 2 s deadline; a stop trickled one byte every 0.7 s
+# misses it, gets no reply and is not carried out
+silent=""
+for i in 1 2 3 4 5 6 7 8; do
+  "$RAW" "$sock" silent >"$work/silent.$i" &
+  track $!
+  silent="$silent $!"
+done
+"$RAW" "$sock" trickle-stop >"$work/trickle" &
+trickler=$!
+track $trickler
+sleep 0.3
+"$DDTRAIN" ctl --run-dir "$work/run" --timeout-ms 1000 status >/dev/null \
+  || fail "status with 8 silent clients and a trickling one was not answered within 1 s"
+for p in $silent; do
+  wait $p || fail "a silent client was not dropped: $(cat "$work"/silent.*)"
+done
+if wait $trickler; then fail "a trickled stop got a reply: $(cat "$work/trickle")"; fi
+grep -q "^no reply" "$work/trickle" || fail "trickled stop: $(cat "$work/trickle")"
+sleep 1
+"$DDTRAIN" ctl --run-dir "$work/run" status >/dev/null || fail "the trickled stop was carried out"
+
 # a second coordinator on the same run directory is refused
 set +e
 "$DDTRAIN" train --run-dir "$work/run" --resume auto --quiet 2>"$work/second.err"
@@ -45,8 +69,13 @@ until ls "$work/run/checkpoints" 2>/dev/null | grep -q '^step-'; do
   [ $i -lt 300 ] || fail "the requested checkpoint never appeared"
   sleep 0.1
 done
-"$DDTRAIN" ctl --run-dir "$work/run" status | grep -q "last checkpoint: .*step-" \
-  || fail "status does not name the checkpoint"
+# the file is in place (and the directory synced) before the status names it
+i=0
+until "$DDTRAIN" ctl --run-dir "$work/run" status | grep -q "last checkpoint: .*step-"; do
+  i=$((i + 1))
+  [ $i -lt 50 ] || fail "status does not name the checkpoint"
+  sleep 0.1
+done
 "$DDTRAIN" ctl --run-dir "$work/run" stop >/dev/null || fail "stop request failed"
 wait $pid || fail "the stopped job exited with status $?"
 [ ! -e "$sock" ] || fail "the socket was left behind"
@@ -56,4 +85,4 @@ set +e
 [ $? -eq 1 ] || fail "ctl status of a finished run should fail"
 set -e
 grep -q "no coordinator answers" "$work/err" || fail "dead socket: $(cat "$work/err")"
-echo "control socket: status, checkpoint, stop, garbage, second coordinator"
+echo "control socket: status, checkpoint, stop, garbage, silent and trickling clients, second coordinator"
