@@ -177,6 +177,42 @@ START_TEST(test_layout_and_counts)
 }
 END_TEST
 
+/* Every layer carries its kind, its shapes and its views; bn declares its
+ * running statistics and buffers, dropout its mask. */
+START_TEST(test_layer_shapes_and_memory)
+{
+    const int B = 8;
+    struct model m;
+    build(&m, "in:784,fc:256,bn,relu,dropout:0.5,fc:10", B, 0);
+    ck_assert_int_eq(m.nlayers, 5);
+    const struct layer *l = m.layers;
+    ck_assert_ptr_eq(l[0].kind, &layer_fc);
+    ck_assert(l[0].in.c == 784 && l[0].in.h == 1 && l[0].in.w == 1);
+    ck_assert(l[0].out.c == 256 && l[0].out.h == 1 && l[0].out.w == 1);
+    ck_assert_int_eq(l[0].in_dim, 784);
+    ck_assert_int_eq(l[0].out_dim, 256);
+    ck_assert_str_eq(m.arena.views[l[0].w_view].name, "fc1.weight");
+    ck_assert_str_eq(m.arena.views[l[0].b_view].name, "fc1.bias");
+    ck_assert_ptr_eq(l[1].kind, &layer_bn);
+    ck_assert_str_eq(m.arena.views[l[1].w_view].name, "bn1.weight");
+    ck_assert_int_eq(l[1].stat_channels, 256);
+    ck_assert_uint_eq(m.bn_running_n, 2 * 256);
+    ck_assert_ptr_eq(l[2].kind, &layer_relu);
+    ck_assert_int_eq(l[2].w_view, -1);
+    ck_assert_ptr_eq(l[3].kind, &layer_dropout);
+    ck_assert_uint_eq(l[3].buf[0].bytes, (size_t)B * 256);
+    ck_assert_ptr_nonnull(l[3].buf[0].p);
+    ck_assert(l[4].in.c == 256 && l[4].out.c == 10);
+    ck_assert_str_eq(m.arena.views[l[4].w_view].name, "fc2.weight");
+    ck_assert_int_eq(m.max_width, 784);
+    /* inputs, two gradient buffers, softmax, every output, bn's xhat, group
+     * means and rstds and its 2 C of scratch, as floats; the mask, the labels */
+    size_t floats = B * 784 + 2 * B * 784 + B * 10 + 4 * B * 256 + B * 10 + 3 * B * 256 + 2 * 256;
+    ck_assert_uint_eq(model_activation_bytes(&m), floats * 4 + B * 256 + B * 4);
+    model_free(&m);
+}
+END_TEST
+
 /* Frozen layers get rate 0, the others decay^(L-l) from the head down; batch
  * norm follows the linear layer before it. */
 START_TEST(test_layer_rates)
@@ -243,6 +279,7 @@ Suite *model_suite(void)
     tcase_add_test(tc, test_ghost_bn_split_invariance);
     tcase_add_test(tc, test_running_statistics);
     tcase_add_test(tc, test_layout_and_counts);
+    tcase_add_test(tc, test_layer_shapes_and_memory);
     tcase_add_test(tc, test_layer_rates);
     tcase_add_test(tc, test_half_norms);
     suite_add_tcase(s, tc);

@@ -1,5 +1,6 @@
-/* A model: layers built from a spec, one parameter arena, activation buffers
- * sized once for the largest slice, forward and backward over a slice. */
+/* A model: layers built from a spec through the table of layer kinds, one
+ * parameter arena, activation and scratch buffers sized once for the largest
+ * slice, forward and backward over a slice. */
 #ifndef DDT_MODEL_H
 #define DDT_MODEL_H
 
@@ -8,48 +9,10 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "layer.h"
 #include "spec.h"
 
 struct dataset;
-struct layer;
-struct model;
-
-/* What a forward pass needs to know beyond its input. */
-struct pass_ctx {
-    bool train;
-    uint64_t seed;
-    uint64_t step;         /* global step, keys dropout masks */
-    uint64_t first_sample; /* global position of row 0 of the slice, keys dropout */
-};
-
-struct layer_ops {
-    const char *kind;
-    /* out (B, out_dim) from in (B, in_dim) */
-    void (*forward)(struct layer *l, const struct pass_ctx *ctx, float *out, const float *in,
-                    int B);
-    /* din (B, in_dim) from dout (B, out_dim); din is NULL when nobody needs it.
-     * Parameter gradients are overwritten (never accumulated across passes). */
-    void (*backward)(struct layer *l, const struct arena *a, float *din, const float *dout,
-                     const float *in, const float *out, int B);
-};
-
-struct layer {
-    const struct layer_ops *ops;
-    int index;            /* position in the model */
-    int in_dim, out_dim;
-    int w_view, b_view;   /* arena views (linear: weight, bias; bn: gamma, beta); -1 if none */
-    const struct arena *arena;
-    /* batch norm */
-    int bn_group;         /* ghost group size, 0 = the whole slice */
-    float bn_eps, bn_momentum;
-    float *xhat, *mean, *rstd, *scratch, *batch_mean, *batch_var;
-    bool last_train;      /* mode of the last forward, which backward follows */
-    float *run_mean, *run_var; /* views into model.bn_running */
-    /* dropout */
-    float p;
-    float p_last;         /* the rate the last forward used (0 in evaluation) */
-    uint8_t *mask;
-};
 
 /* Kept as given (the option table writes them); the layers hold their float
  * values. */
@@ -69,7 +32,9 @@ struct model {
     float *dact[2];     /* ping-pong activation gradients (max_batch, max_width) */
     float *probs;       /* softmax (max_batch, classes) */
     int32_t *labels;    /* (max_batch) */
-    float *bn_running;  /* every running mean then variance, one block for reductions */
+    /* every running mean then every variance of the layers with running
+     * statistics (bn), one block for reductions and checkpoints */
+    float *bn_running;
     size_t bn_running_n;
     /* the last training pass's batch statistics, laid out like bn_running, as
      * SUMS over ghost groups, then the group count: ranks add these blocks so
@@ -89,9 +54,10 @@ int model_build(struct model *m, const struct spec *s, int max_batch,
                 const struct model_options *opt, char *err, int errlen);
 void model_free(struct model *m);
 
-/* He-normal weights (std sqrt(2 / fan_in)) for layers that feed a ReLU, LeCun
- * normal (std sqrt(1 / fan_in)) for the output layer, zero biases, batch-norm
- * gamma 1 and beta 0, running statistics 0 and 1; keyed by seed alone. */
+/* Zeroes the arena, then each kind's init_params: He-normal weights (std
+ * sqrt(2 / fan_in)) for layers that feed a ReLU, LeCun normal (std
+ * sqrt(1 / fan_in)) for the output layer, zero biases, batch-norm gamma 1
+ * and beta 0, running statistics 0 and 1; keyed by seed alone. */
 void model_init_params(struct model *m, uint64_t seed);
 
 /* Forward of B rows of act[0]; returns the logits (B, classes). A training

@@ -7,19 +7,18 @@
  *   item   := 'in:' INT | 'fc:' INT | 'bn' | 'relu' | 'dropout:' P
  *
  * A list starts with in:, ends with an fc: whose width is the class count, and
- * takes layers by name, so new kinds (conv:, pool:) slot in without changing
- * what existing specs mean. */
+ * takes layers by name from the table of layer kinds (layer.c), so new kinds
+ * (conv:, pool:) slot in without changing what existing specs mean. */
 #ifndef DDT_SPEC_H
 #define DDT_SPEC_H
 
 #include <stdbool.h>
 
-enum spec_kind { SPEC_INPUT = 1, SPEC_LINEAR, SPEC_BN, SPEC_RELU, SPEC_DROPOUT };
+#include "layer.h"
 
 struct spec_item {
-    enum spec_kind kind;
-    int width;    /* in:, fc: */
-    float p;      /* dropout: */
+    const struct layer_kind *kind; /* a row of the table; &layer_input for in: */
+    struct layer_arg arg;
 };
 
 #define SPEC_MAX_ITEMS 64
@@ -37,6 +36,10 @@ int spec_parse(struct spec *s, const char *text, bool bn, float dropout, char *e
 
 /* Writes the canonical list form ("in:784,fc:1024,bn,relu,...") of s. */
 void spec_format(const struct spec *s, char *out, int outlen);
+
+/* shapes[i] (s->n of them) = the per-sample output shape of item i, shapes[0]
+ * the input's. Returns -1 with err filled when a layer refuses its input. */
+int spec_shapes(const struct spec *s, struct shape *shapes, char *err, int errlen);
 
 /* Input width and class count of a parsed spec. */
 int spec_input_width(const struct spec *s);

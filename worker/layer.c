@@ -1,0 +1,90 @@
+/* The table of layer kinds, the input pseudo-layer, and helpers the kinds
+ * share. */
+#include "layer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One row per kind, in the order the parser lists them to a user. */
+static const struct layer_kind *const kinds[] = {
+    &layer_input, &layer_fc, &layer_bn, &layer_relu, &layer_dropout,
+};
+
+enum { NKINDS = (int)(sizeof kinds / sizeof kinds[0]) };
+
+const struct layer_kind *layer_kind_find(const char *name, int len)
+{
+    for (int i = 0; i < NKINDS; i++)
+        if ((int)strlen(kinds[i]->name) == len && !strncmp(name, kinds[i]->name, (size_t)len))
+            return kinds[i];
+    return NULL;
+}
+
+void layer_kind_usage(char *out, int outlen)
+{
+    int used = 0;
+    out[0] = 0;
+    for (int i = 0; i < NKINDS && used < outlen; i++)
+        used += snprintf(out + used, (size_t)(outlen - used), "%s%s", i ? ", " : "",
+                         kinds[i]->usage);
+}
+
+int layer_parse_width(const char *p, const char *end, int *out)
+{
+    if (p == end || *p < '0' || *p > '9')
+        return -1;
+    errno = 0;
+    char *e;
+    long v = strtol(p, &e, 10);
+    if (errno || e != end || v < 1 || v > (1L << 24))
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int layer_arg_width(struct layer_arg *a, const char *text, int len, char *why, int whylen)
+{
+    if (layer_parse_width(text, text + len, &a->width)) {
+        snprintf(why, (size_t)whylen, "the width must be a whole number from 1 to 16777216");
+        return -1;
+    }
+    return 0;
+}
+
+void layer_format_width(const struct layer_arg *a, char *out, int outlen)
+{
+    snprintf(out, (size_t)outlen, "%d", a->width);
+}
+
+void layer_add_half_norms(double sq[2], const float *g, const float *h, size_t n)
+{
+    double a = 0, b = 0;
+    for (size_t i = 0; i < n; i++) {
+        double rest = (double)g[i] - h[i];
+        a += (double)h[i] * h[i];
+        b += rest * rest;
+    }
+    sq[0] += a;
+    sq[1] += b;
+}
+
+/* ---- the input: in:N, the first item of every list, not a layer ------------- */
+
+static int input_shape(const struct layer_arg *a, struct shape in, struct shape *out, char *why,
+                       int whylen)
+{
+    (void)in;
+    *out = (struct shape){ a->width, 1, 1 };
+    return 0;
+}
+
+/* No ops: the model takes its input from act[0] and builds no layer for it. */
+const struct layer_kind layer_input = {
+    .name = "in",
+    .usage = "in:N",
+    .parse_arg = layer_arg_width,
+    .format_arg = layer_format_width,
+    .out_shape = input_shape,
+};
