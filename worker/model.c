@@ -240,6 +240,10 @@ int model_enable_halves(struct model *m)
     size_t most = 0;
     for (int v = 0; v < m->arena.nviews; v++)
         most = m->arena.views[v].n > most ? m->arena.views[v].n : most;
+    /* batch norm writes its gamma and beta parts side by side */
+    for (int i = 0; i < m->nlayers; i++)
+        if (2 * (size_t)m->layers[i].stat_channels > most)
+            most = 2 * (size_t)m->layers[i].stat_channels;
     m->half_scratch = arena_buffer(most);
     return m->half_scratch ? 0 : -1;
 }
