@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "regfile.h"
 
 /* Growable float and label arrays, dim floats per row. */
 struct rows {
@@ -105,11 +106,9 @@ int dataset_load_csv(struct dataset *d, const char *path, int classes, size_t ma
                  classes);
         return -1;
     }
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, DDT_ERRLEN, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = regfile_fopen(path, "r", err, DDT_ERRLEN);
+    if (!f)
         return -1;
-    }
     struct rows r = { 0 };
     char *line = NULL, **fields = NULL;
     float *values = NULL;
@@ -128,6 +127,10 @@ int dataset_load_csv(struct dataset *d, const char *path, int classes, size_t ma
             break;
         }
         lineno++;
+        if (strlen(line) != (size_t)got) {
+            snprintf(err, DDT_ERRLEN, "%s line %ld has a NUL byte: not a text CSV file", path, lineno);
+            goto out;
+        }
         char *text = trim(line);
         if (!*text)
             continue;
