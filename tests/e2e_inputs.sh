@@ -97,6 +97,18 @@ cp "$ck" "$work/quo\"te.ckpt"
 grep -qF 'quo\"te.ckpt"' "$work/out" || fail "inspect --json did not escape the quote: $(cat "$work/out")"
 echo "inspect options and JSON"
 
+# 4b. a checkpoint with an empty payload says so (the CRC-32 of nothing is 0)
+printf 'DDTCKPT\n\001\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000' \
+  >"$work/empty.ckpt"
+set +e
+"$DDTRAIN" train --run-dir "$work/r-empty" --resume "$work/empty.ckpt" --train-samples 100 2>"$work/err"
+status=$?
+set -e
+[ "$status" -eq 2 ] || fail "resuming an empty checkpoint exited $status"
+grep -qF "$work/empty.ckpt: the checkpoint's payload is empty" "$work/err" ||
+  fail "no message for an empty payload: $(cat "$work/err")"
+echo "empty payload named"
+
 # 5. SIGTERM to the wrapper at any moment of its start stops cleanly (0)
 for delay in 0.05 0.2 0.5 1; do
   "$RUN" -np 1 -- train --run-dir "$work/early$delay" $small --epochs 100000 >"$work/out" 2>&1 &
@@ -104,13 +116,12 @@ for delay in 0.05 0.2 0.5 1; do
   track $pid
   sleep $delay
   kill -TERM $pid
+  timeout 60 sh -c "while kill -0 $pid 2>/dev/null; do sleep 0.2; done" ||
+    fail "SIGTERM after ${delay}s did not stop the run: $(tail -n 3 "$work/out")"
   set +e
-  timeout 60 sh -c "while kill -0 $pid 2>/dev/null; do sleep 0.2; done"
-  gone=$?
   wait $pid
   status=$?
   set -e
-  [ "$gone" -eq 0 ] || fail "SIGTERM after ${delay}s did not stop the run: $(tail -n 3 "$work/out")"
   [ "$status" -eq 0 ] || fail "SIGTERM after ${delay}s: exit $status: $(tail -n 3 "$work/out")"
 done
 echo "early SIGTERM is clean"
