@@ -313,9 +313,11 @@ START_TEST(test_idx_unreadable)
     ck_assert_int_eq(dataset_load_idx(&d, ip, nowhere, 3, 0, err), -1);
     ck_assert_msg(strncmp(err, nowhere, strlen(nowhere)) == 0 && strstr(err, "No such file"), "%s",
                   err);
-    /* a folder opens but does not read */
+    /* a folder is refused by its type, before any read */
     ck_assert_int_eq(dataset_load_idx(&d, dir, lp, 3, 0, err), -1);
-    ck_assert_msg(strncmp(err, dir, strlen(dir)) == 0 && strstr(err, "Is a directory"), "%s", err);
+    ck_assert_msg(strncmp(err, dir, strlen(dir)) == 0 &&
+                      strstr(err, "not a regular file (it is a directory)"),
+                  "%s", err);
     /* a damaged gzip stream */
     unsigned char junk[40] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff };
     write_bytes("junk.gz", junk, sizeof junk, 0);
