@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <zlib.h>
 
 #include "fsutil.h"
+#include "regfile.h"
 
 /* The format is little-endian; so is every machine we build for, which the
  * configure-time check of the compiler's byte order would have to change. */
@@ -198,11 +200,9 @@ static int check_tensor_crcs(const Ddtrain__Checkpoint *msg, const char *path, c
 int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, CKPT_ERRLEN, "%s: %s", path, strerror(errno));
+    FILE *f = regfile_fopen(path, "rb", err, CKPT_ERRLEN);
+    if (!f)
         return -1;
-    }
     uint8_t *payload = NULL;
     uint64_t len;
     struct stat st;
@@ -255,6 +255,57 @@ static int parse_step_name(const char *name, uint64_t *step)
         return -1;
     *step = v;
     return 0;
+}
+
+/* Digits at s: where they end, or NULL when there are none. */
+static const char *skip_digits(const char *s)
+{
+    const char *p = s;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return p > s ? p : NULL;
+}
+
+/* A temporary of this store, as fs_atomic_open names them:
+ * step-DIGITS.ckpt.tmp.PID or latest.tmp.PID, nothing else. */
+static bool is_store_temp(const char *name)
+{
+    const char *p = NULL;
+    if (!strncmp(name, "latest.tmp.", 11)) {
+        p = name + 11;
+    } else if (!strncmp(name, "step-", 5)) {
+        p = skip_digits(name + 5);
+        if (!p || strncmp(p, ".ckpt.tmp.", 10) != 0)
+            return false;
+        p += 10;
+    }
+    p = p ? skip_digits(p) : NULL;
+    return p && *p == 0;
+}
+
+int ckpt_store_remove_temps(const char *run_dir)
+{
+    char dir[4096], path[4400];
+    snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_store_temp(e->d_name))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        removed += unlink(path) == 0;
+    }
+    closedir(d);
+    return removed;
+}
+
+bool ckpt_is_empty(const Ddtrain__Checkpoint *msg)
+{
+    return msg->format_version == 0 && !msg->config && !msg->schedule && !msg->model_spec[0] &&
+           msg->n_params == 0 && msg->n_optimizer == 0;
 }
 
 static int cmp_desc(const void *a, const void *b)
@@ -316,7 +367,22 @@ int ckpt_store_save(const char *run_dir, uint64_t step, const Ddtrain__Checkpoin
         unlink(path);
     }
     free(steps);
+    /* what a writer killed mid-write left; this one's own are renamed by now */
+    ckpt_store_remove_temps(run_dir);
     return 0;
+}
+
+/* ckpt_read_file, refusing a message with nothing in it. */
+static int read_nonempty(const char *path, Ddtrain__Checkpoint **out, char *err)
+{
+    if (ckpt_read_file(path, out, err))
+        return -1;
+    if (!ckpt_is_empty(*out))
+        return 0;
+    ckpt_free(*out);
+    *out = NULL;
+    snprintf(err, CKPT_ERRLEN, "%s: %s", path, CKPT_EMPTY_MSG);
+    return -1;
 }
 
 int ckpt_store_load_latest(const char *run_dir, Ddtrain__Checkpoint **out, char *path,
@@ -339,7 +405,7 @@ int ckpt_store_load_latest(const char *run_dir, Ddtrain__Checkpoint **out, char 
     if (name[0] && parse_step_name(name, &named) == 0) {
         snprintf(path, pathlen, "%s/%s", dir, name);
         tried = 1;
-        if (ckpt_read_file(path, out, why) == 0) {
+        if (read_nonempty(path, out, why) == 0) {
             free(steps);
             return 0;
         }
@@ -350,7 +416,7 @@ int ckpt_store_load_latest(const char *run_dir, Ddtrain__Checkpoint **out, char 
         if (tried && steps[i] >= named)
             continue; /* never anything newer than what latest named */
         snprintf(path, pathlen, "%s/step-%08" PRIu64 ".ckpt", dir, steps[i]);
-        if (ckpt_read_file(path, out, why) == 0) {
+        if (read_nonempty(path, out, why) == 0) {
             free(steps);
             return 0;
         }

@@ -8,6 +8,7 @@
 #ifndef DDT_CKPT_H
 #define DDT_CKPT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,12 @@ void ckpt_free(Ddtrain__Checkpoint *msg);
 /* Finds a tensor by name in a repeated field; NULL if absent. */
 const Ddtrain__Tensor *ckpt_find(Ddtrain__Tensor *const *tensors, size_t n, const char *name);
 
+/* True when msg holds nothing at all (no version, configuration, schedule,
+ * model or tensors): what an empty payload decodes to. Such a file is
+ * refused with CKPT_EMPTY_MSG rather than read as a run of defaults. */
+bool ckpt_is_empty(const Ddtrain__Checkpoint *msg);
+#define CKPT_EMPTY_MSG "the checkpoint's payload is empty: the file holds no checkpoint (no configuration, schedule or tensors)"
+
 /* ---- the store: RUN/checkpoints/step-00001234.ckpt and RUN/checkpoints/latest ---- */
 
 /* Saves msg as the checkpoint of `step`, points `latest` at it, and removes
@@ -51,8 +58,14 @@ const Ddtrain__Tensor *ckpt_find(Ddtrain__Tensor *const *tensors, size_t n, cons
 int ckpt_store_save(const char *run_dir, uint64_t step, const Ddtrain__Checkpoint *msg,
                     int keep, char *written, size_t writtenlen, char *err);
 
+/* Removes the temporaries a checkpoint or `latest` write killed part-way
+ * left in RUN/checkpoints (step-N.ckpt.tmp.PID, latest.tmp.PID; no other
+ * file). Only the run's one coordinator may call it: it cannot tell a dead
+ * writer's temporary from a live one's. Returns how many it removed. */
+int ckpt_store_remove_temps(const char *run_dir);
+
 /* Loads the newest valid checkpoint of a run: `latest` first, then older ones
- * newest first; damaged ones are reported through warn() and skipped.
+ * newest first; damaged (or empty) ones are reported through warn() and skipped.
  * Returns 0, 1 when the run has no checkpoint at all, -1 on error. */
 int ckpt_store_load_latest(const char *run_dir, Ddtrain__Checkpoint **out, char *path,
                            size_t pathlen, void (*warn)(const char *msg), char *err);

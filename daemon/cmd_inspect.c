@@ -1,9 +1,10 @@
-/* `ddtrain inspect CKPT [--json]`: header, schedule state and every tensor's
- * name, shape and checksum. */
+/* `ddtrain inspect CKPT [--json] [--show-config]`: header, schedule state and
+ * every tensor's name, shape and checksum. */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ckpt.h"
 #include "commands.h"
@@ -11,41 +12,114 @@
 
 struct inspect_config {
     bool json;
-    bool config;
+    bool show_config;
 };
 
+/* Not "config": that name is every command's "read options from FILE". */
 static const struct option_def inspect_options[] = {
     { "json", OPT_BOOL, offsetof(struct inspect_config, json), 0, 0, "false", NULL, 0,
       "print JSON" },
-    { "config", OPT_BOOL, offsetof(struct inspect_config, config), 0, 0, "false", NULL, 0,
-      "also print the run configuration" },
+    { "show-config", OPT_BOOL, offsetof(struct inspect_config, show_config), 0, 0, "false", NULL,
+      0, "also print the run configuration" },
     { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL },
 };
+
+/* "30x30" into out; a shape too long for outlen ends in "..." instead of
+ * running past it, whatever the number of dimensions (outlen >= 4). */
+static void shape_text(char *out, size_t outlen, const Ddtrain__Tensor *t)
+{
+    size_t used = 0;
+    out[0] = 0;
+    for (size_t k = 0; k < t->n_shape; k++) {
+        int n = snprintf(out + used, outlen - used, "%s%u", k ? "x" : "", t->shape[k]);
+        if (n < 0 || (size_t)n >= outlen - used) {
+            memcpy(out + outlen - 4, "...", 4);
+            return;
+        }
+        used += (size_t)n;
+    }
+}
 
 static void tensors_text(const char *group, Ddtrain__Tensor *const *ts, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const Ddtrain__Tensor *t = ts[i];
-        char shape[64] = "";
-        int used = 0;
-        for (size_t k = 0; k < t->n_shape; k++)
-            used += snprintf(shape + used, sizeof shape - (size_t)used, "%s%u", k ? "x" : "",
-                             t->shape[k]);
+        char shape[64];
+        shape_text(shape, sizeof shape, t);
         printf("  %-10s %-24s %-12s crc32 %08" PRIx32 "\n", group, t->name, shape, t->crc32);
     }
+}
+
+/* s as a JSON string: quotes, backslashes and control characters escaped
+ * (a path or a tensor name may hold any of them). */
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", stdout); break;
+        case '\\': fputs("\\\\", stdout); break;
+        case '\n': fputs("\\n", stdout); break;
+        case '\r': fputs("\\r", stdout); break;
+        case '\t': fputs("\\t", stdout); break;
+        case '\b': fputs("\\b", stdout); break;
+        case '\f': fputs("\\f", stdout); break;
+        default:
+            if (*p < 0x20)
+                printf("\\u%04x", *p);
+            else
+                putchar(*p);
+        }
+    }
+    putchar('"');
 }
 
 static void tensors_json(const char *group, Ddtrain__Tensor *const *ts, size_t n, bool *first)
 {
     for (size_t i = 0; i < n; i++) {
         const Ddtrain__Tensor *t = ts[i];
-        printf("%s{\"group\":\"%s\",\"name\":\"%s\",\"shape\":[", *first ? "" : ",", group,
-               t->name);
+        printf("%s{\"group\":", *first ? "" : ",");
+        json_string(group);
+        printf(",\"name\":");
+        json_string(t->name);
+        printf(",\"shape\":[");
         for (size_t k = 0; k < t->n_shape; k++)
             printf("%s%u", k ? "," : "", t->shape[k]);
         printf("],\"crc32\":\"%08" PRIx32 "\"}", t->crc32);
         *first = false;
     }
+}
+
+static void print_json(const char *path, const Ddtrain__Checkpoint *m,
+                       const Ddtrain__ScheduleState *s, bool show_config)
+{
+    printf("{\"file\":");
+    json_string(path);
+    printf(",\"file_version\":%d,\"format_version\":%u,\"model_spec\":", CKPT_FILE_VERSION,
+           m->format_version);
+    json_string(m->model_spec);
+    printf(",\"nranks\":%u,\"optimizer_steps\":%llu,\"schedule\":{\"step\":%llu,\"epoch\":%llu,"
+           "\"batch_in_epoch\":%llu,\"seed\":%llu,\"global_batch\":%u,\"wall_seconds\":%.3f},"
+           "\"tensors\":[",
+           m->nranks, (unsigned long long)m->optimizer_steps, (unsigned long long)s->step,
+           (unsigned long long)s->epoch, (unsigned long long)s->batch_in_epoch,
+           (unsigned long long)s->seed, s->global_batch, s->wall_seconds);
+    bool firstt = true;
+    tensors_json("param", m->params, m->n_params, &firstt);
+    tensors_json("bn", m->bn_running, m->n_bn_running, &firstt);
+    tensors_json("input", m->input_norm, m->n_input_norm, &firstt);
+    tensors_json("optimizer", m->optimizer, m->n_optimizer, &firstt);
+    printf("]");
+    /* inside the object: lines after it would make the output invalid JSON */
+    if (show_config) {
+        printf(",\"config\":[");
+        for (size_t i = 0; m->config && i < m->config->n_lines; i++) {
+            printf("%s", i ? "," : "");
+            json_string(m->config->lines[i]);
+        }
+        printf("]");
+    }
+    printf("}\n");
 }
 
 int inspect_main(int argc, char **argv, int first)
@@ -56,7 +130,7 @@ int inspect_main(int argc, char **argv, int first)
     config_defaults(inspect_options, &c);
     int rc = config_parse_args(inspect_options, &c, argc, argv, first, pos, 1, &npos, err);
     if (rc == 1) {
-        printf("usage: ddtrain inspect CKPT [--json] [--config]\n\noptions:\n");
+        printf("usage: ddtrain inspect CKPT [--json] [--show-config]\n\noptions:\n");
         config_help(inspect_options, stdout);
         return 0;
     }
@@ -78,20 +152,7 @@ int inspect_main(int argc, char **argv, int first)
     if (!s)
         s = &empty;
     if (c.json) {
-        printf("{\"file\":\"%s\",\"file_version\":%d,\"format_version\":%u,\"model_spec\":\"%s\","
-               "\"nranks\":%u,\"optimizer_steps\":%llu,\"schedule\":{\"step\":%llu,\"epoch\":%llu,"
-               "\"batch_in_epoch\":%llu,\"seed\":%llu,\"global_batch\":%u,\"wall_seconds\":%.3f},"
-               "\"tensors\":[",
-               pos[0], CKPT_FILE_VERSION, m->format_version, m->model_spec, m->nranks,
-               (unsigned long long)m->optimizer_steps, (unsigned long long)s->step,
-               (unsigned long long)s->epoch, (unsigned long long)s->batch_in_epoch,
-               (unsigned long long)s->seed, s->global_batch, s->wall_seconds);
-        bool firstt = true;
-        tensors_json("param", m->params, m->n_params, &firstt);
-        tensors_json("bn", m->bn_running, m->n_bn_running, &firstt);
-        tensors_json("input", m->input_norm, m->n_input_norm, &firstt);
-        tensors_json("optimizer", m->optimizer, m->n_optimizer, &firstt);
-        printf("]}\n");
+        print_json(pos[0], m, s, c.show_config);
     } else {
         printf("checkpoint %s\n  file format %d, message version %u, written by %u rank%s\n"
                "  model %s\n  step %llu, epoch %llu, batch %llu of the epoch, seed %llu, global batch %u\n"
@@ -104,10 +165,10 @@ int inspect_main(int argc, char **argv, int first)
         tensors_text("bn", m->bn_running, m->n_bn_running);
         tensors_text("input", m->input_norm, m->n_input_norm);
         tensors_text("optimizer", m->optimizer, m->n_optimizer);
+        if (c.show_config && m->config)
+            for (size_t i = 0; i < m->config->n_lines; i++)
+                printf("%s\n", m->config->lines[i]);
     }
-    if (c.config && m->config)
-        for (size_t i = 0; i < m->config->n_lines; i++)
-            printf("%s\n", m->config->lines[i]);
     ckpt_free(m);
     return 0;
 }

@@ -9,6 +9,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "regfile.h"
+
+/* The longest config line, without its newline: what the fixed buffer of
+ * earlier versions took; a longer one is refused rather than split. */
+#define CONFIG_LINE_MAX 1022
+
 const struct option_def *config_find(const struct option_def *table, const char *name)
 {
     for (const struct option_def *o = table; o->name; o++)
@@ -164,18 +170,27 @@ static char *trim(char *s)
 int config_load_file(const struct option_def *table, void *target, const char *path,
                      char *err)
 {
-    FILE *f = fopen(path, "r");
+    char sub[CONFIG_ERRLEN];
+    FILE *f = regfile_fopen(path, "r", sub, sizeof sub);
     if (!f) {
-        snprintf(err, CONFIG_ERRLEN, "config file %s: %s", path, strerror(errno));
+        snprintf(err, CONFIG_ERRLEN, "config file %s", sub);
         return -1;
     }
-    char line[1024], sub[CONFIG_ERRLEN];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
     int lineno = 0, rc = 0;
-    while (fgets(line, sizeof line, f)) {
+    while ((got = getline(&line, &cap, f)) > 0) {
         lineno++;
-        if (!strchr(line, '\n') && !feof(f)) {
-            snprintf(err, CONFIG_ERRLEN, "config file %s line %d: longer than %zu characters",
-                     path, lineno, sizeof line - 2);
+        if (strlen(line) != (size_t)got) {
+            snprintf(err, CONFIG_ERRLEN, "config file %s line %d has a NUL byte: not a text file",
+                     path, lineno);
+            rc = -1;
+            break;
+        }
+        if ((size_t)got - (line[got - 1] == '\n') > CONFIG_LINE_MAX) {
+            snprintf(err, CONFIG_ERRLEN, "config file %s line %d: longer than %d characters",
+                     path, lineno, CONFIG_LINE_MAX);
             rc = -1;
             break;
         }
@@ -210,6 +225,7 @@ int config_load_file(const struct option_def *table, void *target, const char *p
         snprintf(err, CONFIG_ERRLEN, "config file %s: read error: %s", path, strerror(errno));
         rc = -1;
     }
+    free(line);
     fclose(f);
     return rc;
 }

@@ -249,18 +249,80 @@ int train_open_run_dir(struct trainer *t, bool resuming, char *err)
         snprintf(err, DDT_ERRLEN, "%s", cerr);
         return -1;
     }
+    /* this coordinator is now the run directory's only writer */
+    int stale = ckpt_store_remove_temps(t->cfg.run_dir);
+    if (stale)
+        log_info("removed %d temporary file%s an interrupted checkpoint write left in %s/checkpoints",
+                 stale, stale == 1 ? "" : "s", t->cfg.run_dir);
+    /* --resume auto that found no checkpoint starts over (its configuration
+     * was checked against config.txt in train_resolve_resume) */
+    bool restart = !resuming && !strcmp(t->cfg.resume, "auto");
     snprintf(path, sizeof path, "%s/metrics.jsonl", t->cfg.run_dir);
     struct stat st;
-    if (!resuming && stat(path, &st) == 0) {
+    if (!resuming && !restart && stat(path, &st) == 0) {
         snprintf(err, DDT_ERRLEN, "--run-dir: %s already holds a run (%s exists): continue it with --resume auto, or choose another run directory",
                  t->cfg.run_dir, path);
         return -1;
     }
-    if (resuming && truncate_metrics(t->cfg.run_dir, t->step, err))
+    if ((resuming || restart) && truncate_metrics(t->cfg.run_dir, resuming ? t->step : -1, err))
         return -1;
     if (write_effective_config(t, err, DDT_ERRLEN))
         return -1;
     return metrics_open(&t->metrics, t->cfg.run_dir, err, DDT_ERRLEN);
+}
+
+/* The run's configuration as `saved` (the checkpoint's or config.txt's),
+ * overridden by what the command line says, into t->cfg; refuses changes
+ * to options that change the math. Returns 0 or 2 with err. */
+static int merge_resumed_config(struct trainer *t, const struct train_config *saved, int argc,
+                                char **argv, int first, char *err, size_t errlen)
+{
+    struct train_config now = *saved;
+    char cfg_err[CONFIG_ERRLEN];
+    char *pos[1];
+    int npos;
+    config_parse_args(train_options, &now, argc, argv, first, pos, 0, &npos, cfg_err);
+    for (const struct option_def *o = train_options; o->name; o++) {
+        char a[CONFIG_STRLEN + 32], b[CONFIG_STRLEN + 32];
+        config_format_value(o, saved, a, sizeof a);
+        config_format_value(o, &now, b, sizeof b);
+        if (!strcmp(a, b))
+            continue;
+        if (o->flags & OPTF_MATH) {
+            snprintf(err, errlen, "--%s: '%s' differs from the resumed run's '%s'; options that change the math (model, data, optimizer, schedule, seed, ...) cannot change on resume",
+                     o->name, b, a);
+            return 2;
+        }
+        if (t->rank == 0 && strcmp(o->name, "resume") != 0)
+            log_info("resume: --%s changes from %s to %s", o->name, a, b);
+    }
+    t->cfg = now;
+    return 0;
+}
+
+/* --resume auto found no checkpoint: the run starts at step 0, with the
+ * configuration of the run directory's config.txt when an interrupted run
+ * left one (the same rules as a resume). Returns 0 or 2 with err. */
+static int restart_without_checkpoint(struct trainer *t, int argc, char **argv, int first,
+                                      char *err, size_t errlen)
+{
+    char path[4200], cfg_err[CONFIG_ERRLEN];
+    snprintf(path, sizeof path, "%s/config.txt", t->cfg.run_dir);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        struct train_config saved;
+        config_defaults(train_options, &saved);
+        if (config_load_file(train_options, &saved, path, cfg_err)) {
+            snprintf(err, errlen, "--resume auto: %s", cfg_err);
+            return 2;
+        }
+        if (merge_resumed_config(t, &saved, argc, argv, first, err, errlen))
+            return 2;
+    }
+    if (t->rank == 0)
+        log_info("--resume auto: %s has no checkpoint yet: starting the run from step 0",
+                 t->cfg.run_dir);
+    return 0;
 }
 
 /* With --resume: finds the checkpoint, then rebuilds the configuration as
@@ -277,7 +339,7 @@ int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
         int rc = ckpt_store_load_latest(t->cfg.run_dir, &msg, path, sizeof path,
                                         t->rank == 0 ? warn_line : ignore_line, cerr);
         if (rc == 1)
-            return 0; /* nothing yet: a fresh start */
+            return restart_without_checkpoint(t, argc, argv, first, err, errlen);
         if (rc < 0) {
             snprintf(err, errlen, "--resume auto: %s", cerr);
             return 2;
@@ -288,34 +350,23 @@ int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
             snprintf(err, errlen, "--resume: %s", cerr);
             return 2;
         }
+        if (ckpt_is_empty(msg)) {
+            snprintf(err, errlen, "--resume: %s: %s", path, CKPT_EMPTY_MSG);
+            ckpt_free(msg);
+            return 2;
+        }
     }
-    struct train_config saved, now;
+    struct train_config saved;
     char cfg_err[CONFIG_ERRLEN];
     if (ckpt_parse_config(msg, &saved, cfg_err, sizeof cfg_err)) {
         snprintf(err, errlen, "--resume %s: %s", path, cfg_err);
         ckpt_free(msg);
         return 2;
     }
-    now = saved;
-    char *pos[1];
-    int npos;
-    config_parse_args(train_options, &now, argc, argv, first, pos, 0, &npos, cfg_err);
-    for (const struct option_def *o = train_options; o->name; o++) {
-        char a[CONFIG_STRLEN + 32], b[CONFIG_STRLEN + 32];
-        config_format_value(o, &saved, a, sizeof a);
-        config_format_value(o, &now, b, sizeof b);
-        if (!strcmp(a, b))
-            continue;
-        if (o->flags & OPTF_MATH) {
-            snprintf(err, errlen, "--%s: '%s' differs from the resumed run's '%s'; options that change the math (model, data, optimizer, schedule, seed, ...) cannot change on resume",
-                     o->name, b, a);
-            ckpt_free(msg);
-            return 2;
-        }
-        if (t->rank == 0 && strcmp(o->name, "resume") != 0)
-            log_info("resume: --%s changes from %s to %s", o->name, a, b);
+    if (merge_resumed_config(t, &saved, argc, argv, first, err, errlen)) {
+        ckpt_free(msg);
+        return 2;
     }
-    t->cfg = now;
     if (t->rank == 0) {
         log_info("resuming from %s at step %" PRIu64, path, msg->schedule ? msg->schedule->step : 0);
         if (msg->nranks != (uint32_t)t->nranks)

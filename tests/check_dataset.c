@@ -143,7 +143,7 @@ START_TEST(test_idx_good)
     /* a bad label past the kept samples is still found */
     write_idx_pair("", "train", 5, _i, 1);
     ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, 2, err), -1);
-    ck_assert_msg(strstr(err, "label 4 is 7") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "sample 4 has label 7") != NULL, "%s", err);
 }
 END_TEST
 
@@ -237,7 +237,7 @@ static const struct damage label_damages[] = {
     { "truncated", { 0, 0, 8, 1, 0, 0, 0, 2, 0 }, 9, "truncated: expected 2 bytes of data, found 1" },
     { "trailing", { 0, 0, 8, 1, 0, 0, 0, 2, 0, 1, 2, 2, 2 }, 13,
       "trailing bytes: expected 2 bytes of data, found 5" },
-    { "out of range", { 0, 0, 8, 1, 0, 0, 0, 2, 0, 200 }, 10, "label 1 is 200: allowed 0 to 2" },
+    { "out of range", { 0, 0, 8, 1, 0, 0, 0, 2, 0, 200 }, 10, "sample 1 has label 200: allowed 0 to 2" },
     { "empty", { 0 }, 0, "empty file" },
 };
 
@@ -288,7 +288,7 @@ START_TEST(test_idx_label_out_of_range)
     at(ip, sizeof ip, "train-images-idx3-ubyte.gz");
     at(lp, sizeof lp, "train-labels-idx1-ubyte.gz");
     ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, 0, err), -1);
-    ck_assert_msg(strstr(err, "label 3 is 7: allowed 0 to 2") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "sample 3 has label 7: allowed 0 to 2") != NULL, "%s", err);
     ck_assert_msg(strncmp(err, lp, strlen(lp)) == 0, "%s", err);
     /* the same files are fine with enough classes */
     ck_assert_msg(dataset_load_idx(&d, ip, lp, 8, 0, err) == 0, "%s", err);
@@ -313,9 +313,11 @@ START_TEST(test_idx_unreadable)
     ck_assert_int_eq(dataset_load_idx(&d, ip, nowhere, 3, 0, err), -1);
     ck_assert_msg(strncmp(err, nowhere, strlen(nowhere)) == 0 && strstr(err, "No such file"), "%s",
                   err);
-    /* a folder opens but does not read */
+    /* a folder is refused by its type, before any read */
     ck_assert_int_eq(dataset_load_idx(&d, dir, lp, 3, 0, err), -1);
-    ck_assert_msg(strncmp(err, dir, strlen(dir)) == 0 && strstr(err, "Is a directory"), "%s", err);
+    ck_assert_msg(strncmp(err, dir, strlen(dir)) == 0 &&
+                      strstr(err, "not a regular file (it is a directory)"),
+                  "%s", err);
     /* a damaged gzip stream */
     unsigned char junk[40] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff };
     write_bytes("junk.gz", junk, sizeof junk, 0);
@@ -461,8 +463,8 @@ START_TEST(test_load_folder)
     /* errors from the reader name the file it picked */
     write_idx_pair("d", "train", 5, _i == 0, 1);
     ck_assert_int_eq(dataset_load(&d, sub, "train", 3, 0, err), -1);
-    ck_assert_msg(strstr(err, _i == 0 ? "train-labels-idx1-ubyte.gz: label 4 is 7"
-                                      : "train-labels-idx1-ubyte: label 4 is 7"),
+    ck_assert_msg(strstr(err, _i == 0 ? "train-labels-idx1-ubyte.gz: sample 4 has label 7"
+                                      : "train-labels-idx1-ubyte: sample 4 has label 7"),
                   "%s", err);
 }
 END_TEST

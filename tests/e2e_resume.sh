@@ -64,6 +64,7 @@ set -e
 : >"$work/c/checkpoints/step-00099999.ckpt.tmp.1"
 "$RUN" -np 2 -- train --run-dir "$work/c" --resume auto --quiet 2>"$work/c.err" \
   || fail "resume after SIGKILL failed: $(cat "$work/c.err")"
+[ ! -e "$work/c/checkpoints/step-00099999.ckpt.tmp.1" ] || fail "the killed write's temporary was left"
 same_as_a c "SIGKILL and resume auto"
 
 # 3. damaged checkpoints: a flipped bit and a truncation are caught

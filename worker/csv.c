@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "regfile.h"
 
 /* Growable float and label arrays, dim floats per row. */
 struct rows {
@@ -203,6 +204,11 @@ static int reader_run(struct csv_reader *c, FILE *f, struct rows *r, size_t max_
             break;
         }
         c->lineno++;
+        if (strlen(line) != (size_t)got) {
+            snprintf(err, DDT_ERRLEN, "%s line %ld has a NUL byte: not a text CSV file", c->path,
+                     c->lineno);
+            goto out;
+        }
         char *text = trim(line);
         if (!*text)
             continue;
@@ -234,11 +240,9 @@ int dataset_load_csv(struct dataset *d, const char *path, int classes, size_t ma
                  classes);
         return -1;
     }
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, DDT_ERRLEN, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = regfile_fopen(path, "r", err, DDT_ERRLEN);
+    if (!f)
         return -1;
-    }
     struct csv_reader c = { .path = path, .classes = classes };
     struct rows r = { 0 };
     int rc = reader_run(&c, f, &r, max_samples, err);

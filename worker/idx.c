@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "dataset.h"
+#include "regfile.h"
 
 #define IDX_IMAGES 0x00000803u  /* unsigned bytes, (n, rows, cols) */
 #define IDX_VECTORS 0x00000802u /* unsigned bytes, (n, dim) */
@@ -88,11 +90,14 @@ static int idx_open(struct idx_file *x, const char *path, uint32_t want, uint32_
 {
     memset(x, 0, sizeof *x);
     x->path = path;
-    errno = 0;
-    x->f = gzopen(path, "rb");
+    int fd = regfile_open(path, err, DDT_ERRLEN);
+    if (fd < 0)
+        return -1;
+    x->f = gzdopen(fd, "rb");
     if (!x->f) {
-        /* errno 0 means zlib itself could not allocate its state */
-        snprintf(err, DDT_ERRLEN, "%s: cannot open: %s", path, strerror(errno ? errno : ENOMEM));
+        /* zlib could not allocate its state */
+        close(fd);
+        snprintf(err, DDT_ERRLEN, "%s: cannot open: %s", path, strerror(ENOMEM));
         return -1;
     }
     /* zlib's 8 KiB default makes inflating 47 MB of pixels needlessly slow */
@@ -220,7 +225,7 @@ int dataset_load_idx(struct dataset *d, const char *images_path, const char *lab
         goto fail;
     for (size_t i = 0; i < all; i++) {
         if (raw_labels[i] >= classes) {
-            snprintf(err, DDT_ERRLEN, "%s: label %zu is %d: allowed 0 to %d (--classes %d)",
+            snprintf(err, DDT_ERRLEN, "%s: sample %zu has label %d: allowed 0 to %d (--classes %d)",
                      labels_path, i, raw_labels[i], classes - 1, classes);
             goto fail;
         }
