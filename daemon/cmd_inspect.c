@@ -28,7 +28,8 @@ static void tensors_text(const char *group, Ddtrain__Tensor *const *ts, size_t n
         const Ddtrain__Tensor *t = ts[i];
         char shape[64] = "";
         int used = 0;
-        for (size_t k = 0; k < t->n_shape; k++)
+        /* a damaged file may name any number of dimensions: stop when full */
+        for (size_t k = 0; k < t->n_shape && used < (int)sizeof shape; k++)
             used += snprintf(shape + used, sizeof shape - (size_t)used, "%s%u", k ? "x" : "",
                              t->shape[k]);
         printf("  %-10s %-24s %-12s crc32 %08" PRIx32 "\n", group, t->name, shape, t->crc32);

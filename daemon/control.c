@@ -107,6 +107,23 @@ static void reply_error(int fd, const char *text)
     send_message(fd, &r.base);
 }
 
+int control_decode_request(const uint8_t *buf, size_t len, int *kind, const char **why)
+{
+    Ddtrain__ControlRequest *req = ddtrain__control_request__unpack(NULL, len, buf);
+    if (!req) {
+        *why = "malformed request: not a ControlRequest message";
+        return -1;
+    }
+    *kind = (int)req->kind;
+    ddtrain__control_request__free_unpacked(req, NULL);
+    if (*kind < DDTRAIN__CONTROL_REQUEST__KIND__STATUS ||
+        *kind > DDTRAIN__CONTROL_REQUEST__KIND__STOP) {
+        *why = "unknown request kind: allowed STATUS, CHECKPOINT, STOP";
+        return -1;
+    }
+    return 0;
+}
+
 static void serve_client(struct control *c, int fd)
 {
     uint8_t buf[CONTROL_MAX_MESSAGE];
@@ -119,16 +136,17 @@ static void serve_client(struct control *c, int fd)
     }
     if (len < 0)
         return;
-    Ddtrain__ControlRequest *req = ddtrain__control_request__unpack(NULL, (size_t)len, buf);
-    if (!req) {
-        reply_error(fd, "malformed request: not a ControlRequest message");
+    int kind;
+    const char *why;
+    if (control_decode_request(buf, (size_t)len, &kind, &why)) {
+        reply_error(fd, why);
         return;
     }
     Ddtrain__ControlReply r = DDTRAIN__CONTROL_REPLY__INIT;
     struct control_status s;
     pthread_mutex_lock(&c->lock);
     s = c->status;
-    switch (req->kind) {
+    switch (kind) {
     case DDTRAIN__CONTROL_REQUEST__KIND__CHECKPOINT:
         c->want_checkpoint = 1;
         break;
@@ -139,13 +157,6 @@ static void serve_client(struct control *c, int fd)
         break;
     }
     pthread_mutex_unlock(&c->lock);
-    if (req->kind < DDTRAIN__CONTROL_REQUEST__KIND__STATUS ||
-        req->kind > DDTRAIN__CONTROL_REQUEST__KIND__STOP) {
-        ddtrain__control_request__free_unpacked(req, NULL);
-        reply_error(fd, "unknown request kind: allowed STATUS, CHECKPOINT, STOP");
-        return;
-    }
-    ddtrain__control_request__free_unpacked(req, NULL);
     r.ok = 1;
     r.step = s.step;
     r.epoch = s.epoch;
