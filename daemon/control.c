@@ -110,6 +110,23 @@ static void conn_reply_error(struct control_conn *k, const char *text)
     conn_reply(k, &r.base);
 }
 
+int control_decode_request(const uint8_t *buf, size_t len, int *kind, const char **why)
+{
+    Ddtrain__ControlRequest *req = ddtrain__control_request__unpack(NULL, len, buf);
+    if (!req) {
+        *why = "malformed request: not a ControlRequest message";
+        return -1;
+    }
+    *kind = (int)req->kind;
+    ddtrain__control_request__free_unpacked(req, NULL);
+    if (*kind < DDTRAIN__CONTROL_REQUEST__KIND__STATUS ||
+        *kind > DDTRAIN__CONTROL_REQUEST__KIND__STOP) {
+        *why = "unknown request kind: allowed STATUS, CHECKPOINT, STOP";
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads what has arrived of k's request, never past its end (one request per
  * connection). Returns 1 when there is enough to answer (all of it, or a
  * header announcing too much), 0 to wait, -1 when the client hung up or failed. */
@@ -146,16 +163,10 @@ static void conn_answer(struct control *c, struct control_conn *k)
         conn_reply_error(k, text);
         return;
     }
-    Ddtrain__ControlRequest *req = ddtrain__control_request__unpack(NULL, body, k->buf + 4);
-    if (!req) {
-        conn_reply_error(k, "malformed request: not a ControlRequest message");
-        return;
-    }
-    int kind = (int)req->kind;
-    ddtrain__control_request__free_unpacked(req, NULL);
-    if (kind < DDTRAIN__CONTROL_REQUEST__KIND__STATUS ||
-        kind > DDTRAIN__CONTROL_REQUEST__KIND__STOP) {
-        conn_reply_error(k, "unknown request kind: allowed STATUS, CHECKPOINT, STOP");
+    int kind;
+    const char *why;
+    if (control_decode_request(k->buf + 4, body, &kind, &why)) {
+        conn_reply_error(k, why);
         return;
     }
     struct control_status s;

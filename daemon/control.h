@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ddtrain.pb-c.h"
 
@@ -61,6 +62,10 @@ void control_publish(struct control *c, const struct control_status *s);
 
 /* Returns and clears the requests that arrived since the last call. */
 void control_take(struct control *c, int *checkpoint, int *stop);
+
+/* Decodes one request body (the bytes after the length) and checks its kind:
+ * 0 with *kind, or -1 with *why, the text the server replies with. */
+int control_decode_request(const uint8_t *buf, size_t len, int *kind, const char **why);
 
 /* Client side: connects to RUN/control.sock, sends one request, waits for the
  * reply; timeout_ms bounds all of it, the connect included (a coordinator

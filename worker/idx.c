@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -193,6 +194,25 @@ static int idx_payload(struct idx_file *x, void *buf, size_t keep, char *err)
     return 0;
 }
 
+/* A raw regular file's length is known before anything is read: check it
+ * against the header (with idx_payload's messages) before allocating, so a
+ * damaged header cannot make us allocate what the file does not hold. A
+ * gzip stream is only checked as it inflates. */
+static int idx_check_length(const struct idx_file *x, char *err)
+{
+    struct stat st;
+    if (!gzdirect(x->f) || stat(x->path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    size_t head = 4 + 4 * (size_t)x->ndims;
+    size_t data = (uint64_t)st.st_size > head ? (size_t)st.st_size - head : 0;
+    if (data != x->payload) {
+        snprintf(err, DDT_ERRLEN, "%s: %s: expected %zu bytes of data, found %zu", x->path,
+                 data < x->payload ? "truncated" : "trailing bytes", x->payload, data);
+        return -1;
+    }
+    return 0;
+}
+
 int dataset_load_idx(struct dataset *d, const char *images_path, const char *labels_path,
                      int classes, size_t max_samples, char *err)
 {
@@ -215,6 +235,8 @@ int dataset_load_idx(struct dataset *d, const char *images_path, const char *lab
     }
     size_t all = img.count;
     size_t n = max_samples > 0 && max_samples < all ? max_samples : all;
+    if (idx_check_length(&lab, err))
+        goto fail;
     raw_labels = malloc(all);
     d->y = malloc(n * sizeof *d->y);
     if (!raw_labels || !d->y) {
@@ -235,6 +257,8 @@ int dataset_load_idx(struct dataset *d, const char *images_path, const char *lab
     free(raw_labels);
     raw_labels = NULL;
     idx_close(&lab);
+    if (idx_check_length(&img, err))
+        goto fail;
     d->x = malloc(n * img.per);
     if (!d->x) {
         snprintf(err, DDT_ERRLEN, "%s: out of memory for %zu bytes of pixels", images_path,
