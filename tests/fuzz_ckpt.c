@@ -44,7 +44,7 @@ static void frame(struct fuzz_buf *out, const uint8_t *payload, size_t len)
     uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), payload, (uInt)len);
     memcpy(head, CKPT_MAGIC, 8);
     for (int i = 0; i < 4; i++) {
-        head[8 + i] = (uint8_t)(CKPT_VERSION >> (8 * i));
+        head[8 + i] = (uint8_t)(CKPT_FILE_VERSION >> (8 * i));
         head[12 + i] = 0;
         tail[i] = (uint8_t)(crc >> (8 * i));
     }
