@@ -210,33 +210,18 @@ int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoi
 }
 
 /* Keeps the metrics lines of steps up to `step`: what a resumed run will
- * write again must not appear twice. */
+ * write again must not appear twice; a torn last line goes too. */
 static int truncate_metrics(const char *run_dir, int64_t step, char *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
-    FILE *in = fopen(path, "r");
-    if (!in)
-        return 0;
-    char *text = NULL, *line = NULL;
-    size_t len = 0, cap = 0;
-    FILE *out = open_memstream(&text, &len);
-    while (out && getline(&line, &cap, in) > 0) {
-        const char *p = strstr(line, "\"step\":");
-        if (p && strtoll(p + 7, NULL, 10) > step)
-            continue;
-        fputs(line, out);
-    }
-    free(line);
-    fclose(in);
-    if (!out) {
-        snprintf(err, DDT_ERRLEN, "out of memory");
+    size_t torn;
+    if (metrics_keep_until(path, (long long)step, &torn, err, DDT_ERRLEN))
         return -1;
-    }
-    fclose(out);
-    int rc = fs_write_atomic(path, text, len, err, DDT_ERRLEN);
-    free(text);
-    return rc;
+    if (torn)
+        log_warn("%s: dropped a torn last line (%zu bytes without a newline, left by a write that failed or was cut short)",
+                 path, torn);
+    return 0;
 }
 
 int train_open_run_dir(struct trainer *t, bool resuming, char *err)

@@ -30,7 +30,10 @@ struct step_plan {
     double epoch_pos;        /* epoch + fraction done, for logs */
 };
 
-enum { PLAN_STOP = 1, PLAN_EVAL = 2, PLAN_LOG = 4, PLAN_CHECK = 8, PLAN_CKPT = 16 };
+/* PLAN_FAILED goes with PLAN_STOP: the run can no longer write its state
+ * (metrics.jsonl), so every rank stops with DDT_EXIT_CKPT_FAILED. */
+enum { PLAN_STOP = 1, PLAN_EVAL = 2, PLAN_LOG = 4, PLAN_CHECK = 8, PLAN_CKPT = 16,
+       PLAN_FAILED = 32 };
 
 /* What a rank asks of all through a step's request slots. */
 enum { REQUEST_CKPT = 0, REQUEST_STOP = 1 };
