@@ -151,12 +151,6 @@ static void train_step(struct trainer *t, const struct step_plan *p, struct step
 
 /* ---- set-up and the loop ---------------------------------------------------------- */
 
-static size_t dataset_bytes(const struct dataset *d)
-{
-    size_t elem = d->type == SAMPLE_U8 ? 1 : sizeof(float);
-    return d->n * d->dim * elem + d->n * sizeof(int32_t);
-}
-
 /* Peak RSS of the largest rank beside the sum of what a rank must hold. */
 static void report_memory(const struct trainer *t)
 {
@@ -166,7 +160,7 @@ static void report_memory(const struct trainer *t)
     if (t->rank != 0)
         return;
     const double mib = 1024.0 * 1024.0;
-    double data = (double)(dataset_bytes(&t->train) + dataset_bytes(&t->test));
+    double data = (double)train_data_bytes(t);
     struct engine_memory em;
     engine_memory_budget(&t->engine, &em);
     double params = em.params, opt = em.optimizer, comm = em.reduction, act = em.activations;

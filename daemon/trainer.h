@@ -67,6 +67,9 @@ struct trainer {
 /* The schedule from the options; fills err and returns -1 when invalid. */
 int train_build_schedule(struct trainer *t, char *err, int errlen);
 
+/* Bytes of both data splits as this rank holds them. */
+size_t train_data_bytes(const struct trainer *t);
+
 /* Steps of an epoch: the training set over that epoch's global batch. */
 long train_steps_in_epoch(const struct trainer *t, int64_t epoch);
 
