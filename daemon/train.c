@@ -34,10 +34,10 @@ static void run_eval(struct trainer *t, const struct step_plan *p)
     engine_evaluate(&t->engine, &t->test, t->test.n, &te_loss, &te_acc);
     if (t->rank != 0)
         return;
-    /* a failed write is kept in t->metrics and acted on in after_step */
     double epoch = (double)(p->epoch + 1);
     if (p->batch_in_epoch + 1 < train_steps_in_epoch(t, p->epoch))
         epoch = p->epoch_pos;
+    /* a failed write is kept in t->metrics and acted on in after_step */
     metrics_eval(&t->metrics, (long)p->step + 1, epoch, tr_loss, tr_acc, te_loss, te_acc,
                  t->wall_before + (MPI_Wtime() - t->t_start));
     char line[256];

@@ -36,6 +36,8 @@ unmount_all() {
   done
 }
 trap 'unmount_all; cleanup' EXIT
+# so that the mounts go also when the test is stopped
+trap 'exit 1' INT TERM HUP
 
 section() {
   echo "== $1"
