@@ -120,8 +120,8 @@ int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err)
     return fs_atomic_commit(&a, err, CKPT_ERRLEN);
 }
 
-/* Reads and checks the header: magic, version, and a payload length that
- * accounts for the file's size exactly. */
+/* Reads and checks the header: magic, version, flags, and a payload length
+ * that accounts for the file's size exactly. */
 static int read_header(FILE *f, const char *path, long long size, uint64_t *len, char *err)
 {
     uint8_t header[CKPT_HEADER_BYTES];
@@ -138,6 +138,13 @@ static int read_header(FILE *f, const char *path, long long size, uint64_t *len,
     if (version != CKPT_FILE_VERSION) {
         snprintf(err, CKPT_ERRLEN, "%s: format version %" PRIu32 " is not supported (this ddtrain reads version %d): use the ddtrain that wrote it",
                  path, version, CKPT_FILE_VERSION);
+        return -1;
+    }
+    /* no flag is defined yet: one set means a format this ddtrain cannot read */
+    uint32_t flags = get_u32(header + 12);
+    if (flags != 0) {
+        snprintf(err, CKPT_ERRLEN, "%s: header flags 0x%08" PRIx32 " are not known (this ddtrain knows no flags: allowed 0): use the ddtrain that wrote it",
+                 path, flags);
         return -1;
     }
     *len = get_u64(header + 16);

@@ -1,13 +1,14 @@
-/* Reads resident set sizes from /proc/self/status. */
+/* Reads resident set sizes from /proc/self/status and the memory the
+ * machine has left from /proc/meminfo. */
 #include "memory.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* A "Key:  N kB" line of /proc/self/status, in bytes. */
-static size_t status_bytes(const char *key)
+/* A "Key:  N kB" line of a /proc file, in bytes. */
+static size_t proc_bytes(const char *file, const char *key)
 {
-    FILE *f = fopen("/proc/self/status", "r");
+    FILE *f = fopen(file, "r");
     if (!f)
         return 0;
     char line[256];
@@ -19,6 +20,11 @@ static size_t status_bytes(const char *key)
     return kb * 1024;
 }
 
+static size_t status_bytes(const char *key)
+{
+    return proc_bytes("/proc/self/status", key);
+}
+
 size_t mem_peak_rss(void)
 {
     return status_bytes("VmHWM:");
@@ -27,4 +33,9 @@ size_t mem_peak_rss(void)
 size_t mem_current_rss(void)
 {
     return status_bytes("VmRSS:");
+}
+
+size_t mem_available(void)
+{
+    return proc_bytes("/proc/meminfo", "MemAvailable:");
 }

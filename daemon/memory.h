@@ -8,5 +8,8 @@
 size_t mem_peak_rss(void);
 /* VmRSS now, likewise. */
 size_t mem_current_rss(void);
+/* MemAvailable of the machine: what can be allocated without swapping, 0
+ * when /proc/meminfo is not readable. */
+size_t mem_available(void);
 
 #endif

@@ -1,11 +1,15 @@
-/* metrics.jsonl: one JSON object per line, appended and flushed as it goes. */
+/* metrics.jsonl: one JSON object per line, each line one write(2) as it
+ * goes; a failed write is kept, reported once, and ends the writing. */
 #ifndef DDT_METRICS_H
 #define DDT_METRICS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct metrics {
-    FILE *f;
+    bool open;
+    int fd;
+    int failed;              /* errno of the first failed write, 0 while none */
     char path[4096];
 };
 
@@ -13,14 +17,26 @@ struct metrics {
 int metrics_open(struct metrics *m, const char *dir, char *err, int errlen);
 void metrics_close(struct metrics *m);
 
-/* A training log line. */
-void metrics_train(struct metrics *m, long step, double epoch, double lr, double momentum,
-                   int batch, double loss, double acc, double samples_per_sec,
-                   double grad_norm, double noise_scale);
+/* A training log line. Returns 0, or -1 when the line could not be written
+ * whole (see metrics_error); after a failure nothing more is written, so
+ * that at most the last line of the file is torn. */
+int metrics_train(struct metrics *m, long step, double epoch, double lr, double momentum,
+                  int batch, double loss, double acc, double samples_per_sec,
+                  double grad_norm, double noise_scale);
 
-/* An evaluation line. */
-void metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
-                  double train_acc, double test_loss, double test_acc, double wall_seconds);
+/* An evaluation line; returns as metrics_train. */
+int metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
+                 double train_acc, double test_loss, double test_acc, double wall_seconds);
+
+/* What the first failed write was: "cannot append to PATH: strerror". */
+void metrics_error(const struct metrics *m, char *err, int errlen);
+
+/* Cuts the metrics file at path back to the lines of steps up to `step` (what
+ * a resumed run writes again must not appear twice) and drops a torn last
+ * line (one without its newline, left by a write that failed or was cut
+ * short). Replaces the file atomically; a missing file is fine. *torn gets
+ * the bytes of the torn line dropped (0: none). Returns 0 or -1 with err. */
+int metrics_keep_until(const char *path, long long step, size_t *torn, char *err, int errlen);
 
 /* Prints a double as JSON (NaN and infinities become null). */
 void metrics_json_number(FILE *f, double v);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "exit_status.h"
 #include "fsutil.h"
 #include "log.h"
 #include "memory.h"
@@ -36,6 +37,7 @@ static void run_eval(struct trainer *t, const struct step_plan *p)
     double epoch = (double)(p->epoch + 1);
     if (p->batch_in_epoch + 1 < train_steps_in_epoch(t, p->epoch))
         epoch = p->epoch_pos;
+    /* a failed write is kept in t->metrics and acted on in after_step */
     metrics_eval(&t->metrics, (long)p->step + 1, epoch, tr_loss, tr_acc, te_loss, te_acc,
                  t->wall_before + (MPI_Wtime() - t->t_start));
     char line[256];
@@ -51,6 +53,11 @@ static void run_eval(struct trainer *t, const struct step_plan *p)
 static void plan_next(struct trainer *t, struct step_plan *p)
 {
     memset(p, 0, sizeof *p);
+    if (t->metrics.failed) {
+        /* after_step has said why */
+        p->flags = PLAN_STOP | PLAN_FAILED;
+        return;
+    }
     if (t->batch_in_epoch >= train_steps_in_epoch(t, t->epoch)) {
         t->epoch++;
         t->batch_in_epoch = 0;
@@ -98,6 +105,7 @@ static void log_step(struct trainer *t, const struct step_plan *p)
     double elapsed = now - t->t_start;
     long done = (long)p->step + 1 - t->first_step;
     double eta = done > 0 ? elapsed / (double)done * (double)(t->total_steps - p->step - 1) : NAN;
+    /* a failed write is kept in t->metrics and acted on in after_step */
     metrics_train(&t->metrics, (long)p->step + 1, p->epoch_pos, p->lr, p->momentum,
                   p->global_batch, loss, acc, sps, grad_norm, bnoise);
     if (!t->cfg.quiet)
@@ -143,12 +151,6 @@ static void train_step(struct trainer *t, const struct step_plan *p, struct step
 
 /* ---- set-up and the loop ---------------------------------------------------------- */
 
-static size_t dataset_bytes(const struct dataset *d)
-{
-    size_t elem = d->type == SAMPLE_U8 ? 1 : sizeof(float);
-    return d->n * d->dim * elem + d->n * sizeof(int32_t);
-}
-
 /* Peak RSS of the largest rank beside the sum of what a rank must hold. */
 static void report_memory(const struct trainer *t)
 {
@@ -158,7 +160,7 @@ static void report_memory(const struct trainer *t)
     if (t->rank != 0)
         return;
     const double mib = 1024.0 * 1024.0;
-    double data = (double)(dataset_bytes(&t->train) + dataset_bytes(&t->test));
+    double data = (double)train_data_bytes(t);
     struct engine_memory em;
     engine_memory_budget(&t->engine, &em);
     double params = em.params, opt = em.optimizer, comm = em.reduction, act = em.activations;
@@ -194,35 +196,80 @@ static void print_usage(void)
     config_help(train_options, stdout);
 }
 
-/* Decides after a step whether to checkpoint and whether to stop. */
-static void after_step(struct trainer *t, const struct step_plan *p, const struct step_result *r,
-                       bool *stop)
+/* Every rank: a checkpoint, tried once more when the first try fails (the
+ * failed temporary file is gone by then). Rank 0 says what happened; every
+ * rank learns whether it was saved. Returns 0 or -1 on every rank. */
+static int save_checkpoint(struct trainer *t, bool stopping)
+{
+    char err[CKPT_ERRLEN];
+    for (int attempt = 1;; attempt++) {
+        double t0 = MPI_Wtime();
+        int rc = train_ckpt_save(t, err, sizeof err);
+        if (t->nranks > 1)
+            MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        if (rc == 0) {
+            if (t->rank == 0)
+                log_info("checkpoint %s (%.2f s)%s", t->last_ckpt, MPI_Wtime() - t0,
+                         stopping ? "; stopping as asked" : "");
+            return 0;
+        }
+        if (t->rank == 0 && attempt == 1)
+            log_warn("checkpoint at step %ld failed: %s; trying once more", (long)t->step, err);
+        if (attempt == 1)
+            continue;
+        if (t->rank == 0)
+            log_error("checkpoint at step %ld failed again: %s; stopping with exit status %d: the state after step %ld is not saved (newest checkpoint of this session: %s); make room or repair the run directory, then continue with --resume auto",
+                      (long)t->step, err, DDT_EXIT_CKPT_FAILED, (long)t->step,
+                      t->last_ckpt[0] ? t->last_ckpt : "none");
+        return -1;
+    }
+}
+
+/* Rank 0: has metrics.jsonl lost a line? Said once, at the step it failed
+ * (the run stops before the next one). */
+static bool metrics_lost(const struct trainer *t)
+{
+    if (t->rank != 0 || !t->metrics.failed)
+        return false;
+    char err[4400];
+    metrics_error(&t->metrics, err, sizeof err);
+    log_error("%s; stopping after step %ld with exit status %d and no further checkpoint, so that a run resumed from the last one (--resume auto) writes the lost lines again",
+              err, (long)t->step, DDT_EXIT_CKPT_FAILED);
+    return true;
+}
+
+/* Decides after a step whether to checkpoint and whether to stop. Returns -1
+ * to go on, else the exit status (*stop: stopping on request). */
+static int after_step(struct trainer *t, const struct step_plan *p, const struct step_result *r,
+                      bool *stop)
 {
     bool want_stop = r->requests[REQUEST_STOP] > 0;
     bool want = want_stop || r->requests[REQUEST_CKPT] > 0 || (p->flags & PLAN_CKPT);
     *stop = want_stop;
+    /* a checkpoint past the lost lines would make a resumed run skip them */
+    int go = !metrics_lost(t);
     if (!want)
-        return;
+        return -1;
     /* every rank takes part: a sharded optimizer's state is gathered first */
-    char err[CKPT_ERRLEN];
-    double t0 = MPI_Wtime();
-    int rc = train_ckpt_save(t, err, sizeof err);
-    if (t->rank == 0 && rc)
-        log_error("checkpoint at step %ld failed: %s", (long)t->step, err);
-    else if (t->rank == 0)
-        log_info("checkpoint %s (%.2f s)%s", t->last_ckpt, MPI_Wtime() - t0,
-                 want_stop ? "; stopping as asked" : "");
+    if (t->nranks > 1)
+        MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (!go || save_checkpoint(t, want_stop))
+        return DDT_EXIT_CKPT_FAILED;
+    return want_stop ? DDT_EXIT_OK : -1;
 }
 
-/* RUN/finished says that training ran to its end (not stopped on request):
- * what sweeps look for. */
-static void mark_finished(const struct trainer *t)
+/* RUN/finished says that training ran to its end (not stopped on request)
+ * and, with --ckpt-at-end, that its final checkpoint is on disk: what sweeps
+ * look for. Returns 0 or -1 (said why). */
+static int mark_finished(const struct trainer *t)
 {
     char path[4200], text[64], err[512];
     snprintf(path, sizeof path, "%s/finished", t->cfg.run_dir);
     int len = snprintf(text, sizeof text, "step %ld\n", (long)t->step);
-    if (fs_write_atomic(path, text, (size_t)len, err, sizeof err))
-        log_error("%s", err);
+    if (fs_write_atomic(path, text, (size_t)len, err, sizeof err) == 0)
+        return 0;
+    log_error("%s; exit status %d: the run ended but cannot say so", err, DDT_EXIT_CKPT_FAILED);
+    return -1;
 }
 
 static void publish_status(struct trainer *t, const struct step_plan *p)
@@ -341,12 +388,12 @@ static int after_train_step(struct trainer *t, const struct step_plan *p,
     if (p->flags & PLAN_EVAL)
         run_eval(t, p);
     bool stop;
-    after_step(t, p, r, &stop);
+    int status = after_step(t, p, r, &stop);
     if (t->rank == 0)
         publish_status(t, p);
-    if (stop) {
+    if (status >= 0) {
         *stopped = true;
-        return 0;
+        return status;
     }
     return -1;
 }
@@ -371,8 +418,10 @@ static int train_loop(struct trainer *t, bool *stopped)
             plan_next(t, &p);
         if (t->nranks > 1)
             MPI_Bcast(&p, (int)sizeof p, MPI_BYTE, 0, MPI_COMM_WORLD);
-        if (p.flags & PLAN_STOP)
-            return 0;
+        if (p.flags & PLAN_STOP) {
+            *stopped = (p.flags & PLAN_FAILED) != 0;
+            return *stopped ? DDT_EXIT_CKPT_FAILED : DDT_EXIT_OK;
+        }
         struct step_result r;
         train_step(t, &p, &r);
         /* every rank keeps the counters, from the plan */
@@ -409,8 +458,8 @@ int train_main(int argc, char **argv, int first)
     }
     bool stopped;
     int exit_status = train_loop(t, &stopped);
-    if (t->rank == 0 && !stopped)
-        mark_finished(t);
+    if (t->rank == 0 && !stopped && mark_finished(t))
+        exit_status = DDT_EXIT_CKPT_FAILED;
     report_memory(t);
     if (t->rank == 0) {
         double total = MPI_Wtime() - t->t_start;

@@ -189,47 +189,66 @@ out:
     return rc;
 }
 
-/* Where the engine's optimizer state comes from, and where errors go. */
+/* Where the engine's optimizer state comes from, where errors go, and what
+ * the engine asked for. */
 struct optimizer_source {
     const Ddtrain__Checkpoint *msg;
     char *err;
     int errlen;
+    int calls;
+    bool second_moment;
 };
 
 /* An engine_state_fill_fn: a piece of a tensor's moments from the checkpoint. */
 static int restore_optimizer_part(void *user, const struct tensor_view *tv, float *m_dst,
                                   float *v_dst, size_t first, size_t len)
 {
-    const struct optimizer_source *src = user;
+    struct optimizer_source *src = user;
     const Ddtrain__Checkpoint *msg = src->msg;
     char mname[48], vname[48];
+    src->calls++;
+    src->second_moment = v_dst != NULL;
     snprintf(mname, sizeof mname, "%s.m", tv->name);
     snprintf(vname, sizeof vname, "%s.v", tv->name);
-    if (ckpt_restore_tensor_part(msg->optimizer, msg->n_optimizer, mname, m_dst, tv->n, first, len,
-                            src->err, src->errlen) ||
-        (v_dst && ckpt_restore_tensor_part(msg->optimizer, msg->n_optimizer, vname, v_dst, tv->n,
-                                      first, len, src->err, src->errlen)))
+    if (ckpt_restore_tensor_part(msg->optimizer, msg->n_optimizer, mname, m_dst, tv->rows,
+                                 tv->cols, first, len, src->err, src->errlen) ||
+        (v_dst && ckpt_restore_tensor_part(msg->optimizer, msg->n_optimizer, vname, v_dst,
+                                           tv->rows, tv->cols, first, len, src->err,
+                                           src->errlen)))
         return -1;
+    return 0;
+}
+
+/* The optimizer state: one moment (or two) per parameter tensor, no more. */
+static int restore_optimizer(struct trainer *t, const Ddtrain__Checkpoint *msg, char *err,
+                             int errlen)
+{
+    struct optimizer_source src = { msg, err, errlen, 0, false };
+    if (engine_restore_optimizer_state(&t->engine, restore_optimizer_part, &src))
+        return -1;
+    /* a rank that holds no optimizer state was never asked (and learns nothing) */
+    if (src.calls && ckpt_check_optimizer(msg, engine_model(&t->engine)->arena.nviews,
+                                          src.second_moment, err, errlen))
+        return -1;
+    engine_set_optimizer_steps(&t->engine, (long)msg->optimizer_steps);
     return 0;
 }
 
 int train_ckpt_restore(struct trainer *t, const Ddtrain__Checkpoint *msg, bool weights_only,
                        bool skip_head, char *err, int errlen)
 {
+    /* everything is checked before the first counter or tensor is used */
+    if (!weights_only &&
+        (ckpt_check_model_spec(msg, &engine_model(&t->engine)->spec, err, errlen) ||
+         ckpt_check_schedule(msg, &t->cfg.sched, t->cfg.seed, t->train.n, err, errlen)))
+        return -1;
     if (ckpt_restore_model(engine_model(&t->engine), msg, skip_head, err, errlen))
         return -1;
     if (weights_only)
         return 0;
-
-    struct optimizer_source src = { msg, err, errlen };
-    if (engine_restore_optimizer_state(&t->engine, restore_optimizer_part, &src))
+    if (restore_optimizer(t, msg, err, errlen))
         return -1;
-    engine_set_optimizer_steps(&t->engine, (long)msg->optimizer_steps);
     const Ddtrain__ScheduleState *st = msg->schedule;
-    if (!st) {
-        snprintf(err, errlen, "the checkpoint has no schedule state");
-        return -1;
-    }
     t->step = (int64_t)st->step;
     t->epoch = (int64_t)st->epoch;
     t->batch_in_epoch = (int64_t)st->batch_in_epoch;

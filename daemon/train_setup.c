@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "fsutil.h"
 #include "log.h"
+#include "memory.h"
 #include "spec.h"
 #include "trainer.h"
 
@@ -91,6 +92,93 @@ static int check_batches(const struct trainer *t, char *err)
     return 0;
 }
 
+size_t train_data_bytes(const struct trainer *t)
+{
+    const struct dataset *d[2] = { &t->train, &t->test };
+    size_t bytes = 0;
+    for (int i = 0; i < 2; i++) {
+        size_t elem = d[i]->type == SAMPLE_U8 ? 1 : sizeof(float);
+        bytes += d[i]->n * d[i]->dim * elem + d[i]->n * sizeof(int32_t);
+    }
+    return bytes;
+}
+
+/* What a rank will hold for the model, counted from the spec before anything
+ * is allocated (the engine touches every page it allocates, so a model too
+ * large would push the machine into swapping or the OOM killer rather than
+ * fail): the terms of engine_memory_budget, which report_memory prints for
+ * the built engine, less alignment padding and small buffers. A lower bound. */
+static void spec_memory(const struct spec *s, const struct train_config *c, int max_slice,
+                        int nranks, struct engine_memory *em)
+{
+    double params = 0, width = s->items[0].width, max_width = width, B = max_slice;
+    double act = B * width; /* the normalised input */
+    for (int i = 1; i < s->n; i++) {
+        const struct spec_item *it = &s->items[i];
+        if (it->kind == SPEC_LINEAR) {
+            params += (double)it->width * width + it->width;
+            width = it->width;
+        } else if (it->kind == SPEC_BN) {
+            params += 2 * width;
+            act += 3 * B * width; /* normalised input, means, deviations */
+        }
+        if (width > max_width)
+            max_width = width;
+        act += B * width;
+    }
+    act += 2 * B * max_width; /* the activation gradients */
+    enum optim_kind k = c->optim.kind;
+    double moments = k == OPTIM_ADAM || k == OPTIM_ADAMW || k == OPTIM_LAMB ? 2 : 1;
+    em->params = 2 * params * sizeof(float);
+    em->optimizer = moments * params * sizeof(float) / (c->shard_optimizer ? nranks : 1);
+    em->reduction = 0;
+    em->activations = act * sizeof(float);
+}
+
+/* The model and the data of every rank on this machine against what the
+ * machine has available (avail bytes, 0: unknown). */
+static int check_memory(const struct trainer *t, const struct spec *s, double avail,
+                        int local_ranks, char *err)
+{
+    if (avail <= 0)
+        return 0;
+    struct engine_memory em;
+    int max_slice = (max_global_batch(&t->cfg.sched) + t->nranks - 1) / t->nranks;
+    spec_memory(s, &t->cfg, max_slice, t->nranks, &em);
+    const double mib = 1024.0 * 1024.0;
+    double data = (double)train_data_bytes(t);
+    double rank = em.params + em.optimizer + em.activations + data;
+    if (rank * local_ranks <= avail)
+        return 0;
+    snprintf(err, DDT_ERRLEN, "--model/--batch-size: %d rank%s on this machine need at least %.0f MiB (each: parameters and gradients %.0f + optimizer %.0f + activations for %d samples %.0f + data %.0f), only %.0f MiB available (MemAvailable): choose a smaller --model or --batch-size, or fewer ranks per machine (--model %s)",
+             local_ranks, local_ranks == 1 ? "" : "s", rank * local_ranks / mib, em.params / mib,
+             em.optimizer / mib, max_slice, em.activations / mib, data / mib, avail / mib,
+             t->cfg.model);
+    return -1;
+}
+
+/* MemAvailable of this machine, read once for all its ranks before any of
+ * them loads data (so that all reach the same verdict), and their count;
+ * *first: this rank speaks for the machine. Collective. */
+static double machine_memory(int *local_ranks, bool *first)
+{
+    MPI_Comm node;
+    int local_rank = 0;
+    *local_ranks = 1;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) !=
+        MPI_SUCCESS) {
+        *first = true;
+        return (double)mem_available();
+    }
+    MPI_Comm_rank(node, &local_rank);
+    MPI_Comm_size(node, local_ranks);
+    double avail = local_rank == 0 ? (double)mem_available() : 0;
+    MPI_Bcast(&avail, 1, MPI_DOUBLE, 0, node);
+    MPI_Comm_free(&node);
+    *first = local_rank == 0;
+    return avail;
+}
+
 /* Writes the effective config into the run directory (atomically). */
 static int write_effective_config(const struct trainer *t, char *err, int errlen)
 {
@@ -162,7 +250,15 @@ int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoi
                 char *err)
 {
     const struct train_config *c = &t->cfg;
+    int local_ranks;
+    bool first;
+    double avail = machine_memory(&local_ranks, &first);
     int status = load_data(t, s, err) || check_batches(t, err) ? 2 : 0;
+    if (status == 0 && check_memory(t, s, avail, local_ranks, err)) {
+        status = 2;
+        if (!first)
+            err[0] = '\0'; /* one report per machine */
+    }
     /* what follows communicates: every rank gets there, or none does (the
      * one that failed says why) */
     if (!comm_all_ok(MPI_COMM_WORLD, status == 0)) {
@@ -210,33 +306,18 @@ int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoi
 }
 
 /* Keeps the metrics lines of steps up to `step`: what a resumed run will
- * write again must not appear twice. */
+ * write again must not appear twice; a torn last line goes too. */
 static int truncate_metrics(const char *run_dir, int64_t step, char *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
-    FILE *in = fopen(path, "r");
-    if (!in)
-        return 0;
-    char *text = NULL, *line = NULL;
-    size_t len = 0, cap = 0;
-    FILE *out = open_memstream(&text, &len);
-    while (out && getline(&line, &cap, in) > 0) {
-        const char *p = strstr(line, "\"step\":");
-        if (p && strtoll(p + 7, NULL, 10) > step)
-            continue;
-        fputs(line, out);
-    }
-    free(line);
-    fclose(in);
-    if (!out) {
-        snprintf(err, DDT_ERRLEN, "out of memory");
+    size_t torn;
+    if (metrics_keep_until(path, (long long)step, &torn, err, DDT_ERRLEN))
         return -1;
-    }
-    fclose(out);
-    int rc = fs_write_atomic(path, text, len, err, DDT_ERRLEN);
-    free(text);
-    return rc;
+    if (torn)
+        log_warn("%s: dropped a torn last line (%zu bytes without a newline, left by a write that failed or was cut short)",
+                 path, torn);
+    return 0;
 }
 
 int train_open_run_dir(struct trainer *t, bool resuming, char *err)

@@ -30,7 +30,10 @@ struct step_plan {
     double epoch_pos;        /* epoch + fraction done, for logs */
 };
 
-enum { PLAN_STOP = 1, PLAN_EVAL = 2, PLAN_LOG = 4, PLAN_CHECK = 8, PLAN_CKPT = 16 };
+/* PLAN_FAILED goes with PLAN_STOP: the run can no longer write its state
+ * (metrics.jsonl), so every rank stops with DDT_EXIT_CKPT_FAILED. */
+enum { PLAN_STOP = 1, PLAN_EVAL = 2, PLAN_LOG = 4, PLAN_CHECK = 8, PLAN_CKPT = 16,
+       PLAN_FAILED = 32 };
 
 /* What a rank asks of all through a step's request slots. */
 enum { REQUEST_CKPT = 0, REQUEST_STOP = 1 };
@@ -63,6 +66,9 @@ struct trainer {
 
 /* The schedule from the options; fills err and returns -1 when invalid. */
 int train_build_schedule(struct trainer *t, char *err, int errlen);
+
+/* Bytes of both data splits as this rank holds them. */
+size_t train_data_bytes(const struct trainer *t);
 
 /* Steps of an epoch: the training set over that epoch's global batch. */
 long train_steps_in_epoch(const struct trainer *t, int64_t epoch);
