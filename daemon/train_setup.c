@@ -103,36 +103,26 @@ size_t train_data_bytes(const struct trainer *t)
     return bytes;
 }
 
-/* What a rank will hold for the model, counted from the spec before anything
- * is allocated (the engine touches every page it allocates, so a model too
- * large would push the machine into swapping or the OOM killer rather than
- * fail): the terms of engine_memory_budget, which report_memory prints for
- * the built engine, less alignment padding and small buffers. A lower bound. */
-static void spec_memory(const struct spec *s, const struct train_config *c, int max_slice,
-                        int nranks, struct engine_memory *em)
+/* What a rank will hold for the model, from the model planned but not yet
+ * allocated (the engine touches every page it allocates, so a model too large
+ * would push the machine into swapping or the OOM killer rather than fail):
+ * the terms of engine_memory_budget, which report_memory prints for the
+ * built engine, less alignment padding and small buffers. A lower bound. */
+static int spec_memory(const struct spec *s, const struct train_config *c, int max_slice,
+                       int nranks, struct engine_memory *em, char *err)
 {
-    double params = 0, width = s->items[0].width, max_width = width, B = max_slice;
-    double act = B * width; /* the normalised input */
-    for (int i = 1; i < s->n; i++) {
-        const struct spec_item *it = &s->items[i];
-        if (it->kind == SPEC_LINEAR) {
-            params += (double)it->width * width + it->width;
-            width = it->width;
-        } else if (it->kind == SPEC_BN) {
-            params += 2 * width;
-            act += 3 * B * width; /* normalised input, means, deviations */
-        }
-        if (width > max_width)
-            max_width = width;
-        act += B * width;
-    }
-    act += 2 * B * max_width; /* the activation gradients */
+    struct model m;
+    if (model_plan(&m, s, max_slice, &c->model_opts, err, DDT_ERRLEN))
+        return -1;
+    double params = (double)model_param_count(&m);
+    em->activations = (double)model_activation_bytes(&m);
+    model_free(&m);
     enum optim_kind k = c->optim.kind;
     double moments = k == OPTIM_ADAM || k == OPTIM_ADAMW || k == OPTIM_LAMB ? 2 : 1;
     em->params = 2 * params * sizeof(float);
     em->optimizer = moments * params * sizeof(float) / (c->shard_optimizer ? nranks : 1);
     em->reduction = 0;
-    em->activations = act * sizeof(float);
+    return 0;
 }
 
 /* The model and the data of every rank on this machine against what the
@@ -144,7 +134,8 @@ static int check_memory(const struct trainer *t, const struct spec *s, double av
         return 0;
     struct engine_memory em;
     int max_slice = (max_global_batch(&t->cfg.sched) + t->nranks - 1) / t->nranks;
-    spec_memory(s, &t->cfg, max_slice, t->nranks, &em);
+    if (spec_memory(s, &t->cfg, max_slice, t->nranks, &em, err))
+        return -1;
     const double mib = 1024.0 * 1024.0;
     double data = (double)train_data_bytes(t);
     double rank = em.params + em.optimizer + em.activations + data;

@@ -119,8 +119,8 @@ static int allocate_buffers(struct model *m)
     return 0;
 }
 
-int model_build(struct model *m, const struct spec *s, int max_batch,
-                const struct model_options *opt, char *err, int errlen)
+int model_plan(struct model *m, const struct spec *s, int max_batch,
+               const struct model_options *opt, char *err, int errlen)
 {
     memset(m, 0, sizeof *m);
     m->spec = *s;
@@ -137,17 +137,25 @@ int model_build(struct model *m, const struct spec *s, int max_batch,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (declare_layers(m, opt, err, errlen))
-        goto fail;
+    if (declare_layers(m, opt, err, errlen)) {
+        model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+int model_build(struct model *m, const struct spec *s, int max_batch,
+                const struct model_options *opt, char *err, int errlen)
+{
+    if (model_plan(m, s, max_batch, opt, err, errlen))
+        return -1;
     if (allocate_buffers(m)) {
         snprintf(err, errlen, "out of memory allocating %zu parameters and activations for batch %d",
                  m->arena.n, max_batch);
-        goto fail;
+        model_free(m);
+        return -1;
     }
     return 0;
-fail:
-    model_free(m);
-    return -1;
 }
 
 void model_free(struct model *m)

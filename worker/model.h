@@ -48,6 +48,13 @@ struct model {
     double half_sq[2];
 };
 
+/* Builds the layers, their shapes and tensor views, and sizes every buffer,
+ * without allocating any storage: model_param_count and
+ * model_activation_bytes then say what model_build would hold, before a
+ * rank commits to it (free with model_free). Returns -1 with err filled. */
+int model_plan(struct model *m, const struct spec *s, int max_batch,
+               const struct model_options *opt, char *err, int errlen);
+
 /* Builds the layers and allocates every buffer once. Returns -1 with err
  * filled on failure (bad sizes, out of memory). */
 int model_build(struct model *m, const struct spec *s, int max_batch,
