@@ -155,6 +155,7 @@ static void serve_client(struct control *c, int fd)
     r.samples_per_sec = s.samples_per_sec;
     r.eta_seconds = s.eta_seconds;
     r.last_checkpoint = s.last_checkpoint;
+    r.stall = s.stall;
     send_message(fd, &r.base);
 }
 
