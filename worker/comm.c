@@ -354,6 +354,9 @@ void comm_gather_params(struct grad_comm *c)
     c->wait_seconds += MPI_Wtime() - t0;
 }
 
+/* The two sums below stay blocking, outside the watchdog: a non-blocking
+ * allreduce of even one double may add in another order (Open MPI 4.1,
+ * 5 ranks), and the bits of a healthy run must not change. */
 double comm_summed_grad_sq(struct grad_comm *c)
 {
     const struct optim_range *r;
@@ -420,6 +423,9 @@ static int open_peers(struct grad_comm *c, int n, MPI_Request *req, const int *p
         else
             collective = true;
     }
+    /* a collective of two ranks lacks the other one */
+    if (collective && c->nranks == 2)
+        missing[1 - c->rank] = 1;
     for (int q = 0; q < c->nranks; q++)
         if (missing[q])
             missing[nmissing++] = q;

@@ -7,7 +7,12 @@
  * whole step (never less than NAP_AFTER) naps: Open MPI moves data only
  * inside MPI calls, so a napping rank would slow a healthy transfer, but a
  * wait that long is no longer healthy, and a stalled job then stops burning
- * its cores. */
+ * its cores.
+ *
+ * A rank that was itself stopped (SIGSTOP, a suspended machine) finds, once
+ * it runs again, a wait that seems to have lasted for ages: a gap between
+ * two polls far longer than any nap is this rank's own absence, not its
+ * peers' silence, and does not count. */
 #include "comm_wait.h"
 
 #include <sched.h>
@@ -18,6 +23,7 @@
 #define NAP_AFTER 0.05       /* seconds */
 #define NAP_FIRST_NS 50000L
 #define NAP_MAX_NS 4000000L
+#define FROZEN_GAP 1.0       /* seconds between two polls: this rank was not running */
 
 static double now_seconds(void)
 {
@@ -65,7 +71,11 @@ bool comm_backoff_pause(struct comm_backoff *b)
         b->deadline = comm_watch_deadline(b->w);
         b->nap_ns = NAP_FIRST_NS;
         b->told = 0;
+        b->last = now;
     }
+    if (now - b->last > FROZEN_GAP)
+        b->start += now - b->last;
+    b->last = now;
     if (now < b->nap_from) {
         sched_yield();
     } else {

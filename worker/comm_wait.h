@@ -57,6 +57,7 @@ struct comm_backoff {
     double start;            /* when spinning stopped (monotonic seconds) */
     double nap_from;         /* yield until then, nap after */
     double deadline;         /* seconds after start; 0: none */
+    double last;             /* the previous pause */
     long nap_ns;
     int told;                /* 0; 1: half the deadline reported; 2: all of it */
 };
