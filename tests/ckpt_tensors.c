@@ -136,7 +136,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ckpt_tensors: %s\n", err);
         return 2;
     }
-    printf("file_format %d\n", CKPT_VERSION);
+    printf("file_format %d\n", CKPT_FILE_VERSION);
     ckpt_tensors_scalars("", &m->base);
     if (m->schedule)
         ckpt_tensors_scalars("schedule.", &m->schedule->base);
