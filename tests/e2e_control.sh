@@ -45,8 +45,13 @@ until ls "$work/run/checkpoints" 2>/dev/null | grep -q '^step-'; do
   [ $i -lt 300 ] || fail "the requested checkpoint never appeared"
   sleep 0.1
 done
-"$DDTRAIN" ctl --run-dir "$work/run" status | grep -q "last checkpoint: .*step-" \
-  || fail "status does not name the checkpoint"
+# the file appears before rank 0 has finished the commit and published it
+i=0
+until "$DDTRAIN" ctl --run-dir "$work/run" status | grep -q "last checkpoint: .*step-"; do
+  i=$((i + 1))
+  [ $i -lt 50 ] || fail "status does not name the checkpoint"
+  sleep 0.1
+done
 "$DDTRAIN" ctl --run-dir "$work/run" stop >/dev/null || fail "stop request failed"
 wait $pid || fail "the stopped job exited with status $?"
 [ ! -e "$sock" ] || fail "the socket was left behind"
