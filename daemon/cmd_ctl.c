@@ -40,7 +40,8 @@ static void print_reply(const Ddtrain__ControlReply *r, bool json)
         metrics_json_number(stdout, r->samples_per_sec);
         printf(",\"eta_seconds\":");
         metrics_json_number(stdout, r->eta_seconds);
-        printf(",\"last_checkpoint\":\"%s\"}\n", r->last_checkpoint ? r->last_checkpoint : "");
+        printf(",\"last_checkpoint\":\"%s\",\"stall\":\"%s\"}\n",
+               r->last_checkpoint ? r->last_checkpoint : "", r->stall ? r->stall : "");
         return;
     }
     char eta[32];
@@ -50,6 +51,8 @@ static void print_reply(const Ddtrain__ControlReply *r, bool json)
            (unsigned long long)r->step, (unsigned long long)r->epoch, r->global_batch, r->lr,
            r->recent_loss, r->samples_per_sec, eta,
            r->last_checkpoint && r->last_checkpoint[0] ? r->last_checkpoint : "(none yet)");
+    if (r->stall && r->stall[0])
+        printf("stalled: %s\n", r->stall);
 }
 
 int ctl_main(int argc, char **argv, int first)

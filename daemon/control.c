@@ -183,6 +183,7 @@ static void conn_answer(struct control *c, struct control_conn *k)
     r.samples_per_sec = s.samples_per_sec;
     r.eta_seconds = s.eta_seconds;
     r.last_checkpoint = s.last_checkpoint;
+    r.stall = s.stall;
     k->kind = kind;
     conn_reply(k, &r.base);
 }

@@ -37,6 +37,7 @@ struct control_status {
     unsigned long step, epoch, global_batch;
     double lr, recent_loss, samples_per_sec, eta_seconds;
     char last_checkpoint[512];
+    char stall[512];         /* a long wait on other ranks (stall.c), or "" */
 };
 
 struct control {

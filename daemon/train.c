@@ -398,6 +398,16 @@ static int after_train_step(struct trainer *t, const struct step_plan *p,
     return -1;
 }
 
+/* The plan from rank 0 to every rank, under the watchdog: a rank waits here
+ * while rank 0 logs and writes checkpoints, and for a rank 0 that stalled. */
+static void broadcast_plan(struct trainer *t, struct step_plan *p)
+{
+    MPI_Request req;
+    MPI_Ibcast(p, (int)sizeof *p, MPI_BYTE, 0, MPI_COMM_WORLD, &req);
+    engine_wait(&t->engine, &req, t->rank == 0 ? -1 : 0, (int64_t)t->step + 1,
+                "the broadcast of the next step's plan");
+}
+
 /* Plan, broadcast, step, and what follows, until the plan says stop.
  * Returns the exit status. */
 static int train_loop(struct trainer *t, bool *stopped)
@@ -417,7 +427,7 @@ static int train_loop(struct trainer *t, bool *stopped)
         if (t->rank == 0)
             plan_next(t, &p);
         if (t->nranks > 1)
-            MPI_Bcast(&p, (int)sizeof p, MPI_BYTE, 0, MPI_COMM_WORLD);
+            broadcast_plan(t, &p);
         if (p.flags & PLAN_STOP) {
             *stopped = (p.flags & PLAN_FAILED) != 0;
             return *stopped ? DDT_EXIT_CKPT_FAILED : DDT_EXIT_OK;

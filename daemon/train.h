@@ -41,6 +41,7 @@ struct train_config {
     bool shard_optimizer;
     bool shared_memory;
     int check_every;         /* replica checksum every K steps */
+    double stall_timeout;    /* seconds a wait on other ranks may last at least; 0: forever */
     bool noise_scale;
     int noise_every;         /* steps between noise-scale measurements */
     double noise_ema;

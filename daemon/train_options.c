@@ -137,6 +137,8 @@ const struct option_def train_options[] = {
       "with --shard-optimizer and every rank on one machine: sum the shards in shared memory and keep one copy of the parameters" },
     { "check-every", OPT_INT, F(check_every), 0, BIG, "100", NULL, 0,
       "compare a parameter checksum across ranks every N steps (0: never)" },
+    { "stall-timeout", OPT_DOUBLE, F(stall_timeout), 0, 1e6, "300", NULL, 0,
+      "seconds a rank waits on the others in a step (or for rank 0's next plan, which includes a checkpoint write) before it logs which ranks and which wait it lacks and ends the job with exit status 5 (0: wait forever); the limit grows to 20x the median of the recent step times when that is longer" },
     { "noise-scale", OPT_BOOL, F(noise_scale), 0, 0, "true", NULL, 0,
       "estimate the gradient noise scale (one rank: from the two halves of the batch)" },
     { "noise-every", OPT_INT, F(noise_every), 1, 1000000, "10", NULL, 0,

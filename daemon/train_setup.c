@@ -13,6 +13,7 @@
 #include "log.h"
 #include "memory.h"
 #include "spec.h"
+#include "stall.h"
 #include "trainer.h"
 
 /* The option table has filled the schedule; what is left are its lists and
@@ -202,7 +203,7 @@ static void ignore_line(const char *msg)
 }
 
 /* The engine's settings from the options. */
-static void engine_settings_from(const struct trainer *t, const struct spec *s,
+static void engine_settings_from(struct trainer *t, const struct spec *s,
                                  struct engine_settings *es)
 {
     const struct train_config *c = &t->cfg;
@@ -218,6 +219,10 @@ static void engine_settings_from(const struct trainer *t, const struct spec *s,
     es->noise_scale = c->noise_scale;
     es->train = &t->train;
     es->comm = MPI_COMM_WORLD;
+    es->stall_timeout = c->stall_timeout;
+    es->stall_step_multiple = STALL_STEP_MULTIPLE;
+    es->on_stall = stall_report;
+    es->stall_user = t->rank == 0 ? &t->ctl : NULL; /* rank 0 shows it in ctl status */
 }
 
 /* Freezing, initial parameters, input normalisation, per-layer rates. */

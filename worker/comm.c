@@ -84,7 +84,9 @@ static int plan_local(struct grad_comm *c, size_t bucket_floats)
      * receive per bucket and other rank, in the reduction and the gather */
     c->req_cap = c->shard ? 2 * c->nbuckets * (c->nranks - 1) : c->nbuckets;
     c->req = malloc(((size_t)c->req_cap + 1) * sizeof *c->req);
-    if (!c->req || (c->shard && plan_shards(c))) {
+    c->req_peer = malloc(((size_t)c->req_cap + 1) * sizeof *c->req_peer);
+    c->watch.missing = malloc((size_t)c->nranks * sizeof *c->watch.missing);
+    if (!c->req || !c->req_peer || !c->watch.missing || (c->shard && plan_shards(c))) {
         snprintf(c->why, sizeof c->why, "out of memory for the communication plan");
         return -1;
     }
@@ -146,6 +148,9 @@ void comm_free(struct grad_comm *c)
     free(c->recv);
     free(c->src);
     free(c->req);
+    free(c->req_peer);
+    free(c->watch.missing);
+    c->req_peer = c->watch.missing = NULL;
     c->piece_ints = NULL;
     c->owned = NULL;
     c->recv = NULL;
@@ -186,14 +191,18 @@ static void start_shard_bucket(struct grad_comm *c, struct comm_bucket *bk)
     int mine = bk->counts[c->rank];
     bk->first_recv = c->nreq;
     for (int q = 0; q < c->nranks && mine > 0; q++)
-        if (q != c->rank)
+        if (q != c->rank) {
+            c->req_peer[c->nreq] = q;
             MPI_Irecv(recv_row(c, q) + bk->own_off, mine, MPI_FLOAT, q, COMM_TAG, c->comm,
                       &c->req[c->nreq++]);
+        }
     bk->nrecv = c->nreq - bk->first_recv;
     for (int q = 0; q < c->nranks; q++)
-        if (q != c->rank && bk->counts[q] > 0)
+        if (q != c->rank && bk->counts[q] > 0) {
+            c->req_peer[c->nreq] = q;
             MPI_Isend(g + bk->displs[q], bk->counts[q], MPI_FLOAT, q, COMM_TAG, c->comm,
                       &c->req[c->nreq++]);
+        }
 }
 
 /* Sums every rank's part of this rank's piece of the bucket in rank order
@@ -220,9 +229,11 @@ static void start_bucket(struct grad_comm *c)
         comm_node_ready(&c->node, c->sent - 1, c->epoch);
     else if (c->shard)
         start_shard_bucket(c, bk);
-    else if (c->overlap)
+    else if (c->overlap) {
+        c->req_peer[c->nreq] = -1;
         MPI_Iallreduce(MPI_IN_PLACE, c->model->arena.g + bk->lo, (int)(bk->hi - bk->lo),
                        MPI_FLOAT, MPI_SUM, c->comm, &c->req[c->nreq++]);
+    }
 }
 
 /* Sums the buckets whose parts have all arrived, oldest first; with wait,
@@ -232,7 +243,7 @@ static void reduce_arrived(struct grad_comm *c, bool wait)
     while (c->reduced < c->sent) {
         struct comm_bucket *bk = &c->bucket[c->reduced];
         if (c->node.on) {
-            if (!comm_node_arrived(&c->node, c->reduced, c->epoch, wait))
+            if (!comm_node_arrived(&c->node, c->reduced, c->epoch, wait, &c->watch))
                 return;
             comm_node_reduce(&c->node, c->src, bk->lo + (size_t)bk->displs[c->rank],
                              (size_t)bk->counts[c->rank]);
@@ -240,7 +251,8 @@ static void reduce_arrived(struct grad_comm *c, bool wait)
             continue;
         }
         if (wait) {
-            MPI_Waitall(bk->nrecv, c->req + bk->first_recv, MPI_STATUSES_IGNORE);
+            comm_wait_all(c, bk->nrecv, c->req + bk->first_recv, c->req_peer + bk->first_recv,
+                          "the gradient reduce-scatter");
         } else {
             int done;
             MPI_Testall(bk->nrecv, c->req + bk->first_recv, &done, MPI_STATUSES_IGNORE);
@@ -289,10 +301,14 @@ void comm_finish(struct grad_comm *c)
                            &c->stat_req[1]);
         if (c->shard)
             reduce_arrived(c, true);
-        MPI_Waitall(c->nreq, c->req, MPI_STATUSES_IGNORE);
-        MPI_Waitall(2, c->stat_req, MPI_STATUSES_IGNORE);
+        comm_wait_all(c, c->nreq, c->req, c->req_peer,
+                      c->shard ? "the gradient reduce-scatter" : "the gradient allreduce");
+        comm_wait_all(c, 2, c->stat_req, NULL, "the allreduce of the step's statistics");
     } else {
-        /* the same buckets as the overlapped mode, so the sums match bit for bit */
+        /* the same buckets as the overlapped mode. These blocking calls stay
+         * outside the watchdog: a non-blocking allreduce may sum in another
+         * order (Open MPI 4.1, 3 ranks, 10^4 floats), and this mode is the
+         * blocking reference the overlapped one is compared with */
         float *g = c->model->arena.g;
         for (int i = 0; i < c->nbuckets; i++)
             MPI_Allreduce(MPI_IN_PLACE, g + c->bucket[i].lo,
@@ -310,7 +326,7 @@ void comm_gather_params(struct grad_comm *c)
         return;
     double t0 = MPI_Wtime();
     if (c->node.on) {
-        comm_node_sync_params(&c->node, c->epoch);
+        comm_node_sync_params(&c->node, c->epoch, &c->watch);
         c->wait_seconds += MPI_Wtime() - t0;
         return;
     }
@@ -322,18 +338,25 @@ void comm_gather_params(struct grad_comm *c)
         for (int q = 0; q < c->nranks; q++) {
             if (q == c->rank)
                 continue;
-            if (bk->counts[q] > 0)
+            if (bk->counts[q] > 0) {
+                c->req_peer[c->nreq] = q;
                 MPI_Irecv(w + bk->lo + bk->displs[q], bk->counts[q], MPI_FLOAT, q, COMM_TAG,
                           c->comm, &c->req[c->nreq++]);
-            if (mine > 0)
+            }
+            if (mine > 0) {
+                c->req_peer[c->nreq] = q;
                 MPI_Isend(w + bk->lo + bk->displs[c->rank], mine, MPI_FLOAT, q, COMM_TAG,
                           c->comm, &c->req[c->nreq++]);
+            }
         }
     }
-    MPI_Waitall(c->nreq, c->req, MPI_STATUSES_IGNORE);
+    comm_wait_all(c, c->nreq, c->req, c->req_peer, "the parameter all-gather");
     c->wait_seconds += MPI_Wtime() - t0;
 }
 
+/* The two sums below stay blocking, outside the watchdog: a non-blocking
+ * allreduce of even one double may add in another order (Open MPI 4.1,
+ * 5 ranks), and the bits of a healthy run must not change. */
 double comm_summed_grad_sq(struct grad_comm *c)
 {
     const struct optim_range *r;
@@ -363,7 +386,7 @@ void comm_gather_shards(const struct grad_comm *c, const float *part, float *ful
     }
 }
 
-bool comm_replicas_agree(MPI_Comm comm, const float *w, size_t n, unsigned long long *hash)
+bool comm_replicas_agree(struct grad_comm *c, const float *w, size_t n, unsigned long long *hash)
 {
     /* FNV-1a over the raw bits: any differing bit changes it */
     uint64_t h = 1469598103934665603ULL;
@@ -373,8 +396,56 @@ bool comm_replicas_agree(MPI_Comm comm, const float *w, size_t n, unsigned long 
         h *= 1099511628211ULL;
     }
     unsigned long long mine = h, lo, hi;
-    MPI_Allreduce(&mine, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, comm);
-    MPI_Allreduce(&mine, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm);
+    /* minimum and maximum are exact in any order: non-blocking is safe here */
+    MPI_Request req[2];
+    MPI_Iallreduce(&mine, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, c->comm, &req[0]);
+    MPI_Iallreduce(&mine, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, c->comm, &req[1]);
+    comm_wait_all(c, 2, req, NULL, "the replica check");
     *hash = mine;
     return lo == hi;
+}
+
+/* The peers of the requests still open, ascending, into c->watch.missing;
+ * -1 when one of them belongs to a collective and none names a peer. */
+static int open_peers(struct grad_comm *c, int n, MPI_Request *req, const int *peer)
+{
+    int *missing = c->watch.missing, nmissing = 0;
+    bool collective = false;
+    for (int q = 0; q < c->nranks; q++)
+        missing[q] = 0;
+    for (int i = 0; i < n; i++) {
+        int done;
+        MPI_Request_get_status(req[i], &done, MPI_STATUS_IGNORE);
+        if (done)
+            continue;
+        if (peer && peer[i] >= 0)
+            missing[peer[i]] = 1;
+        else
+            collective = true;
+    }
+    /* a collective of two ranks lacks the other one */
+    if (collective && c->nranks == 2)
+        missing[1 - c->rank] = 1;
+    for (int q = 0; q < c->nranks; q++)
+        if (missing[q])
+            missing[nmissing++] = q;
+    return nmissing == 0 && collective ? -1 : nmissing;
+}
+
+void comm_wait_all(struct grad_comm *c, int n, MPI_Request *req, const int *peer,
+                   const char *where)
+{
+    struct comm_backoff b;
+    comm_backoff_init(&b, &c->watch);
+    for (;;) {
+        int done;
+        MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE);
+        if (done)
+            return;
+        if (comm_backoff_pause(&b)) {
+            int nmissing = open_peers(c, n, req, peer);
+            comm_backoff_report(&b, where, nmissing < 0 ? NULL : c->watch.missing,
+                                nmissing < 0 ? 0 : nmissing);
+        }
+    }
 }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "comm_node.h"
+#include "comm_wait.h"
 #include "model.h"
 #include "optim.h"
 
@@ -83,10 +84,12 @@ struct grad_comm {
     int reduced;             /* sharded: buckets whose part of this shard is summed */
     int nreq, req_cap;
     MPI_Request *req;        /* allreduce: one per bucket; sharded: sends and receives */
+    int *req_peer;           /* the rank each request waits on (-1: a collective) */
     MPI_Request stat_req[2];
     double local_sq;         /* this rank's |gradient sum|^2 */
     double stats[STAT_N];    /* in: this rank's; out after comm_finish: the sums */
     double wait_seconds;     /* time spent blocked in comm_finish this step */
+    struct comm_watch watch; /* how long a wait may last, and whom to tell */
     char why[200];           /* comm_init failed: why */
     char note[200];          /* shared memory asked for but not possible: why */
 };
@@ -97,7 +100,8 @@ struct grad_comm {
  * (when the window cannot be made, c->note says why and messages carry the
  * shards). Collective: returns 0 on every rank, or -1 on every rank with
  * c->why (out of memory, or a bucket too large for an MPI count, here or on
- * another rank). */
+ * another rank). The watchdog (c->watch) starts off: no deadline, no
+ * on_stall; the caller sets its fields. */
 int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
               bool overlap, bool shard, bool node_shared);
 void comm_free(struct grad_comm *c);
@@ -141,7 +145,15 @@ void comm_sum_norms(void *user, double *norms, int count);
  * arena's worth, in arena order (collective). */
 void comm_gather_shards(const struct grad_comm *c, const float *part, float *full);
 
-/* Are the parameters bit-identical on every rank? Compares a 64-bit hash. */
-bool comm_replicas_agree(MPI_Comm comm, const float *w, size_t n, unsigned long long *hash);
+/* Are the parameters bit-identical on every rank? Compares a 64-bit hash
+ * (collective, under the watchdog). */
+bool comm_replicas_agree(struct grad_comm *c, const float *w, size_t n, unsigned long long *hash);
+
+/* Waits for req[0..n) under the watchdog (c->watch): peer[i] is the rank
+ * request i waits on, or -1 when it belongs to a collective (peer NULL: all
+ * do); where names the wait in a report. Completes the same requests as
+ * MPI_Waitall. */
+void comm_wait_all(struct grad_comm *c, int n, MPI_Request *req, const int *peer,
+                   const char *where);
 
 #endif

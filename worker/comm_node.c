@@ -15,7 +15,6 @@
  * when every rank has flagged its update done. */
 #include "comm_node.h"
 
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,26 +169,44 @@ void comm_node_ready(struct comm_node *c, int k, uint64_t epoch)
     atomic_store_explicit(flag(c, c->rank, k), epoch, memory_order_release);
 }
 
-/* Spins, then yields the core, until every rank's flag in `slot` reaches
- * this step (with more ranks than cores the one we wait for needs it). */
-static bool all_reached(const struct comm_node *c, int slot, uint64_t epoch, bool wait)
+/* The ranks whose flag in `slot` has not reached this step, into w->missing. */
+static int lagging(const struct comm_node *c, int slot, uint64_t epoch, struct comm_watch *w)
 {
-    for (int q = 0, spins = 0; q < c->nranks;) {
+    int n = 0;
+    for (int q = 0; q < c->nranks; q++)
+        if (atomic_load_explicit(flag(c, q, slot), memory_order_acquire) < epoch)
+            w->missing[n++] = q;
+    return n;
+}
+
+/* Waits until every rank's flag in `slot` reaches this step: spins, then
+ * yields the core (with more ranks than cores the one we wait for needs
+ * it), then naps (comm_wait.c), and tells the watchdog whose flags lag. */
+static bool all_reached(const struct comm_node *c, int slot, uint64_t epoch, bool wait,
+                        struct comm_watch *w)
+{
+    struct comm_backoff b;
+    comm_backoff_init(&b, w);
+    for (int q = 0; q < c->nranks;) {
         if (atomic_load_explicit(flag(c, q, slot), memory_order_acquire) >= epoch) {
             q++;
             continue;
         }
         if (!wait)
             return false;
-        if (++spins > 1000)
-            sched_yield();
+        if (comm_backoff_pause(&b))
+            comm_backoff_report(&b, slot < c->nbuckets
+                                        ? "the shared-memory reduction (gradients ready)"
+                                        : "the shared-memory parameter exchange (updates done)",
+                                w->missing, lagging(c, slot, epoch, w));
     }
     return true;
 }
 
-bool comm_node_arrived(const struct comm_node *c, int k, uint64_t epoch, bool wait)
+bool comm_node_arrived(const struct comm_node *c, int k, uint64_t epoch, bool wait,
+                       struct comm_watch *w)
 {
-    return all_reached(c, k, epoch, wait);
+    return all_reached(c, k, epoch, wait, w);
 }
 
 void comm_node_reduce(const struct comm_node *c, const float **src, size_t at, size_t count)
@@ -201,8 +218,8 @@ void comm_node_reduce(const struct comm_node *c, const float **src, size_t at, s
     vec_sum_in_order(c->peer_g[c->rank] + at, src, c->nranks, count);
 }
 
-void comm_node_sync_params(struct comm_node *c, uint64_t epoch)
+void comm_node_sync_params(struct comm_node *c, uint64_t epoch, struct comm_watch *w)
 {
     atomic_store_explicit(flag(c, c->rank, c->nbuckets), epoch, memory_order_release);
-    all_reached(c, c->nbuckets, epoch, true);
+    all_reached(c, c->nbuckets, epoch, true, w);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "comm_wait.h"
 
 struct comm_node {
     bool on;                 /* the window exists and carries the shards */
@@ -39,12 +40,15 @@ void comm_node_adopt(struct comm_node *n, struct arena *a);
 
 /* This rank's gradients of bucket k are final for step `epoch`. */
 void comm_node_ready(struct comm_node *n, int k, uint64_t epoch);
-/* Have all ranks finished bucket k of step `epoch`? (wait: spin until they have) */
-bool comm_node_arrived(const struct comm_node *n, int k, uint64_t epoch, bool wait);
+/* Have all ranks finished bucket k of step `epoch`? (wait: wait until they
+ * have, under the watchdog w, which hears of the ranks whose flags lag) */
+bool comm_node_arrived(const struct comm_node *n, int k, uint64_t epoch, bool wait,
+                       struct comm_watch *w);
 /* Sums every rank's gradients [at, at + count) into this rank's, in rank
  * order; src is scratch for nranks pointers. */
 void comm_node_reduce(const struct comm_node *n, const float **src, size_t at, size_t count);
-/* This rank's pieces of step `epoch` are updated; returns when every rank's are. */
-void comm_node_sync_params(struct comm_node *n, uint64_t epoch);
+/* This rank's pieces of step `epoch` are updated; returns when every rank's
+ * are (under the watchdog w). */
+void comm_node_sync_params(struct comm_node *n, uint64_t epoch, struct comm_watch *w);
 
 #endif

@@ -30,6 +30,11 @@ int engine_init(struct engine *e, const struct engine_settings *s, char *err, si
         snprintf(err, errlen, "communication set-up: %s", e->comm.why);
         return -1;
     }
+    struct comm_watch *w = &e->comm.watch;
+    w->timeout = s->stall_timeout;
+    w->step_multiple = s->stall_step_multiple;
+    w->on_stall = s->on_stall;
+    w->user = s->stall_user;
     /* the optimizer state of the range this rank updates: all, or its shard;
      * LARS and LAMB norms of tensors cut by shards are summed over ranks */
     const struct optim_range *owned;
@@ -92,7 +97,13 @@ void engine_evaluate(struct engine *e, const struct dataset *d, size_t n, double
 
 bool engine_replicas_agree(struct engine *e, unsigned long long *hash)
 {
-    return comm_replicas_agree(e->world, e->model.arena.w, e->model.arena.n, hash);
+    return comm_replicas_agree(&e->comm, e->model.arena.w, e->model.arena.n, hash);
+}
+
+void engine_wait(struct engine *e, MPI_Request *req, int peer, int64_t step, const char *where)
+{
+    e->comm.watch.step = step;
+    comm_wait_all(&e->comm, 1, req, &peer, where);
 }
 
 void engine_memory_budget(const struct engine *e, struct engine_memory *out)

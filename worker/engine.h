@@ -28,6 +28,13 @@ struct engine_settings {
     bool noise_scale;              /* steps may measure the gradient noise scale */
     const struct dataset *train;   /* the training set the steps sample (borrowed) */
     MPI_Comm comm;                 /* the ranks that train together */
+    /* the watchdog of every wait on other ranks in a step (comm_wait.h): a
+     * wait ends after max(stall_timeout, stall_step_multiple x the median
+     * recent step time) seconds and tells on_stall which ranks it lacks */
+    double stall_timeout;          /* seconds; 0: waits never end */
+    double stall_step_multiple;
+    comm_stall_fn on_stall;        /* NULL: nobody is told */
+    void *stall_user;
 };
 
 /* Lives where it was initialised: the communication points at the model. */
@@ -76,8 +83,14 @@ double engine_batch_loss(struct engine *e, const struct dataset *d, const uint32
 void engine_evaluate(struct engine *e, const struct dataset *d, size_t n, double *loss,
                      double *acc);
 
-/* Are the parameters bit-identical on every rank? (collective) */
+/* Are the parameters bit-identical on every rank? (collective, watched) */
 bool engine_replicas_agree(struct engine *e, unsigned long long *hash);
+
+/* Waits for req, a request the caller started on the engine's ranks (the
+ * broadcast of a step's plan, say), under the watchdog of the steps: peer
+ * is the rank it waits on, or -1 when that cannot be told; step (from 1)
+ * and where name the wait in a report. */
+void engine_wait(struct engine *e, MPI_Request *req, int peer, int64_t step, const char *where);
 
 void engine_memory_budget(const struct engine *e, struct engine_memory *out);
 

@@ -48,6 +48,9 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
 {
     struct model *m = &e->model;
     struct grad_comm *c = &e->comm;
+    /* the watchdog's deadline follows the recent step times */
+    double t0 = MPI_Wtime();
+    c->watch.step = in->step + 1;
     int B = in->global_batch, first, count;
     const uint32_t *idx = step_slice(e, in, &first, &count);
 
@@ -78,4 +81,5 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
     for (int k = 0; k < STEP_REQUESTS; k++)
         out->requests[k] = (int)c->stats[STAT_REQUEST + k];
     out->wait_seconds = c->wait_seconds;
+    comm_watch_step_time(&c->watch, MPI_Wtime() - t0);
 }
