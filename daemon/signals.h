@@ -12,4 +12,11 @@ void signals_install(void);
 int signals_take_checkpoint(void);
 int signals_take_stop(void);
 
+/* Says that every rank can take a stop signal now: creates the file named by
+ * DDTRAIN_READY_FILE (if set), which launch/ddtrain-run waits for before it
+ * forwards a stop as SIGUSR2, since a rank without its handlers yet would die
+ * of it. Call on one rank once every rank has installed its handlers (they
+ * have met in a collective since). */
+void signals_announce_ready(void);
+
 #endif

@@ -466,6 +466,8 @@ int train_main(int argc, char **argv, int first)
         trainer_free(t);
         return status;
     }
+    if (t->rank == 0)
+        signals_announce_ready();
     bool stopped;
     int exit_status = train_loop(t, &stopped);
     if (t->rank == 0 && !stopped && mark_finished(t))
