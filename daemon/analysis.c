@@ -18,9 +18,9 @@ int analysis_args(const char *cmd, const char *usage, const struct option_def *t
 {
     int rank, got;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    char err[CONFIG_ERRLEN];
+    char err[DDT_ERRLEN];
     config_defaults(table, target);
-    int rc = config_parse_args(table, target, argc, argv, first, pos, npos, &got, err);
+    int rc = config_parse_args(table, target, argc, argv, first, pos, npos, &got, err, sizeof err);
     if (rc == 1) {
         if (rank == 0) {
             printf("usage: %s\n\noptions:\n", usage);

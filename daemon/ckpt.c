@@ -91,10 +91,10 @@ static uint64_t get_u64(const uint8_t *p)
     return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
-int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err)
+int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err, size_t errlen)
 {
     struct atomic_file a;
-    if (fs_atomic_open(&a, path, err, CKPT_ERRLEN))
+    if (fs_atomic_open(&a, path, err, errlen))
         return -1;
     /* a large stdio buffer: the payload arrives in many small appends */
     static char iobuf[1 << 20];
@@ -111,46 +111,47 @@ int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err)
         ddtrain__checkpoint__pack_to_buffer(msg, &sink.base) != len || sink.failed) {
         int saved = errno;
         fs_atomic_abort(&a);
-        snprintf(err, CKPT_ERRLEN, "cannot write checkpoint %s: %s", a.tmp,
+        snprintf(err, errlen, "cannot write checkpoint %s: %s", a.tmp,
                  saved ? strerror(saved) : "short write");
         return -1;
     }
     put_u32(trailer, (uint32_t)sink.crc);
     fwrite(trailer, 1, 4, a.f); /* a failure shows in ferror at the commit */
-    return fs_atomic_commit(&a, err, CKPT_ERRLEN);
+    return fs_atomic_commit(&a, err, errlen);
 }
 
 /* Reads and checks the header: magic, version, flags, and a payload length
  * that accounts for the file's size exactly. */
-static int read_header(FILE *f, const char *path, long long size, uint64_t *len, char *err)
+static int read_header(FILE *f, const char *path, long long size, uint64_t *len, char *err,
+                       size_t errlen)
 {
     uint8_t header[CKPT_HEADER_BYTES];
     if (fread(header, 1, sizeof header, f) != sizeof header) {
-        snprintf(err, CKPT_ERRLEN, "%s: truncated: %lld bytes is shorter than the %d-byte header",
+        snprintf(err, errlen, "%s: truncated: %lld bytes is shorter than the %d-byte header",
                  path, size, CKPT_HEADER_BYTES);
         return -1;
     }
     if (memcmp(header, CKPT_MAGIC, 8) != 0) {
-        snprintf(err, CKPT_ERRLEN, "%s: not a ddtrain checkpoint (wrong magic)", path);
+        snprintf(err, errlen, "%s: not a ddtrain checkpoint (wrong magic)", path);
         return -1;
     }
     uint32_t version = get_u32(header + 8);
     if (version != CKPT_FILE_VERSION) {
-        snprintf(err, CKPT_ERRLEN, "%s: format version %" PRIu32 " is not supported (this ddtrain reads version %d): use the ddtrain that wrote it",
+        snprintf(err, errlen, "%s: format version %" PRIu32 " is not supported (this ddtrain reads version %d): use the ddtrain that wrote it",
                  path, version, CKPT_FILE_VERSION);
         return -1;
     }
     /* no flag is defined yet: one set means a format this ddtrain cannot read */
     uint32_t flags = get_u32(header + 12);
     if (flags != 0) {
-        snprintf(err, CKPT_ERRLEN, "%s: header flags 0x%08" PRIx32 " are not known (this ddtrain knows no flags: allowed 0): use the ddtrain that wrote it",
+        snprintf(err, errlen, "%s: header flags 0x%08" PRIx32 " are not known (this ddtrain knows no flags: allowed 0): use the ddtrain that wrote it",
                  path, flags);
         return -1;
     }
     *len = get_u64(header + 16);
     uint64_t expect = (uint64_t)CKPT_HEADER_BYTES + *len + 4;
     if ((uint64_t)size != expect) {
-        snprintf(err, CKPT_ERRLEN, "%s: %s: the header announces %" PRIu64 " bytes in all, the file has %lld",
+        snprintf(err, errlen, "%s: %s: the header announces %" PRIu64 " bytes in all, the file has %lld",
                  path, (uint64_t)size < expect ? "truncated" : "trailing bytes", expect, size);
         return -1;
     }
@@ -159,16 +160,17 @@ static int read_header(FILE *f, const char *path, long long size, uint64_t *len,
 
 /* Reads len bytes of payload and the trailer, and checks the payload's CRC.
  * On success *out is the payload, to free. */
-static int read_payload(FILE *f, const char *path, uint64_t len, uint8_t **out, char *err)
+static int read_payload(FILE *f, const char *path, uint64_t len, uint8_t **out, char *err,
+                        size_t errlen)
 {
     uint8_t trailer[4];
     uint8_t *payload = malloc(len ? (size_t)len : 1);
     if (!payload) {
-        snprintf(err, CKPT_ERRLEN, "%s: out of memory for %" PRIu64 " bytes", path, len);
+        snprintf(err, errlen, "%s: out of memory for %" PRIu64 " bytes", path, len);
         return -1;
     }
     if (fread(payload, 1, (size_t)len, f) != (size_t)len || fread(trailer, 1, 4, f) != 4) {
-        snprintf(err, CKPT_ERRLEN, "%s: read error: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
         free(payload);
         return -1;
     }
@@ -179,7 +181,7 @@ static int read_payload(FILE *f, const char *path, uint64_t len, uint8_t **out, 
         off += chunk;
     }
     if ((uint32_t)crc != get_u32(trailer)) {
-        snprintf(err, CKPT_ERRLEN, "%s: checksum mismatch: the payload is damaged", path);
+        snprintf(err, errlen, "%s: checksum mismatch: the payload is damaged", path);
         free(payload);
         return -1;
     }
@@ -188,7 +190,8 @@ static int read_payload(FILE *f, const char *path, uint64_t len, uint8_t **out, 
 }
 
 /* Every tensor's data against its own CRC. */
-static int check_tensor_crcs(const Ddtrain__Checkpoint *msg, const char *path, char *err)
+static int check_tensor_crcs(const Ddtrain__Checkpoint *msg, const char *path, char *err,
+                             size_t errlen)
 {
     Ddtrain__Tensor **groups[] = { msg->params, msg->bn_running, msg->input_norm, msg->optimizer };
     size_t counts[] = { msg->n_params, msg->n_bn_running, msg->n_input_norm, msg->n_optimizer };
@@ -196,7 +199,7 @@ static int check_tensor_crcs(const Ddtrain__Checkpoint *msg, const char *path, c
         for (size_t i = 0; i < counts[g]; i++) {
             const Ddtrain__Tensor *t = groups[g][i];
             if (ckpt_tensor_crc(t->data, t->n_data) != t->crc32) {
-                snprintf(err, CKPT_ERRLEN, "%s: tensor %s: checksum mismatch", path, t->name);
+                snprintf(err, errlen, "%s: tensor %s: checksum mismatch", path, t->name);
                 return -1;
             }
         }
@@ -204,29 +207,29 @@ static int check_tensor_crcs(const Ddtrain__Checkpoint *msg, const char *path, c
     return 0;
 }
 
-int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err)
+int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err, size_t errlen)
 {
     *out = NULL;
-    FILE *f = regfile_fopen(path, "rb", err, CKPT_ERRLEN);
+    FILE *f = regfile_fopen(path, "rb", err, errlen);
     if (!f)
         return -1;
     uint8_t *payload = NULL;
     uint64_t len;
     struct stat st;
     if (fstat(fileno(f), &st) != 0) {
-        snprintf(err, CKPT_ERRLEN, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto fail;
     }
-    if (read_header(f, path, (long long)st.st_size, &len, err) ||
-        read_payload(f, path, len, &payload, err))
+    if (read_header(f, path, (long long)st.st_size, &len, err, errlen) ||
+        read_payload(f, path, len, &payload, err, errlen))
         goto fail;
     Ddtrain__Checkpoint *msg = ddtrain__checkpoint__unpack(NULL, (size_t)len, payload);
     free(payload);
     if (!msg) {
-        snprintf(err, CKPT_ERRLEN, "%s: the payload is not a valid Checkpoint message", path);
+        snprintf(err, errlen, "%s: the payload is not a valid Checkpoint message", path);
         goto fail;
     }
-    if (check_tensor_crcs(msg, path, err)) {
+    if (check_tensor_crcs(msg, path, err, errlen)) {
         ddtrain__checkpoint__free_unpacked(msg, NULL);
         goto fail;
     }
@@ -351,20 +354,20 @@ static uint64_t *list_steps(const char *dir, size_t *n)
 }
 
 int ckpt_store_save(const char *run_dir, uint64_t step, const Ddtrain__Checkpoint *msg,
-                    int keep, char *written, size_t writtenlen, char *err)
+                    int keep, char *written, size_t writtenlen, char *err, size_t errlen)
 {
     char dir[4096], path[4200], name[64];
     snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
-    if (fs_mkdir_p(dir, err, CKPT_ERRLEN))
+    if (fs_mkdir_p(dir, err, errlen))
         return -1;
     snprintf(name, sizeof name, "step-%08" PRIu64 ".ckpt", step);
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (ckpt_write_file(path, msg, err))
+    if (ckpt_write_file(path, msg, err, errlen))
         return -1;
     char latest[4200], text[80];
     snprintf(latest, sizeof latest, "%s/latest", dir);
     int len = snprintf(text, sizeof text, "%s\n", name);
-    if (fs_write_atomic(latest, text, (size_t)len, err, CKPT_ERRLEN))
+    if (fs_write_atomic(latest, text, (size_t)len, err, errlen))
         return -1;
     snprintf(written, writtenlen, "%s", path);
     size_t n;
@@ -380,22 +383,22 @@ int ckpt_store_save(const char *run_dir, uint64_t step, const Ddtrain__Checkpoin
 }
 
 /* ckpt_read_file, refusing a message with nothing in it. */
-static int read_nonempty(const char *path, Ddtrain__Checkpoint **out, char *err)
+static int read_nonempty(const char *path, Ddtrain__Checkpoint **out, char *err, size_t errlen)
 {
-    if (ckpt_read_file(path, out, err))
+    if (ckpt_read_file(path, out, err, errlen))
         return -1;
     if (!ckpt_is_empty(*out))
         return 0;
     ckpt_free(*out);
     *out = NULL;
-    snprintf(err, CKPT_ERRLEN, "%s: %s", path, CKPT_EMPTY_MSG);
+    snprintf(err, errlen, "%s: %s", path, CKPT_EMPTY_MSG);
     return -1;
 }
 
 int ckpt_store_load_latest(const char *run_dir, Ddtrain__Checkpoint **out, char *path,
-                           size_t pathlen, void (*warn)(const char *msg), char *err)
+                           size_t pathlen, void (*warn)(const char *msg), char *err, size_t errlen)
 {
-    char dir[4096], latest[4200], name[256] = "", why[CKPT_ERRLEN], note[CKPT_ERRLEN + 128];
+    char dir[4096], latest[4200], name[256] = "", why[DDT_ERRLEN], note[DDT_ERRLEN + 128];
     snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
     snprintf(latest, sizeof latest, "%s/latest", dir);
     FILE *f = fopen(latest, "r");
@@ -412,7 +415,7 @@ int ckpt_store_load_latest(const char *run_dir, Ddtrain__Checkpoint **out, char 
     if (name[0] && parse_step_name(name, &named) == 0) {
         snprintf(path, pathlen, "%s/%s", dir, name);
         tried = 1;
-        if (read_nonempty(path, out, why) == 0) {
+        if (read_nonempty(path, out, why, sizeof why) == 0) {
             free(steps);
             return 0;
         }
@@ -423,7 +426,7 @@ int ckpt_store_load_latest(const char *run_dir, Ddtrain__Checkpoint **out, char 
         if (tried && steps[i] >= named)
             continue; /* never anything newer than what latest named */
         snprintf(path, pathlen, "%s/step-%08" PRIu64 ".ckpt", dir, steps[i]);
-        if (read_nonempty(path, out, why) == 0) {
+        if (read_nonempty(path, out, why, sizeof why) == 0) {
             free(steps);
             return 0;
         }
@@ -434,7 +437,7 @@ int ckpt_store_load_latest(const char *run_dir, Ddtrain__Checkpoint **out, char 
     free(steps);
     if (!tried)
         return 1;
-    snprintf(err, CKPT_ERRLEN, "%s: no valid checkpoint (every one is damaged; see the warnings)",
+    snprintf(err, errlen, "%s: no valid checkpoint (every one is damaged; see the warnings)",
              dir);
     return -1;
 }

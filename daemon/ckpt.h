@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "ddtrain.pb-c.h"
+#include "errbuf.h"
 
 #define CKPT_MAGIC "DDTCKPT\n"
 /* Two versions, one for each layer of the format: the file's framing
@@ -22,7 +23,6 @@
 #define CKPT_FILE_VERSION 1
 #define CKPT_MESSAGE_VERSION 1
 #define CKPT_HEADER_BYTES 24
-#define CKPT_ERRLEN 1024
 
 /* CRC-32 of n floats as little-endian bytes. */
 uint32_t ckpt_tensor_crc(const float *x, size_t n);
@@ -34,12 +34,12 @@ void ckpt_tensor_view(Ddtrain__Tensor *t, uint32_t shape[2], const char *name,
 
 /* Writes msg to path atomically (temporary name, fsync, rename, directory
  * fsync). Returns 0 or -1 with err. */
-int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err);
+int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err, size_t errlen);
 
 /* Reads and validates path: magic, version, length, CRC of the payload, the
  * message, and every tensor's CRC. On success *out must be freed with
  * ckpt_free. */
-int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err);
+int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err, size_t errlen);
 void ckpt_free(Ddtrain__Checkpoint *msg);
 
 /* Finds a tensor by name in a repeated field; NULL if absent. */
@@ -56,7 +56,7 @@ bool ckpt_is_empty(const Ddtrain__Checkpoint *msg);
 /* Saves msg as the checkpoint of `step`, points `latest` at it, and removes
  * all but the newest keep. *written gets the path. */
 int ckpt_store_save(const char *run_dir, uint64_t step, const Ddtrain__Checkpoint *msg,
-                    int keep, char *written, size_t writtenlen, char *err);
+                    int keep, char *written, size_t writtenlen, char *err, size_t errlen);
 
 /* Removes the temporaries a checkpoint or `latest` write killed part-way
  * left in RUN/checkpoints (step-N.ckpt.tmp.PID, latest.tmp.PID; no other
@@ -68,6 +68,6 @@ int ckpt_store_remove_temps(const char *run_dir);
  * newest first; damaged (or empty) ones are reported through warn() and skipped.
  * Returns 0, 1 when the run has no checkpoint at all, -1 on error. */
 int ckpt_store_load_latest(const char *run_dir, Ddtrain__Checkpoint **out, char *path,
-                           size_t pathlen, void (*warn)(const char *msg), char *err);
+                           size_t pathlen, void (*warn)(const char *msg), char *err, size_t errlen);
 
 #endif

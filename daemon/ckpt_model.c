@@ -11,12 +11,12 @@ int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, i
                     char *err, size_t errlen)
 {
     memset(cm, 0, sizeof *cm);
-    char sub[CKPT_ERRLEN > DDT_ERRLEN ? CKPT_ERRLEN : DDT_ERRLEN];
-    if (ckpt_read_file(path, &cm->msg, sub)) {
+    char sub[DDT_ERRLEN];
+    if (ckpt_read_file(path, &cm->msg, sub, sizeof sub)) {
         snprintf(err, errlen, "%s", sub);
         return -1;
     }
-    if (ckpt_parse_config(cm->msg, &cm->cfg, sub, (int)sizeof sub)) {
+    if (ckpt_parse_config(cm->msg, &cm->cfg, sub, sizeof sub)) {
         snprintf(err, errlen, "%s: %s", path, sub);
         goto fail;
     }
@@ -27,19 +27,19 @@ int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, i
                  cm->msg->model_spec, spec_err);
         goto fail;
     }
-    if (model_build(&cm->model, &s, max_batch, &cm->cfg.model_opts, sub, (int)sizeof sub)) {
+    if (model_build(&cm->model, &s, max_batch, &cm->cfg.model_opts, sub, sizeof sub)) {
         snprintf(err, errlen, "%s: %s", path, sub);
         goto fail;
     }
-    if (ckpt_restore_model(&cm->model, cm->msg, false, sub, (int)sizeof sub)) {
+    if (ckpt_restore_model(&cm->model, cm->msg, false, sub, sizeof sub)) {
         snprintf(err, errlen, "%s: %s", path, sub);
         goto fail;
     }
     const char *source = data && data[0] ? data : cm->cfg.data;
     /* the run's own data: the samples it trained on */
     size_t train_samples = data && data[0] ? 0 : (size_t)cm->cfg.train_samples;
-    if (dataset_load(&cm->train, source, "train", cm->cfg.classes, train_samples, sub) ||
-        dataset_load(&cm->test, source, "test", cm->cfg.classes, 0, sub)) {
+    if (dataset_load(&cm->train, source, "train", cm->cfg.classes, train_samples, sub, sizeof sub) ||
+        dataset_load(&cm->test, source, "test", cm->cfg.classes, 0, sub, sizeof sub)) {
         snprintf(err, errlen, "%s", sub);
         goto fail;
     }

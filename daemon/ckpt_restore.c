@@ -11,7 +11,7 @@
 
 /* A tensor's shape in the checkpoint against rows x cols (a tensor of one
  * column is written with one dimension). */
-static int check_shape(const Ddtrain__Tensor *t, int rows, int cols, char *err, int errlen)
+static int check_shape(const Ddtrain__Tensor *t, int rows, int cols, char *err, size_t errlen)
 {
     if (t->n_shape < 1 || t->n_shape > 2) {
         snprintf(err, errlen, "tensor %s has %zu dimensions in the checkpoint: allowed 1 or 2 (the model needs %dx%d)",
@@ -29,7 +29,7 @@ static int check_shape(const Ddtrain__Tensor *t, int rows, int cols, char *err, 
 
 int ckpt_restore_tensor_part(Ddtrain__Tensor *const *ts, size_t n, const char *name, float *dst,
                              int rows, int cols, size_t first, size_t len, char *err,
-                             int errlen)
+                             size_t errlen)
 {
     const Ddtrain__Tensor *t = ckpt_find(ts, n, name);
     if (!t) {
@@ -50,7 +50,7 @@ int ckpt_restore_tensor_part(Ddtrain__Tensor *const *ts, size_t n, const char *n
 }
 
 static int restore_tensor(Ddtrain__Tensor *const *ts, size_t n, const char *name, float *dst,
-                          int rows, int cols, char *err, int errlen)
+                          int rows, int cols, char *err, size_t errlen)
 {
     return ckpt_restore_tensor_part(ts, n, name, dst, rows, cols, 0,
                                     (size_t)rows * (size_t)cols, err, errlen);
@@ -58,7 +58,7 @@ static int restore_tensor(Ddtrain__Tensor *const *ts, size_t n, const char *name
 
 /* How many tensors each repeated field holds, against what the model has. */
 static int check_counts(const struct model *m, const Ddtrain__Checkpoint *msg, char *err,
-                        int errlen)
+                        size_t errlen)
 {
     int nv = m->arena.nviews;
     if (msg->n_params != (size_t)nv) {
@@ -80,7 +80,7 @@ static int check_counts(const struct model *m, const Ddtrain__Checkpoint *msg, c
 }
 
 int ckpt_restore_model(struct model *m, const Ddtrain__Checkpoint *msg, bool skip_head,
-                       char *err, int errlen)
+                       char *err, size_t errlen)
 {
     struct arena *a = &m->arena;
     if (msg->format_version != CKPT_MESSAGE_VERSION) {
@@ -119,7 +119,7 @@ static uint64_t steps_in_epoch(const struct sched_config *s, size_t train_n, uin
 
 /* A counter that grows at most once a step. */
 static int check_at_most_step(const char *field, uint64_t value, uint64_t step, char *err,
-                              int errlen)
+                              size_t errlen)
 {
     if (value <= step)
         return 0;
@@ -128,7 +128,7 @@ static int check_at_most_step(const char *field, uint64_t value, uint64_t step, 
     return -1;
 }
 
-static int check_amount(const char *field, double value, char *err, int errlen)
+static int check_amount(const char *field, double value, char *err, size_t errlen)
 {
     if (isfinite(value) && value >= 0)
         return 0;
@@ -139,7 +139,7 @@ static int check_amount(const char *field, double value, char *err, int errlen)
 /* The position (epoch, batch) inside the schedule, then the step, global
  * batch and seed that go with it. */
 static int check_position(const Ddtrain__ScheduleState *st, const struct sched_config *sched,
-                          uint64_t seed, size_t train_n, char *err, int errlen)
+                          uint64_t seed, size_t train_n, char *err, size_t errlen)
 {
     if (st->epoch >= (uint64_t)sched->epochs) {
         snprintf(err, errlen, "schedule.epoch is %" PRIu64 ": the run has %d epochs (--epochs): allowed 0 to %d",
@@ -175,7 +175,7 @@ static int check_position(const Ddtrain__ScheduleState *st, const struct sched_c
 }
 
 int ckpt_check_schedule(const Ddtrain__Checkpoint *msg, const struct sched_config *sched,
-                        uint64_t seed, size_t train_n, char *err, int errlen)
+                        uint64_t seed, size_t train_n, char *err, size_t errlen)
 {
     const Ddtrain__ScheduleState *st = msg->schedule;
     if (!st) {
@@ -193,7 +193,7 @@ int ckpt_check_schedule(const Ddtrain__Checkpoint *msg, const struct sched_confi
 }
 
 int ckpt_check_optimizer(const Ddtrain__Checkpoint *msg, int nviews, bool second_moment,
-                         char *err, int errlen)
+                         char *err, size_t errlen)
 {
     size_t want = (size_t)nviews * (second_moment ? 2 : 1);
     if (msg->n_optimizer == want)
@@ -204,7 +204,7 @@ int ckpt_check_optimizer(const Ddtrain__Checkpoint *msg, int nviews, bool second
 }
 
 int ckpt_check_model_spec(const Ddtrain__Checkpoint *msg, const struct spec *s, char *err,
-                          int errlen)
+                          size_t errlen)
 {
     char text[2048];
     spec_format(s, text, sizeof text);
@@ -216,9 +216,9 @@ int ckpt_check_model_spec(const Ddtrain__Checkpoint *msg, const struct spec *s, 
 }
 
 int ckpt_parse_config(const Ddtrain__Checkpoint *msg, struct train_config *cfg, char *err,
-                      int errlen)
+                      size_t errlen)
 {
-    char sub[CONFIG_ERRLEN];
+    char sub[DDT_ERRLEN];
     train_config_defaults(cfg);
     for (size_t i = 0; msg->config && i < msg->config->n_lines; i++) {
         char line[CONFIG_STRLEN + 64];
@@ -227,7 +227,7 @@ int ckpt_parse_config(const Ddtrain__Checkpoint *msg, struct train_config *cfg, 
         if (!eq)
             continue;
         *eq = 0;
-        if (config_set(train_options, cfg, line, eq + 3, sub)) {
+        if (config_set(train_options, cfg, line, eq + 3, sub, sizeof sub)) {
             snprintf(err, errlen, "its configuration does not parse: %s", sub);
             return -1;
         }

@@ -24,13 +24,13 @@
  * rows * cols elements). */
 int ckpt_restore_tensor_part(Ddtrain__Tensor *const *ts, size_t n, const char *name, float *dst,
                              int rows, int cols, size_t first, size_t len, char *err,
-                             int errlen);
+                             size_t errlen);
 
 /* Restores parameters, batch-norm running statistics and input
  * normalisation into m, checking the message version, every tensor count,
  * name and shape; skip_head leaves the last linear layer as it is. */
 int ckpt_restore_model(struct model *m, const Ddtrain__Checkpoint *msg, bool skip_head,
-                       char *err, int errlen);
+                       char *err, size_t errlen);
 
 /* The schedule state of msg against the run it is to continue: its schedule
  * (sched), seed, and a training set of train_n samples. The position
@@ -39,21 +39,21 @@ int ckpt_restore_model(struct model *m, const Ddtrain__Checkpoint *msg, bool ski
  * the seed the run's, and the counters that follow the step (optimizer
  * steps, the open log interval, noise-scale updates) no larger than it. */
 int ckpt_check_schedule(const Ddtrain__Checkpoint *msg, const struct sched_config *sched,
-                        uint64_t seed, size_t train_n, char *err, int errlen);
+                        uint64_t seed, size_t train_n, char *err, size_t errlen);
 
 /* The optimizer field of msg holds a moment tensor (two with
  * second_moment) for each of the model's nviews parameter tensors, and no
  * other. */
 int ckpt_check_optimizer(const Ddtrain__Checkpoint *msg, int nviews, bool second_moment,
-                         char *err, int errlen);
+                         char *err, size_t errlen);
 
 /* The model spec stored in msg against the spec of the model it is to
  * continue (both in the canonical form spec_format writes). */
 int ckpt_check_model_spec(const Ddtrain__Checkpoint *msg, const struct spec *s, char *err,
-                          int errlen);
+                          size_t errlen);
 
 /* The run configuration a checkpoint carries (defaults for what it lacks). */
 int ckpt_parse_config(const Ddtrain__Checkpoint *msg, struct train_config *cfg, char *err,
-                      int errlen);
+                      size_t errlen);
 
 #endif

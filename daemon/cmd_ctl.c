@@ -58,10 +58,10 @@ static void print_reply(const Ddtrain__ControlReply *r, bool json)
 int ctl_main(int argc, char **argv, int first)
 {
     struct ctl_config c;
-    char err[CONFIG_ERRLEN], *pos[1];
+    char err[DDT_ERRLEN], *pos[1];
     int npos;
     config_defaults(ctl_options, &c);
-    int rc = config_parse_args(ctl_options, &c, argc, argv, first, pos, 1, &npos, err);
+    int rc = config_parse_args(ctl_options, &c, argc, argv, first, pos, 1, &npos, err, sizeof err);
     if (rc == 1) {
         printf("usage: ddtrain ctl --run-dir DIR status|checkpoint|stop [--json]\n\noptions:\n");
         config_help(ctl_options, stdout);

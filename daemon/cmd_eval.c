@@ -36,10 +36,10 @@ int eval_main(int argc, char **argv, int first)
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     struct eval_config c;
-    char err[CKPT_ERRLEN + CONFIG_ERRLEN], *pos[1];
+    char err[2 * DDT_ERRLEN], *pos[1];
     int npos;
     config_defaults(eval_options, &c);
-    int rc = config_parse_args(eval_options, &c, argc, argv, first, pos, 1, &npos, err);
+    int rc = config_parse_args(eval_options, &c, argc, argv, first, pos, 1, &npos, err, sizeof err);
     if (rc == 1) {
         if (rank == 0) {
             printf("usage: ddtrain eval CKPT [options]   (under mpirun to split the work)\n\noptions:\n");

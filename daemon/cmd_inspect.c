@@ -125,10 +125,11 @@ static void print_json(const char *path, const Ddtrain__Checkpoint *m,
 int inspect_main(int argc, char **argv, int first)
 {
     struct inspect_config c;
-    char err[CKPT_ERRLEN > CONFIG_ERRLEN ? CKPT_ERRLEN : CONFIG_ERRLEN], *pos[1];
+    char err[DDT_ERRLEN], *pos[1];
     int npos;
     config_defaults(inspect_options, &c);
-    int rc = config_parse_args(inspect_options, &c, argc, argv, first, pos, 1, &npos, err);
+    int rc = config_parse_args(inspect_options, &c, argc, argv, first, pos, 1, &npos, err,
+                               sizeof err);
     if (rc == 1) {
         printf("usage: ddtrain inspect CKPT [--json] [--show-config]\n\noptions:\n");
         config_help(inspect_options, stdout);
@@ -143,7 +144,7 @@ int inspect_main(int argc, char **argv, int first)
         return 2;
     }
     Ddtrain__Checkpoint *m;
-    if (ckpt_read_file(pos[0], &m, err)) {
+    if (ckpt_read_file(pos[0], &m, err, sizeof err)) {
         fprintf(stderr, "ddtrain inspect: %s\n", err);
         return 2;
     }

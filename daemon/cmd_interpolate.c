@@ -66,9 +66,9 @@ static int ends_load(struct line_ends *e, struct probe *p, const char *b_path, c
     memcpy(e->bna, m->bn_running, e->nb * sizeof *e->bna);
     /* B through the same model, which checks that every name and shape fits */
     Ddtrain__Checkpoint *msg;
-    char sub[CKPT_ERRLEN];
-    if (ckpt_read_file(b_path, &msg, sub) ||
-        ckpt_restore_model(m, msg, false, sub, (int)sizeof sub)) {
+    char sub[DDT_ERRLEN];
+    if (ckpt_read_file(b_path, &msg, sub, sizeof sub) ||
+        ckpt_restore_model(m, msg, false, sub, sizeof sub)) {
         snprintf(err, errlen, "%s: %s", b_path, sub);
         return -1;
     }
@@ -76,7 +76,7 @@ static int ends_load(struct line_ends *e, struct probe *p, const char *b_path, c
     memcpy(e->wb, m->arena.w, e->n * sizeof *e->wb);
     memcpy(e->bnb, m->bn_running, e->nb * sizeof *e->bnb);
     /* back to A, whose input normalisation the line uses */
-    if (ckpt_restore_model(m, p->cm.msg, false, sub, (int)sizeof sub)) {
+    if (ckpt_restore_model(m, p->cm.msg, false, sub, sizeof sub)) {
         snprintf(err, errlen, "%s", sub);
         return -1;
     }

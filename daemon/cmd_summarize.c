@@ -277,9 +277,10 @@ static void write_row(FILE *f, bool md, const struct run *r, const struct run *f
 static int parse_args(struct summarize_config *c, int argc, char **argv, int first, char **pos,
                       int *npos)
 {
-    char err[CONFIG_ERRLEN];
+    char err[DDT_ERRLEN];
     config_defaults(summarize_options, c);
-    int rc = config_parse_args(summarize_options, c, argc, argv, first, pos, MAX_RUNS, npos, err);
+    int rc = config_parse_args(summarize_options, c, argc, argv, first, pos, MAX_RUNS, npos, err,
+                               sizeof err);
     if (rc == 1) {
         printf("usage: ddtrain summarize RUN_DIR... [--markdown] [--out FILE]\n\noptions:\n");
         config_help(summarize_options, stdout);

@@ -73,15 +73,15 @@ static int in_range(const struct option_def *o, double v)
 }
 
 int config_set(const struct option_def *table, void *target, const char *name,
-               const char *value, char *err)
+               const char *value, char *err, size_t errlen)
 {
     const struct option_def *o = config_find(table, name);
     if (!o) {
-        snprintf(err, CONFIG_ERRLEN, "unknown option '%s' (see --help for the list)", name);
+        snprintf(err, errlen, "unknown option '%s' (see --help for the list)", name);
         return -1;
     }
     char *field = (char *)target + o->offset;
-    char allowed[CONFIG_ERRLEN / 2];
+    char allowed[256];
     char *end;
     errno = 0;
     switch (o->type) {
@@ -110,19 +110,19 @@ int config_set(const struct option_def *table, void *target, const char *name,
     }
     case OPT_STRING:
         if (strlen(value) >= CONFIG_STRLEN) {
-            snprintf(err, CONFIG_ERRLEN, "--%s: the value is %zu characters long: allowed at most %d",
+            snprintf(err, errlen, "--%s: the value is %zu characters long: allowed at most %d",
                      name, strlen(value), CONFIG_STRLEN - 1);
             return -1;
         }
         if (!value[0] && o->min > 0) {
-            snprintf(err, CONFIG_ERRLEN, "--%s: the value may not be empty", name);
+            snprintf(err, errlen, "--%s: the value may not be empty", name);
             return -1;
         }
         snprintf(field, CONFIG_STRLEN, "%s", value);
         return 0;
     case OPT_BOOL:
         if (parse_bool(value, (bool *)field)) {
-            snprintf(err, CONFIG_ERRLEN, "--%s: '%s' is not a yes/no value: allowed true, false, yes, no, on, off, 1, 0",
+            snprintf(err, errlen, "--%s: '%s' is not a yes/no value: allowed true, false, yes, no, on, off, 1, 0",
                      name, value);
             return -1;
         }
@@ -135,24 +135,24 @@ int config_set(const struct option_def *table, void *target, const char *name,
             }
         }
         enum_choices(o->enums, allowed, sizeof allowed);
-        snprintf(err, CONFIG_ERRLEN, "--%s: '%s' is not one of the choices: allowed %s", name,
+        snprintf(err, errlen, "--%s: '%s' is not one of the choices: allowed %s", name,
                  value, allowed);
         return -1;
     }
     return -1;
 bad_number:
     range_text(o, allowed, sizeof allowed);
-    snprintf(err, CONFIG_ERRLEN, "--%s: '%s' is not valid: allowed %s", name, value, allowed);
+    snprintf(err, errlen, "--%s: '%s' is not valid: allowed %s", name, value, allowed);
     return -1;
 }
 
 void config_defaults(const struct option_def *table, void *target)
 {
-    char err[CONFIG_ERRLEN];
+    char err[DDT_ERRLEN];
     for (const struct option_def *o = table; o->name; o++) {
         /* a default that fails its own validation is a programming error
          * that the config unit tests catch; keep going so --help works */
-        if (config_set(table, target, o->name, o->def, err))
+        if (config_set(table, target, o->name, o->def, err, sizeof err))
             fprintf(stderr, "ddtrain: internal: default of --%s: %s\n", o->name, err);
     }
 }
@@ -168,12 +168,12 @@ static char *trim(char *s)
 }
 
 int config_load_file(const struct option_def *table, void *target, const char *path,
-                     char *err)
+                     char *err, size_t errlen)
 {
-    char sub[CONFIG_ERRLEN];
+    char sub[DDT_ERRLEN];
     FILE *f = regfile_fopen(path, "r", sub, sizeof sub);
     if (!f) {
-        snprintf(err, CONFIG_ERRLEN, "config file %s", sub);
+        snprintf(err, errlen, "config file %s", sub);
         return -1;
     }
     char *line = NULL;
@@ -183,13 +183,13 @@ int config_load_file(const struct option_def *table, void *target, const char *p
     while ((got = getline(&line, &cap, f)) > 0) {
         lineno++;
         if (strlen(line) != (size_t)got) {
-            snprintf(err, CONFIG_ERRLEN, "config file %s line %d has a NUL byte: not a text file",
+            snprintf(err, errlen, "config file %s line %d has a NUL byte: not a text file",
                      path, lineno);
             rc = -1;
             break;
         }
         if ((size_t)got - (line[got - 1] == '\n') > CONFIG_LINE_MAX) {
-            snprintf(err, CONFIG_ERRLEN, "config file %s line %d: longer than %d characters",
+            snprintf(err, errlen, "config file %s line %d: longer than %d characters",
                      path, lineno, CONFIG_LINE_MAX);
             rc = -1;
             break;
@@ -202,7 +202,7 @@ int config_load_file(const struct option_def *table, void *target, const char *p
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            snprintf(err, CONFIG_ERRLEN, "config file %s line %d: expected 'key = value', found '%s'",
+            snprintf(err, errlen, "config file %s line %d: expected 'key = value', found '%s'",
                      path, lineno, s);
             rc = -1;
             break;
@@ -210,19 +210,19 @@ int config_load_file(const struct option_def *table, void *target, const char *p
         *eq = 0;
         char *key = trim(s), *value = trim(eq + 1);
         if (!strcmp(key, "config")) {
-            snprintf(err, CONFIG_ERRLEN, "config file %s line %d: config files may not include others",
+            snprintf(err, errlen, "config file %s line %d: config files may not include others",
                      path, lineno);
             rc = -1;
             break;
         }
-        if (config_set(table, target, key, value, sub)) {
-            snprintf(err, CONFIG_ERRLEN, "config file %s line %d: %s", path, lineno, sub);
+        if (config_set(table, target, key, value, sub, sizeof sub)) {
+            snprintf(err, errlen, "config file %s line %d: %s", path, lineno, sub);
             rc = -1;
             break;
         }
     }
     if (rc == 0 && ferror(f)) {
-        snprintf(err, CONFIG_ERRLEN, "config file %s: read error: %s", path, strerror(errno));
+        snprintf(err, errlen, "config file %s: read error: %s", path, strerror(errno));
         rc = -1;
     }
     free(line);
@@ -233,14 +233,14 @@ int config_load_file(const struct option_def *table, void *target, const char *p
 /* Splits "--name=value" / "--name value" / "--flag" / "--no-flag" at argv[*i].
  * Advances *i past what it consumed. */
 static int one_arg(const struct option_def *table, void *target, int argc, char **argv, int *i,
-                   char *err)
+                   char *err, size_t errlen)
 {
     const char *arg = argv[*i] + 2;
     char name[128];
     const char *eq = strchr(arg, '=');
     size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
     if (len == 0 || len >= sizeof name) {
-        snprintf(err, CONFIG_ERRLEN, "'%s' is not an option", argv[*i]);
+        snprintf(err, errlen, "'%s' is not an option", argv[*i]);
         return -1;
     }
     memcpy(name, arg, len);
@@ -250,31 +250,31 @@ static int one_arg(const struct option_def *table, void *target, int argc, char 
         const struct option_def *neg = config_find(table, name + 3);
         if (neg && neg->type == OPT_BOOL) {
             (*i)++;
-            return config_set(table, target, name + 3, "false", err);
+            return config_set(table, target, name + 3, "false", err, errlen);
         }
     }
     if (!o) {
-        snprintf(err, CONFIG_ERRLEN, "unknown option '--%s' (see --help for the list)", name);
+        snprintf(err, errlen, "unknown option '--%s' (see --help for the list)", name);
         return -1;
     }
     if (eq) {
         (*i)++;
-        return config_set(table, target, name, eq + 1, err);
+        return config_set(table, target, name, eq + 1, err, errlen);
     }
     if (o->type == OPT_BOOL) {
         (*i)++;
-        return config_set(table, target, name, "true", err);
+        return config_set(table, target, name, "true", err, errlen);
     }
     if (*i + 1 >= argc) {
-        snprintf(err, CONFIG_ERRLEN, "--%s needs a value", name);
+        snprintf(err, errlen, "--%s needs a value", name);
         return -1;
     }
     *i += 2;
-    return config_set(table, target, name, argv[*i - 1], err);
+    return config_set(table, target, name, argv[*i - 1], err, errlen);
 }
 
 int config_parse_args(const struct option_def *table, void *target, int argc, char **argv,
-                      int first, char **positional, int maxpos, int *npos, char *err)
+                      int first, char **positional, int maxpos, int *npos, char *err, size_t errlen)
 {
     *npos = 0;
     /* the config file first, so that the command line overrides it */
@@ -284,14 +284,14 @@ int config_parse_args(const struct option_def *table, void *target, int argc, ch
         const char *file = NULL;
         if (!strcmp(argv[i], "--config")) {
             if (i + 1 >= argc) {
-                snprintf(err, CONFIG_ERRLEN, "--config needs a file name");
+                snprintf(err, errlen, "--config needs a file name");
                 return -1;
             }
             file = argv[i + 1];
         } else if (!strncmp(argv[i], "--config=", 9)) {
             file = argv[i] + 9;
         }
-        if (file && config_load_file(table, target, file, err))
+        if (file && config_load_file(table, target, file, err, errlen))
             return -1;
     }
     for (int i = first; i < argc;) {
@@ -306,7 +306,7 @@ int config_parse_args(const struct option_def *table, void *target, int argc, ch
         if (!strcmp(argv[i], "--")) {
             for (i++; i < argc; i++) {
                 if (*npos == maxpos) {
-                    snprintf(err, CONFIG_ERRLEN, "unexpected argument '%s'", argv[i]);
+                    snprintf(err, errlen, "unexpected argument '%s'", argv[i]);
                     return -1;
                 }
                 positional[(*npos)++] = argv[i];
@@ -315,13 +315,13 @@ int config_parse_args(const struct option_def *table, void *target, int argc, ch
         }
         if (strncmp(argv[i], "--", 2)) {
             if (*npos == maxpos) {
-                snprintf(err, CONFIG_ERRLEN, "unexpected argument '%s'", argv[i]);
+                snprintf(err, errlen, "unexpected argument '%s'", argv[i]);
                 return -1;
             }
             positional[(*npos)++] = argv[i++];
             continue;
         }
-        if (one_arg(table, target, argc, argv, &i, err))
+        if (one_arg(table, target, argc, argv, &i, err, errlen))
             return -1;
     }
     return 0;
@@ -364,7 +364,7 @@ void config_write(const struct option_def *table, const void *target, FILE *out)
 
 void config_help(const struct option_def *table, FILE *out)
 {
-    char kind[CONFIG_ERRLEN / 2];
+    char kind[256];
     for (const struct option_def *o = table; o->name; o++) {
         switch (o->type) {
         case OPT_INT:
@@ -379,7 +379,7 @@ void config_help(const struct option_def *table, FILE *out)
             snprintf(kind, sizeof kind, "flag (--%s / --no-%s)", o->name, o->name);
             break;
         case OPT_ENUM: {
-            char choices[CONFIG_ERRLEN / 2 - 8];
+            char choices[256 - 8];
             enum_choices(o->enums, choices, sizeof choices);
             snprintf(kind, sizeof kind, "one of %s", choices);
             break;

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "errbuf.h"
+
 enum opt_type { OPT_INT = 1, OPT_U64, OPT_DOUBLE, OPT_STRING, OPT_BOOL, OPT_ENUM };
 
 struct enum_name {
@@ -32,7 +34,6 @@ struct option_def {
 };
 
 #define CONFIG_STRLEN 256
-#define CONFIG_ERRLEN 512
 
 /* Sets every field to its default. */
 void config_defaults(const struct option_def *table, void *target);
@@ -40,18 +41,19 @@ void config_defaults(const struct option_def *table, void *target);
 /* Sets one option from text; on error fills err ("--name: 'value' is ...: allowed ...")
  * and returns -1. */
 int config_set(const struct option_def *table, void *target, const char *name,
-               const char *value, char *err);
+               const char *value, char *err, size_t errlen);
 
 /* Reads `key = value` lines (# comments, blank lines) from path. */
 int config_load_file(const struct option_def *table, void *target, const char *path,
-                     char *err);
+                     char *err, size_t errlen);
 
 /* Parses argv[first..argc): --name value, --name=value, --flag, --no-flag,
  * and --config FILE (read before the rest, so the command line wins).
  * Non-option words are collected into positional[] (at most maxpos) and
  * counted in *npos. Returns 0, -1 on error (err filled) or 1 for --help. */
 int config_parse_args(const struct option_def *table, void *target, int argc, char **argv,
-                      int first, char **positional, int maxpos, int *npos, char *err);
+                      int first, char **positional, int maxpos, int *npos, char *err,
+                      size_t errlen);
 
 /* Writes every option as `name = value` lines. */
 void config_write(const struct option_def *table, const void *target, FILE *out);

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int fs_mkdir_p(const char *path, char *err, int errlen)
+int fs_mkdir_p(const char *path, char *err, size_t errlen)
 {
     char buf[PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
@@ -51,7 +51,7 @@ int fs_sync_parent(const char *path)
     return rc;
 }
 
-int fs_atomic_open(struct atomic_file *a, const char *path, char *err, int errlen)
+int fs_atomic_open(struct atomic_file *a, const char *path, char *err, size_t errlen)
 {
     snprintf(a->path, sizeof a->path, "%s", path);
     if (snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof a->tmp) {
@@ -74,7 +74,7 @@ void fs_atomic_abort(struct atomic_file *a)
     unlink(a->tmp);
 }
 
-int fs_atomic_commit(struct atomic_file *a, char *err, int errlen)
+int fs_atomic_commit(struct atomic_file *a, char *err, size_t errlen)
 {
     const char *what = "write";
     if (ferror(a->f))
@@ -103,7 +103,7 @@ fail: {
 }
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, char *err, int errlen)
+int fs_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
 {
     struct atomic_file a;
     if (fs_atomic_open(&a, path, err, errlen))

@@ -17,7 +17,7 @@
 
 #include "fsutil.h"
 
-int metrics_open(struct metrics *m, const char *dir, char *err, int errlen)
+int metrics_open(struct metrics *m, const char *dir, char *err, size_t errlen)
 {
     snprintf(m->path, sizeof m->path, "%s/metrics.jsonl", dir);
     m->failed = 0;
@@ -134,13 +134,13 @@ int metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
     return write_line(m, &l);
 }
 
-void metrics_error(const struct metrics *m, char *err, int errlen)
+void metrics_error(const struct metrics *m, char *err, size_t errlen)
 {
     snprintf(err, errlen, "cannot append to %s: %s", m->path,
              m->failed == EOVERFLOW ? "a line too long to format" : strerror(m->failed));
 }
 
-int metrics_keep_until(const char *path, long long step, size_t *torn, char *err, int errlen)
+int metrics_keep_until(const char *path, long long step, size_t *torn, char *err, size_t errlen)
 {
     *torn = 0;
     FILE *in = fopen(path, "r");

@@ -14,7 +14,7 @@ struct metrics {
 };
 
 /* Opens DIR/metrics.jsonl for appending. Returns 0 or -1 with err. */
-int metrics_open(struct metrics *m, const char *dir, char *err, int errlen);
+int metrics_open(struct metrics *m, const char *dir, char *err, size_t errlen);
 void metrics_close(struct metrics *m);
 
 /* A training log line. Returns 0, or -1 when the line could not be written
@@ -29,14 +29,14 @@ int metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
                  double train_acc, double test_loss, double test_acc, double wall_seconds);
 
 /* What the first failed write was: "cannot append to PATH: strerror". */
-void metrics_error(const struct metrics *m, char *err, int errlen);
+void metrics_error(const struct metrics *m, char *err, size_t errlen);
 
 /* Cuts the metrics file at path back to the lines of steps up to `step` (what
  * a resumed run writes again must not appear twice) and drops a torn last
  * line (one without its newline, left by a write that failed or was cut
  * short). Replaces the file atomically; a missing file is fine. *torn gets
  * the bytes of the torn line dropped (0: none). Returns 0 or -1 with err. */
-int metrics_keep_until(const char *path, long long step, size_t *torn, char *err, int errlen);
+int metrics_keep_until(const char *path, long long step, size_t *torn, char *err, size_t errlen);
 
 /* Prints a double as JSON (NaN and infinities become null). */
 void metrics_json_number(FILE *f, double v);

@@ -15,7 +15,7 @@
 #define FAIL(...)                                         \
     do {                                                  \
         if (err && errlen > 0)                            \
-            snprintf(err, (size_t)errlen, __VA_ARGS__);   \
+            snprintf(err, errlen, __VA_ARGS__);           \
         return -1;                                        \
     } while (0)
 
@@ -23,7 +23,7 @@
  * only); what is left are the options against each other and the lists.
  * Every comparison is written so that NaN fails it all the same. */
 
-static int validate_warmup(const struct sched_config *c, char *err, int errlen)
+static int validate_warmup(const struct sched_config *c, char *err, size_t errlen)
 {
     if (!(c->warmup_epochs <= c->epochs))
         FAIL("--warmup-epochs: %g: allowed 0 up to the length of training (--epochs %d)",
@@ -31,7 +31,7 @@ static int validate_warmup(const struct sched_config *c, char *err, int errlen)
     return 0;
 }
 
-static int validate_milestones(const struct sched_config *c, char *err, int errlen)
+static int validate_milestones(const struct sched_config *c, char *err, size_t errlen)
 {
     if (c->nmilestones < 0 || c->nmilestones > SCHED_MAX_MILESTONES)
         FAIL("--lr-milestones: %d milestones: allowed at most %d", c->nmilestones,
@@ -51,7 +51,7 @@ static int validate_milestones(const struct sched_config *c, char *err, int errl
     return 0;
 }
 
-static int validate_momentum(const struct sched_config *c, char *err, int errlen)
+static int validate_momentum(const struct sched_config *c, char *err, size_t errlen)
 {
     /* only one-cycle reads momentum_min; checking it otherwise would reject a
      * plain --momentum 0.5 against the 0.85 default */
@@ -62,7 +62,7 @@ static int validate_momentum(const struct sched_config *c, char *err, int errlen
     return 0;
 }
 
-static int validate_batch_schedule(const struct sched_config *c, char *err, int errlen)
+static int validate_batch_schedule(const struct sched_config *c, char *err, size_t errlen)
 {
     if (c->nbatch < 0 || c->nbatch > SCHED_MAX_MILESTONES)
         FAIL("--batch-schedule: %d changes: allowed at most %d", c->nbatch,
@@ -83,7 +83,7 @@ static int validate_batch_schedule(const struct sched_config *c, char *err, int 
     return 0;
 }
 
-int sched_validate(const struct sched_config *c, char *err, int errlen)
+int sched_validate(const struct sched_config *c, char *err, size_t errlen)
 {
     if (validate_warmup(c, err, errlen) || validate_milestones(c, err, errlen) ||
         validate_momentum(c, err, errlen) || validate_batch_schedule(c, err, errlen))
@@ -304,7 +304,7 @@ static int read_epoch(const char *p, const char *stop, double *out)
 
 /* Both parsers fill the config only when the whole list is good, so a bad
  * list leaves the previous one in place. Spaces around items are allowed. */
-int sched_parse_milestones(struct sched_config *c, const char *text, char *err, int errlen)
+int sched_parse_milestones(struct sched_config *c, const char *text, char *err, size_t errlen)
 {
     double v[SCHED_MAX_MILESTONES];
     int n = 0;
@@ -330,7 +330,7 @@ int sched_parse_milestones(struct sched_config *c, const char *text, char *err, 
     return 0;
 }
 
-int sched_parse_batch_list(struct sched_config *c, const char *text, char *err, int errlen)
+int sched_parse_batch_list(struct sched_config *c, const char *text, char *err, size_t errlen)
 {
     double e[SCHED_MAX_MILESTONES];
     int b[SCHED_MAX_MILESTONES];

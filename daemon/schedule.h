@@ -7,6 +7,7 @@
 #define DDT_SCHEDULE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum lr_scaling { SCALE_NONE = 1, SCALE_LINEAR, SCALE_SQRT };
 
@@ -64,7 +65,7 @@ struct sched_config {
 /* Checks what the option table cannot: the fields against each other and
  * the parsed lists (the table has checked each option's own bounds). Fills
  * err and returns -1 on a contradiction. */
-int sched_validate(const struct sched_config *c, char *err, int errlen);
+int sched_validate(const struct sched_config *c, char *err, size_t errlen);
 
 /* Global batch size in force at epoch t. */
 int sched_batch_at(const struct sched_config *c, double t);
@@ -85,7 +86,7 @@ double sched_lr_at(const struct sched_config *c, double t, long step);
 double sched_momentum_at(const struct sched_config *c, double t);
 
 /* Parses "E:B,E:B" (epoch:batch) and "E,E,E" (milestones) lists. */
-int sched_parse_batch_list(struct sched_config *c, const char *text, char *err, int errlen);
-int sched_parse_milestones(struct sched_config *c, const char *text, char *err, int errlen);
+int sched_parse_batch_list(struct sched_config *c, const char *text, char *err, size_t errlen);
+int sched_parse_milestones(struct sched_config *c, const char *text, char *err, size_t errlen);
 
 #endif

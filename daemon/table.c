@@ -60,7 +60,7 @@ int table_end(struct table *t, const char *out_path, char *err, size_t errlen)
     fclose(t->mem);
     int rc = 0;
     if (out_path && out_path[0])
-        rc = fs_write_atomic(out_path, t->buf, t->len, err, (int)errlen);
+        rc = fs_write_atomic(out_path, t->buf, t->len, err, errlen);
     else if (fwrite(t->buf, 1, t->len, stdout) != t->len)
         rc = -1;
     fflush(stdout);

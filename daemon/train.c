@@ -201,7 +201,7 @@ static void print_usage(void)
  * rank learns whether it was saved. Returns 0 or -1 on every rank. */
 static int save_checkpoint(struct trainer *t, bool stopping)
 {
-    char err[CKPT_ERRLEN];
+    char err[DDT_ERRLEN];
     for (int attempt = 1;; attempt++) {
         double t0 = MPI_Wtime();
         int rc = train_ckpt_save(t, err, sizeof err);
@@ -294,11 +294,11 @@ static void publish_status(struct trainer *t, const struct step_plan *p)
 static int parse_options(struct trainer *t, int argc, char **argv, int first, struct spec *s,
                          Ddtrain__Checkpoint **resume)
 {
-    char err[CONFIG_ERRLEN + DDT_ERRLEN];
+    char err[2 * DDT_ERRLEN];
     char *pos[1];
     int npos;
     train_config_defaults(&t->cfg);
-    int rc = config_parse_args(train_options, &t->cfg, argc, argv, first, pos, 0, &npos, err);
+    int rc = config_parse_args(train_options, &t->cfg, argc, argv, first, pos, 0, &npos, err, sizeof err);
     if (rc == 1) {
         if (t->rank == 0)
             print_usage();
@@ -309,7 +309,7 @@ static int parse_options(struct trainer *t, int argc, char **argv, int first, st
         rc = -1;
     char spec_err[256];
     if (rc == 0 && spec_parse(s, t->cfg.model, t->cfg.bn, (float)t->cfg.dropout, spec_err,
-                              (int)sizeof spec_err) != 0) {
+                              sizeof spec_err) != 0) {
         snprintf(err, sizeof err, "--model: '%s': %s", t->cfg.model, spec_err);
         rc = -1;
     }
@@ -317,7 +317,7 @@ static int parse_options(struct trainer *t, int argc, char **argv, int first, st
         snprintf(err, sizeof err, "--reset-head: only makes sense with --init-from CKPT");
         rc = -1;
     }
-    if (rc == 0 && train_build_schedule(t, err, (int)sizeof err))
+    if (rc == 0 && train_build_schedule(t, err, sizeof err))
         rc = -1;
     if (rc != 0) {
         if (t->rank == 0)
@@ -333,8 +333,8 @@ static int parse_options(struct trainer *t, int argc, char **argv, int first, st
  * rank learns whether all succeeded. Returns 0 or the exit status. */
 static int start_run(struct trainer *t, const struct spec *s, Ddtrain__Checkpoint *resume)
 {
-    char err[CONFIG_ERRLEN + DDT_ERRLEN];
-    int status = train_setup(t, s, resume, err);
+    char err[2 * DDT_ERRLEN];
+    int status = train_setup(t, s, resume, err, sizeof err);
     bool resuming = resume != NULL;
     ckpt_free(resume);
     if (agree_status(status) != 0) {
@@ -342,7 +342,7 @@ static int start_run(struct trainer *t, const struct spec *s, Ddtrain__Checkpoin
             log_error("%s", err);
         return status ? status : 2;
     }
-    status = t->rank == 0 && train_open_run_dir(t, resuming, err) ? 2 : 0;
+    status = t->rank == 0 && train_open_run_dir(t, resuming, err, sizeof err) ? 2 : 0;
     if (agree_status(status) != 0) {
         if (status)
             log_error("%s", err);

@@ -127,7 +127,7 @@ static void schedule_state(const struct trainer *t, Ddtrain__ScheduleState *st)
     st->log_steps = (uint64_t)t->log_steps;
 }
 
-int train_ckpt_save(struct trainer *t, char *err, int errlen)
+int train_ckpt_save(struct trainer *t, char *err, size_t errlen)
 {
     const float *opt_m, *opt_v;
     float *m_all, *v_all;
@@ -171,9 +171,9 @@ int train_ckpt_save(struct trainer *t, char *err, int errlen)
     msg.optimizer = ct.moments;
     msg.optimizer_steps = (uint64_t)engine_optimizer_steps(&t->engine);
     msg.nranks = (uint32_t)t->nranks;
-    char cerr[CKPT_ERRLEN];
+    char cerr[DDT_ERRLEN];
     if (ckpt_store_save(t->cfg.run_dir, (uint64_t)t->step, &msg, t->cfg.ckpt_keep, t->last_ckpt,
-                        sizeof t->last_ckpt, cerr)) {
+                        sizeof t->last_ckpt, cerr, sizeof cerr)) {
         snprintf(err, errlen, "%s", cerr);
         goto out;
     }
@@ -194,7 +194,7 @@ out:
 struct optimizer_source {
     const Ddtrain__Checkpoint *msg;
     char *err;
-    int errlen;
+    size_t errlen;
     int calls;
     bool second_moment;
 };
@@ -221,7 +221,7 @@ static int restore_optimizer_part(void *user, const struct tensor_view *tv, floa
 
 /* The optimizer state: one moment (or two) per parameter tensor, no more. */
 static int restore_optimizer(struct trainer *t, const Ddtrain__Checkpoint *msg, char *err,
-                             int errlen)
+                             size_t errlen)
 {
     struct optimizer_source src = { msg, err, errlen, 0, false };
     if (engine_restore_optimizer_state(&t->engine, restore_optimizer_part, &src))
@@ -235,7 +235,7 @@ static int restore_optimizer(struct trainer *t, const Ddtrain__Checkpoint *msg, 
 }
 
 int train_ckpt_restore(struct trainer *t, const Ddtrain__Checkpoint *msg, bool weights_only,
-                       bool skip_head, char *err, int errlen)
+                       bool skip_head, char *err, size_t errlen)
 {
     /* everything is checked before the first counter or tensor is used */
     if (!weights_only &&

@@ -18,7 +18,7 @@
 
 /* The option table has filled the schedule; what is left are its lists and
  * the checks of options against each other. */
-int train_build_schedule(struct trainer *t, char *err, int errlen)
+int train_build_schedule(struct trainer *t, char *err, size_t errlen)
 {
     struct train_config *c = &t->cfg;
     if (sched_parse_milestones(&c->sched, c->lr_milestones, err, errlen))
@@ -52,41 +52,41 @@ long train_steps_in_epoch(const struct trainer *t, int64_t epoch)
 }
 
 /* Loads both splits and checks them against the model; exit-2 errors. */
-static int load_data(struct trainer *t, const struct spec *s, char *err)
+static int load_data(struct trainer *t, const struct spec *s, char *err, size_t errlen)
 {
     const struct train_config *c = &t->cfg;
-    if (dataset_load(&t->train, c->data, "train", c->classes, (size_t)c->train_samples, err))
+    if (dataset_load(&t->train, c->data, "train", c->classes, (size_t)c->train_samples, err, errlen))
         return -1;
-    if (dataset_load(&t->test, c->data, "test", c->classes, (size_t)c->test_samples, err))
+    if (dataset_load(&t->test, c->data, "test", c->classes, (size_t)c->test_samples, err, errlen))
         return -1;
     if (t->train.dim != (size_t)spec_input_width(s)) {
-        snprintf(err, DDT_ERRLEN, "--model: the input width is %d but the data set '%s' has %zu features per sample",
+        snprintf(err, errlen, "--model: the input width is %d but the data set '%s' has %zu features per sample",
                  spec_input_width(s), c->data, t->train.dim);
         return -1;
     }
     if (t->test.dim != t->train.dim) {
-        snprintf(err, DDT_ERRLEN, "--data: the test split has %zu features per sample, the training split %zu",
+        snprintf(err, errlen, "--data: the test split has %zu features per sample, the training split %zu",
                  t->test.dim, t->train.dim);
         return -1;
     }
     if (spec_output_width(s) != c->classes) {
-        snprintf(err, DDT_ERRLEN, "--model: the output width is %d but --classes is %d",
+        snprintf(err, errlen, "--model: the output width is %d but --classes is %d",
                  spec_output_width(s), c->classes);
         return -1;
     }
     return 0;
 }
 
-static int check_batches(const struct trainer *t, char *err)
+static int check_batches(const struct trainer *t, char *err, size_t errlen)
 {
     int lo = min_global_batch(&t->cfg.sched), hi = max_global_batch(&t->cfg.sched);
     if ((size_t)hi > t->train.n) {
-        snprintf(err, DDT_ERRLEN, "--batch-size/--batch-schedule: a global batch of %d is larger than the %zu training samples",
+        snprintf(err, errlen, "--batch-size/--batch-schedule: a global batch of %d is larger than the %zu training samples",
                  hi, t->train.n);
         return -1;
     }
     if (lo < t->nranks) {
-        snprintf(err, DDT_ERRLEN, "--batch-size/--batch-schedule: a global batch of %d cannot be split across %d ranks: allowed at least one sample per rank",
+        snprintf(err, errlen, "--batch-size/--batch-schedule: a global batch of %d cannot be split across %d ranks: allowed at least one sample per rank",
                  lo, t->nranks);
         return -1;
     }
@@ -110,10 +110,10 @@ size_t train_data_bytes(const struct trainer *t)
  * the terms of engine_memory_budget, which report_memory prints for the
  * built engine, less alignment padding and small buffers. A lower bound. */
 static int spec_memory(const struct spec *s, const struct train_config *c, int max_slice,
-                       int nranks, struct engine_memory *em, char *err)
+                       int nranks, struct engine_memory *em, char *err, size_t errlen)
 {
     struct model m;
-    if (model_plan(&m, s, max_slice, &c->model_opts, err, DDT_ERRLEN))
+    if (model_plan(&m, s, max_slice, &c->model_opts, err, errlen))
         return -1;
     double params = (double)model_param_count(&m);
     em->activations = (double)model_activation_bytes(&m);
@@ -129,20 +129,20 @@ static int spec_memory(const struct spec *s, const struct train_config *c, int m
 /* The model and the data of every rank on this machine against what the
  * machine has available (avail bytes, 0: unknown). */
 static int check_memory(const struct trainer *t, const struct spec *s, double avail,
-                        int local_ranks, char *err)
+                        int local_ranks, char *err, size_t errlen)
 {
     if (avail <= 0)
         return 0;
     struct engine_memory em;
     int max_slice = (max_global_batch(&t->cfg.sched) + t->nranks - 1) / t->nranks;
-    if (spec_memory(s, &t->cfg, max_slice, t->nranks, &em, err))
+    if (spec_memory(s, &t->cfg, max_slice, t->nranks, &em, err, errlen))
         return -1;
     const double mib = 1024.0 * 1024.0;
     double data = (double)train_data_bytes(t);
     double rank = em.params + em.optimizer + em.activations + data;
     if (rank * local_ranks <= avail)
         return 0;
-    snprintf(err, DDT_ERRLEN, "--model/--batch-size: %d rank%s on this machine need at least %.0f MiB (each: parameters and gradients %.0f + optimizer %.0f + activations for %d samples %.0f + data %.0f), only %.0f MiB available (MemAvailable): choose a smaller --model or --batch-size, or fewer ranks per machine (--model %s)",
+    snprintf(err, errlen, "--model/--batch-size: %d rank%s on this machine need at least %.0f MiB (each: parameters and gradients %.0f + optimizer %.0f + activations for %d samples %.0f + data %.0f), only %.0f MiB available (MemAvailable): choose a smaller --model or --batch-size, or fewer ranks per machine (--model %s)",
              local_ranks, local_ranks == 1 ? "" : "s", rank * local_ranks / mib, em.params / mib,
              em.optimizer / mib, max_slice, em.activations / mib, data / mib, avail / mib,
              t->cfg.model);
@@ -172,7 +172,7 @@ static double machine_memory(int *local_ranks, bool *first)
 }
 
 /* Writes the effective config into the run directory (atomically). */
-static int write_effective_config(const struct trainer *t, char *err, int errlen)
+static int write_effective_config(const struct trainer *t, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.txt", t->cfg.run_dir);
@@ -226,13 +226,13 @@ static void engine_settings_from(struct trainer *t, const struct spec *s,
 }
 
 /* Freezing, initial parameters, input normalisation, per-layer rates. */
-static int init_model(struct trainer *t, char *err)
+static int init_model(struct trainer *t, char *err, size_t errlen)
 {
     const struct train_config *c = &t->cfg;
     struct model *m = engine_model(&t->engine);
     int layers = m->arena.views[m->arena.nviews - 1].layer + 1;
     if (c->freeze_layers >= layers) {
-        snprintf(err, DDT_ERRLEN, "--freeze-layers: %d would freeze every layer of a %d-layer model: allowed at most %d",
+        snprintf(err, errlen, "--freeze-layers: %d would freeze every layer of a %d-layer model: allowed at most %d",
                  c->freeze_layers, layers, layers - 1);
         return 2;
     }
@@ -243,14 +243,14 @@ static int init_model(struct trainer *t, char *err)
 }
 
 int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoint *resume,
-                char *err)
+                char *err, size_t errlen)
 {
     const struct train_config *c = &t->cfg;
     int local_ranks;
     bool first;
     double avail = machine_memory(&local_ranks, &first);
-    int status = load_data(t, s, err) || check_batches(t, err) ? 2 : 0;
-    if (status == 0 && check_memory(t, s, avail, local_ranks, err)) {
+    int status = load_data(t, s, err, errlen) || check_batches(t, err, errlen) ? 2 : 0;
+    if (status == 0 && check_memory(t, s, avail, local_ranks, err, errlen)) {
         status = 2;
         if (!first)
             err[0] = '\0'; /* one report per machine */
@@ -264,9 +264,9 @@ int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoi
     }
     struct engine_settings es;
     engine_settings_from(t, s, &es);
-    if (engine_init(&t->engine, &es, err, DDT_ERRLEN))
+    if (engine_init(&t->engine, &es, err, errlen))
         return 1;
-    status = init_model(t, err);
+    status = init_model(t, err, errlen);
     if (status)
         return status;
     if (engine_note(&t->engine)[0] && t->rank == 0)
@@ -279,22 +279,22 @@ int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoi
     if (c->max_steps > 0 && c->max_steps < t->total_steps)
         t->total_steps = c->max_steps;
 
-    char sub[CKPT_ERRLEN];
+    char sub[DDT_ERRLEN];
     if (resume) {
         if (train_ckpt_restore(t, resume, false, false, sub, sizeof sub)) {
-            snprintf(err, DDT_ERRLEN, "--resume: %s", sub);
+            snprintf(err, errlen, "--resume: %s", sub);
             return 2;
         }
     } else if (c->init_from[0]) {
         Ddtrain__Checkpoint *init;
-        if (ckpt_read_file(c->init_from, &init, sub)) {
-            snprintf(err, DDT_ERRLEN, "--init-from: %s", sub);
+        if (ckpt_read_file(c->init_from, &init, sub, sizeof sub)) {
+            snprintf(err, errlen, "--init-from: %s", sub);
             return 2;
         }
         int rc = train_ckpt_restore(t, init, true, c->reset_head, sub, sizeof sub);
         ckpt_free(init);
         if (rc) {
-            snprintf(err, DDT_ERRLEN, "--init-from %s: %s", c->init_from, sub);
+            snprintf(err, errlen, "--init-from %s: %s", c->init_from, sub);
             return 2;
         }
     }
@@ -303,12 +303,12 @@ int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoi
 
 /* Keeps the metrics lines of steps up to `step`: what a resumed run will
  * write again must not appear twice; a torn last line goes too. */
-static int truncate_metrics(const char *run_dir, int64_t step, char *err)
+static int truncate_metrics(const char *run_dir, int64_t step, char *err, size_t errlen)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
     size_t torn;
-    if (metrics_keep_until(path, (long long)step, &torn, err, DDT_ERRLEN))
+    if (metrics_keep_until(path, (long long)step, &torn, err, errlen))
         return -1;
     if (torn)
         log_warn("%s: dropped a torn last line (%zu bytes without a newline, left by a write that failed or was cut short)",
@@ -316,14 +316,14 @@ static int truncate_metrics(const char *run_dir, int64_t step, char *err)
     return 0;
 }
 
-int train_open_run_dir(struct trainer *t, bool resuming, char *err)
+int train_open_run_dir(struct trainer *t, bool resuming, char *err, size_t errlen)
 {
-    char path[4200], cerr[512];
-    if (fs_mkdir_p(t->cfg.run_dir, err, DDT_ERRLEN))
+    char path[4200], cerr[DDT_ERRLEN];
+    if (fs_mkdir_p(t->cfg.run_dir, err, errlen))
         return -1;
     /* first, so that a second coordinator hears about the first one */
     if (control_start(&t->ctl, t->cfg.run_dir, cerr, sizeof cerr)) {
-        snprintf(err, DDT_ERRLEN, "%s", cerr);
+        snprintf(err, errlen, "%s", cerr);
         return -1;
     }
     /* this coordinator is now the run directory's only writer */
@@ -337,15 +337,16 @@ int train_open_run_dir(struct trainer *t, bool resuming, char *err)
     snprintf(path, sizeof path, "%s/metrics.jsonl", t->cfg.run_dir);
     struct stat st;
     if (!resuming && !restart && stat(path, &st) == 0) {
-        snprintf(err, DDT_ERRLEN, "--run-dir: %s already holds a run (%s exists): continue it with --resume auto, or choose another run directory",
+        snprintf(err, errlen, "--run-dir: %s already holds a run (%s exists): continue it with --resume auto, or choose another run directory",
                  t->cfg.run_dir, path);
         return -1;
     }
-    if ((resuming || restart) && truncate_metrics(t->cfg.run_dir, resuming ? t->step : -1, err))
+    if ((resuming || restart) &&
+        truncate_metrics(t->cfg.run_dir, resuming ? t->step : -1, err, errlen))
         return -1;
-    if (write_effective_config(t, err, DDT_ERRLEN))
+    if (write_effective_config(t, err, errlen))
         return -1;
-    return metrics_open(&t->metrics, t->cfg.run_dir, err, DDT_ERRLEN);
+    return metrics_open(&t->metrics, t->cfg.run_dir, err, errlen);
 }
 
 /* The run's configuration as `saved` (the checkpoint's or config.txt's),
@@ -355,10 +356,11 @@ static int merge_resumed_config(struct trainer *t, const struct train_config *sa
                                 char **argv, int first, char *err, size_t errlen)
 {
     struct train_config now = *saved;
-    char cfg_err[CONFIG_ERRLEN];
+    char cfg_err[DDT_ERRLEN];
     char *pos[1];
     int npos;
-    config_parse_args(train_options, &now, argc, argv, first, pos, 0, &npos, cfg_err);
+    config_parse_args(train_options, &now, argc, argv, first, pos, 0, &npos, cfg_err,
+                      sizeof cfg_err);
     for (const struct option_def *o = train_options; o->name; o++) {
         char a[CONFIG_STRLEN + 32], b[CONFIG_STRLEN + 32];
         config_format_value(o, saved, a, sizeof a);
@@ -383,13 +385,13 @@ static int merge_resumed_config(struct trainer *t, const struct train_config *sa
 static int restart_without_checkpoint(struct trainer *t, int argc, char **argv, int first,
                                       char *err, size_t errlen)
 {
-    char path[4200], cfg_err[CONFIG_ERRLEN];
+    char path[4200], cfg_err[DDT_ERRLEN];
     snprintf(path, sizeof path, "%s/config.txt", t->cfg.run_dir);
     struct stat st;
     if (stat(path, &st) == 0) {
         struct train_config saved;
         config_defaults(train_options, &saved);
-        if (config_load_file(train_options, &saved, path, cfg_err)) {
+        if (config_load_file(train_options, &saved, path, cfg_err, sizeof cfg_err)) {
             snprintf(err, errlen, "--resume auto: %s", cfg_err);
             return 2;
         }
@@ -410,11 +412,11 @@ int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
                           Ddtrain__Checkpoint **out, char *err, size_t errlen)
 {
     *out = NULL;
-    char path[4200], cerr[CKPT_ERRLEN];
+    char path[4200], cerr[DDT_ERRLEN];
     Ddtrain__Checkpoint *msg = NULL;
     if (!strcmp(t->cfg.resume, "auto")) {
         int rc = ckpt_store_load_latest(t->cfg.run_dir, &msg, path, sizeof path,
-                                        t->rank == 0 ? warn_line : ignore_line, cerr);
+                                        t->rank == 0 ? warn_line : ignore_line, cerr, sizeof cerr);
         if (rc == 1)
             return restart_without_checkpoint(t, argc, argv, first, err, errlen);
         if (rc < 0) {
@@ -423,7 +425,7 @@ int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
         }
     } else {
         snprintf(path, sizeof path, "%s", t->cfg.resume);
-        if (ckpt_read_file(path, &msg, cerr)) {
+        if (ckpt_read_file(path, &msg, cerr, sizeof cerr)) {
             snprintf(err, errlen, "--resume: %s", cerr);
             return 2;
         }
@@ -434,7 +436,7 @@ int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
         }
     }
     struct train_config saved;
-    char cfg_err[CONFIG_ERRLEN];
+    char cfg_err[DDT_ERRLEN];
     if (ckpt_parse_config(msg, &saved, cfg_err, sizeof cfg_err)) {
         snprintf(err, errlen, "--resume %s: %s", path, cfg_err);
         ckpt_free(msg);

@@ -65,7 +65,7 @@ struct trainer {
 /* ---- set-up (train_setup.c) ---- */
 
 /* The schedule from the options; fills err and returns -1 when invalid. */
-int train_build_schedule(struct trainer *t, char *err, int errlen);
+int train_build_schedule(struct trainer *t, char *err, size_t errlen);
 
 /* Bytes of both data splits as this rank holds them. */
 size_t train_data_bytes(const struct trainer *t);
@@ -77,10 +77,10 @@ long train_steps_in_epoch(const struct trainer *t, int64_t epoch);
  * resuming, or its weights with --init-from. Returns 0, 2 for the user's
  * errors (err says which), 1 for others. */
 int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoint *resume,
-                char *err);
+                char *err, size_t errlen);
 
 /* Rank 0: the run directory, its control socket, config.txt and metrics. */
-int train_open_run_dir(struct trainer *t, bool resuming, char *err);
+int train_open_run_dir(struct trainer *t, bool resuming, char *err, size_t errlen);
 
 /* With --resume: finds the checkpoint and rebuilds the configuration from it
  * and the command line. Returns 0 (with *out, or NULL when there is nothing
@@ -91,12 +91,12 @@ int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
 /* Writes a checkpoint of everything needed to continue the run into the run
  * directory's store. Every rank calls it: a sharded optimizer's state is
  * gathered to rank 0, which writes (the rest of the state is replicated). */
-int train_ckpt_save(struct trainer *t, char *err, int errlen);
+int train_ckpt_save(struct trainer *t, char *err, size_t errlen);
 
 /* Restores the model (see ckpt_restore_model) and, unless weights_only, the
  * optimizer state and counters from msg. */
 int train_ckpt_restore(struct trainer *t, const Ddtrain__Checkpoint *msg, bool weights_only,
-                       bool skip_head, char *err, int errlen);
+                       bool skip_head, char *err, size_t errlen);
 
 
 #endif

@@ -74,7 +74,7 @@ int main(int argc, char **argv)
     msg.n_optimizer = 10;
     msg.optimizer = moments;
 
-    char ckpt[4096], plain[4096], err[CKPT_ERRLEN];
+    char ckpt[4096], plain[4096], err[DDT_ERRLEN];
     snprintf(ckpt, sizeof ckpt, "%s/bench.ckpt", dir);
     snprintf(plain, sizeof plain, "%s/bench.plain", dir);
     size_t bytes = ddtrain__checkpoint__get_packed_size(&msg) + CKPT_HEADER_BYTES + 4;
@@ -84,7 +84,7 @@ int main(int argc, char **argv)
     for (int rep = 0; rep < 3; rep++) {
         double tp = plain_write(plain, buf, bytes);
         double t0 = now();
-        if (ckpt_write_file(ckpt, &msg, err)) {
+        if (ckpt_write_file(ckpt, &msg, err, sizeof err)) {
             fprintf(stderr, "bench: %s\n", err);
             return 1;
         }
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
         best_ckpt = tc < best_ckpt ? tc : best_ckpt;
         t0 = now();
         Ddtrain__Checkpoint *back;
-        if (ckpt_read_file(ckpt, &back, err)) {
+        if (ckpt_read_file(ckpt, &back, err, sizeof err)) {
             fprintf(stderr, "bench: %s\n", err);
             return 1;
         }

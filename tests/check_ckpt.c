@@ -66,11 +66,11 @@ static void path_of(char *out, size_t len, const char *name)
 
 START_TEST(test_round_trip)
 {
-    char path[128], err[CKPT_ERRLEN];
+    char path[128], err[DDT_ERRLEN];
     path_of(path, sizeof path, "a.ckpt");
-    ck_assert_msg(ckpt_write_file(path, &msg, err) == 0, "%s", err);
+    ck_assert_msg(ckpt_write_file(path, &msg, err, sizeof err) == 0, "%s", err);
     Ddtrain__Checkpoint *back;
-    ck_assert_msg(ckpt_read_file(path, &back, err) == 0, "%s", err);
+    ck_assert_msg(ckpt_read_file(path, &back, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_eq(back->schedule->step, 1234);
     ck_assert_str_eq(back->model_spec, "in:30,fc:30");
     const Ddtrain__Tensor *t = ckpt_find(back->params, back->n_params, "fc1.bias");
@@ -115,9 +115,9 @@ static const struct damage damages[] = {
 START_TEST(test_damage_detected)
 {
     const struct damage *d = &damages[_i];
-    char path[128], err[CKPT_ERRLEN] = "";
+    char path[128], err[DDT_ERRLEN] = "";
     path_of(path, sizeof path, "d.ckpt");
-    ck_assert_int_eq(ckpt_write_file(path, &msg, err), 0);
+    ck_assert_int_eq(ckpt_write_file(path, &msg, err, sizeof err), 0);
     struct stat st;
     stat(path, &st);
     if (d->offset == -2) {
@@ -132,7 +132,7 @@ START_TEST(test_damage_detected)
         fclose(f);
     }
     Ddtrain__Checkpoint *back = NULL;
-    ck_assert_int_eq(ckpt_read_file(path, &back, err), -1);
+    ck_assert_int_eq(ckpt_read_file(path, &back, err, sizeof err), -1);
     ck_assert_ptr_null(back);
     ck_assert_msg(strstr(err, d->says) != NULL, "%s: '%s' lacks '%s'", d->what, err, d->says);
     ck_assert_msg(strstr(err, path) != NULL, "%s: message does not name the file", d->what);
@@ -153,12 +153,12 @@ static void count_warning(const char *m)
 
 START_TEST(test_store_keep_and_latest)
 {
-    char err[CKPT_ERRLEN], written[256], path[256];
+    char err[DDT_ERRLEN], written[256], path[256];
     Ddtrain__Checkpoint *back;
-    ck_assert_int_eq(ckpt_store_load_latest(dir, &back, path, sizeof path, quiet, err), 1);
+    ck_assert_int_eq(ckpt_store_load_latest(dir, &back, path, sizeof path, quiet, err, sizeof err), 1);
     for (uint64_t s = 10; s <= 50; s += 10) {
         sched.step = s;
-        ck_assert_int_eq(ckpt_store_save(dir, s, &msg, 3, written, sizeof written, err), 0);
+        ck_assert_int_eq(ckpt_store_save(dir, s, &msg, 3, written, sizeof written, err, sizeof err), 0);
     }
     char sub[128];
     snprintf(sub, sizeof sub, "%s/checkpoints", dir);
@@ -169,7 +169,7 @@ START_TEST(test_store_keep_and_latest)
         n += !strncmp(e->d_name, "step-", 5);
     closedir(d);
     ck_assert_int_eq(n, 3);
-    ck_assert_int_eq(ckpt_store_load_latest(dir, &back, path, sizeof path, quiet, err), 0);
+    ck_assert_int_eq(ckpt_store_load_latest(dir, &back, path, sizeof path, quiet, err, sizeof err), 0);
     ck_assert_uint_eq(back->schedule->step, 50);
     ckpt_free(back);
 
@@ -177,7 +177,7 @@ START_TEST(test_store_keep_and_latest)
     snprintf(path, sizeof path, "%s/checkpoints/step-00000050.ckpt", dir);
     ck_assert_int_eq(truncate(path, 100), 0);
     warnings = 0;
-    ck_assert_int_eq(ckpt_store_load_latest(dir, &back, path, sizeof path, count_warning, err), 0);
+    ck_assert_int_eq(ckpt_store_load_latest(dir, &back, path, sizeof path, count_warning, err, sizeof err), 0);
     ck_assert_int_eq(warnings, 1);
     ck_assert_uint_eq(back->schedule->step, 40);
     ck_assert(strstr(path, "step-00000040.ckpt") != NULL);
@@ -188,7 +188,7 @@ START_TEST(test_store_keep_and_latest)
         snprintf(path, sizeof path, "%s/checkpoints/step-%08d.ckpt", dir, s);
         ck_assert_int_eq(truncate(path, 10), 0);
     }
-    ck_assert_int_eq(ckpt_store_load_latest(dir, &back, path, sizeof path, quiet, err), -1);
+    ck_assert_int_eq(ckpt_store_load_latest(dir, &back, path, sizeof path, quiet, err, sizeof err), -1);
     ck_assert(strstr(err, "no valid checkpoint") != NULL);
 }
 END_TEST
@@ -286,21 +286,21 @@ static void crafted_teardown(void)
 /* Writes cmsg with the real writer (CRCs recomputed after the craft), reads
  * it back, and checks it the way train_ckpt_restore does on resume. Returns
  * 0, or -1 with err (the reader's or the restore's). */
-static int write_and_restore(char *err)
+static int write_and_restore(char *err, size_t errlen)
 {
     for (size_t i = 0; i < sizeof ct / sizeof ct[0]; i++)
         if (ct[i].name)
             ct[i].crc32 = ckpt_tensor_crc(ct[i].data, ct[i].n_data);
     char path[128];
     path_of(path, sizeof path, "crafted.ckpt");
-    ck_assert_msg(ckpt_write_file(path, &cmsg, err) == 0, "%s", err);
+    ck_assert_msg(ckpt_write_file(path, &cmsg, err, errlen) == 0, "%s", err);
     Ddtrain__Checkpoint *back;
-    if (ckpt_read_file(path, &back, err))
+    if (ckpt_read_file(path, &back, err, errlen))
         return -1;
-    int rc = ckpt_check_model_spec(back, &cspec, err, CKPT_ERRLEN) ||
-                     ckpt_check_schedule(back, &csched, SEED, TRAIN_N, err, CKPT_ERRLEN) ||
-                     ckpt_restore_model(&cm, back, false, err, CKPT_ERRLEN) ||
-                     ckpt_check_optimizer(back, cm.arena.nviews, false, err, CKPT_ERRLEN)
+    int rc = ckpt_check_model_spec(back, &cspec, err, errlen) ||
+                     ckpt_check_schedule(back, &csched, SEED, TRAIN_N, err, errlen) ||
+                     ckpt_restore_model(&cm, back, false, err, errlen) ||
+                     ckpt_check_optimizer(back, cm.arena.nviews, false, err, errlen)
                  ? -1
                  : 0;
     ckpt_free(back);
@@ -309,13 +309,13 @@ static int write_and_restore(char *err)
 
 START_TEST(test_crafted_baseline_accepted)
 {
-    char err[CKPT_ERRLEN] = "";
-    ck_assert_msg(write_and_restore(err) == 0, "the honest checkpoint was refused: %s", err);
+    char err[DDT_ERRLEN] = "";
+    ck_assert_msg(write_and_restore(err, sizeof err) == 0, "the honest checkpoint was refused: %s", err);
     /* the end of the run: the last batch of the last epoch */
     cst.epoch = 2;
     cst.batch_in_epoch = 7;
     cst.step = 29;
-    ck_assert_msg(write_and_restore(err) == 0, "the end of the run was refused: %s", err);
+    ck_assert_msg(write_and_restore(err, sizeof err) == 0, "the end of the run was refused: %s", err);
 }
 END_TEST
 
@@ -414,9 +414,9 @@ static const struct craft crafts[] = {
 START_TEST(test_crafted_refused)
 {
     const struct craft *c = &crafts[_i];
-    char err[CKPT_ERRLEN] = "";
+    char err[DDT_ERRLEN] = "";
     c->apply();
-    ck_assert_msg(write_and_restore(err) == -1, "%s: accepted", c->what);
+    ck_assert_msg(write_and_restore(err, sizeof err) == -1, "%s: accepted", c->what);
     for (int k = 0; k < 3 && c->says[k]; k++)
         ck_assert_msg(strstr(err, c->says[k]) != NULL, "%s: '%s' lacks '%s'", c->what, err,
                       c->says[k]);

@@ -78,9 +78,9 @@ START_TEST(test_set)
 {
     const struct set_case *c = &set_cases[_i];
     struct demo d;
-    char err[CONFIG_ERRLEN] = "";
+    char err[DDT_ERRLEN] = "";
     config_defaults(demo_table, &d);
-    int rc = config_set(demo_table, &d, c->name, c->value, err);
+    int rc = config_set(demo_table, &d, c->name, c->value, err, sizeof err);
     if (c->ok) {
         ck_assert_msg(rc == 0, "%s=%s: %s", c->name, c->value, err);
     } else {
@@ -93,12 +93,12 @@ END_TEST
 START_TEST(test_args_forms)
 {
     struct demo d;
-    char err[CONFIG_ERRLEN];
+    char err[DDT_ERRLEN];
     char *pos[2];
     int npos;
     char *argv[] = { "prog", "sub", "--n", "7", "--rate=2", "--flag", "word", "--color", "blue", NULL };
     config_defaults(demo_table, &d);
-    ck_assert_int_eq(config_parse_args(demo_table, &d, 9, argv, 2, pos, 2, &npos, err), 0);
+    ck_assert_int_eq(config_parse_args(demo_table, &d, 9, argv, 2, pos, 2, &npos, err, sizeof err), 0);
     ck_assert_int_eq(d.n, 7);
     ck_assert_double_eq(d.rate, 2);
     ck_assert(d.flag);
@@ -107,23 +107,23 @@ START_TEST(test_args_forms)
     ck_assert_str_eq(pos[0], "word");
 
     char *argv2[] = { "prog", "sub", "--flag", "--no-flag", NULL };
-    ck_assert_int_eq(config_parse_args(demo_table, &d, 4, argv2, 2, pos, 2, &npos, err), 0);
+    ck_assert_int_eq(config_parse_args(demo_table, &d, 4, argv2, 2, pos, 2, &npos, err, sizeof err), 0);
     ck_assert(!d.flag);
 
     char *argv3[] = { "prog", "sub", "--n", NULL };
-    ck_assert_int_eq(config_parse_args(demo_table, &d, 3, argv3, 2, pos, 2, &npos, err), -1);
+    ck_assert_int_eq(config_parse_args(demo_table, &d, 3, argv3, 2, pos, 2, &npos, err, sizeof err), -1);
     ck_assert(strstr(err, "--n needs a value") != NULL);
 
     char *argv4[] = { "prog", "sub", "--bogus", "1", NULL };
-    ck_assert_int_eq(config_parse_args(demo_table, &d, 4, argv4, 2, pos, 2, &npos, err), -1);
+    ck_assert_int_eq(config_parse_args(demo_table, &d, 4, argv4, 2, pos, 2, &npos, err, sizeof err), -1);
     ck_assert(strstr(err, "unknown option '--bogus'") != NULL);
 
     char *argv5[] = { "prog", "sub", "a", "b", "c", NULL };
-    ck_assert_int_eq(config_parse_args(demo_table, &d, 5, argv5, 2, pos, 2, &npos, err), -1);
+    ck_assert_int_eq(config_parse_args(demo_table, &d, 5, argv5, 2, pos, 2, &npos, err, sizeof err), -1);
     ck_assert(strstr(err, "unexpected argument 'c'") != NULL);
 
     char *argv6[] = { "prog", "sub", "--help", NULL };
-    ck_assert_int_eq(config_parse_args(demo_table, &d, 3, argv6, 2, pos, 2, &npos, err), 1);
+    ck_assert_int_eq(config_parse_args(demo_table, &d, 3, argv6, 2, pos, 2, &npos, err, sizeof err), 1);
 }
 END_TEST
 
@@ -143,7 +143,7 @@ START_TEST(test_config_file)
     close(fd);
     write_file(path, "# a comment\n\n n = 42 \nrate=3 # trailing\nname = hello world\n");
     struct demo d;
-    char err[CONFIG_ERRLEN];
+    char err[DDT_ERRLEN];
     char *pos[1];
     int npos;
     char arg[64];
@@ -151,22 +151,22 @@ START_TEST(test_config_file)
     /* the command line wins over the file, wherever --config stands */
     char *argv[] = { "prog", "sub", "--n", "3", arg, NULL };
     config_defaults(demo_table, &d);
-    ck_assert_int_eq(config_parse_args(demo_table, &d, 5, argv, 2, pos, 0, &npos, err), 0);
+    ck_assert_int_eq(config_parse_args(demo_table, &d, 5, argv, 2, pos, 0, &npos, err, sizeof err), 0);
     ck_assert_int_eq(d.n, 3);
     ck_assert_double_eq(d.rate, 3);
     ck_assert_str_eq(d.name, "hello world");
 
     write_file(path, "n = 4\nrate 3\n");
-    ck_assert_int_eq(config_load_file(demo_table, &d, path, err), -1);
+    ck_assert_int_eq(config_load_file(demo_table, &d, path, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "line 2: expected 'key = value'") != NULL, "%s", err);
     write_file(path, "n = 400\n");
-    ck_assert_int_eq(config_load_file(demo_table, &d, path, err), -1);
+    ck_assert_int_eq(config_load_file(demo_table, &d, path, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "line 1: --n: '400'") != NULL, "%s", err);
     write_file(path, "colour = red\n");
-    ck_assert_int_eq(config_load_file(demo_table, &d, path, err), -1);
+    ck_assert_int_eq(config_load_file(demo_table, &d, path, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "unknown option 'colour'") != NULL, "%s", err);
     unlink(path);
-    ck_assert_int_eq(config_load_file(demo_table, &d, path, err), -1);
+    ck_assert_int_eq(config_load_file(demo_table, &d, path, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "No such file") != NULL, "%s", err);
 }
 END_TEST
@@ -179,15 +179,15 @@ START_TEST(test_write_round_trip)
     ck_assert_int_ge(fd, 0);
     FILE *f = fdopen(fd, "w");
     struct train_config a, b;
-    char err[CONFIG_ERRLEN];
+    char err[DDT_ERRLEN];
     config_defaults(train_options, &a);
-    ck_assert_int_eq(config_set(train_options, &a, "lr", "0.123456789012345", err), 0);
-    ck_assert_int_eq(config_set(train_options, &a, "optimizer", "adamw", err), 0);
-    ck_assert_int_eq(config_set(train_options, &a, "seed", "12345678901234", err), 0);
+    ck_assert_int_eq(config_set(train_options, &a, "lr", "0.123456789012345", err, sizeof err), 0);
+    ck_assert_int_eq(config_set(train_options, &a, "optimizer", "adamw", err, sizeof err), 0);
+    ck_assert_int_eq(config_set(train_options, &a, "seed", "12345678901234", err, sizeof err), 0);
     config_write(train_options, &a, f);
     fclose(f);
     config_defaults(train_options, &b);
-    ck_assert_msg(config_load_file(train_options, &b, path, err) == 0, "%s", err);
+    ck_assert_msg(config_load_file(train_options, &b, path, err, sizeof err) == 0, "%s", err);
     for (const struct option_def *o = train_options; o->name; o++) {
         char va[CONFIG_STRLEN + 32], vb[CONFIG_STRLEN + 32];
         config_format_value(o, &a, va, sizeof va);
@@ -202,10 +202,10 @@ END_TEST
 START_TEST(test_train_defaults_valid)
 {
     struct train_config c;
-    char err[CONFIG_ERRLEN];
+    char err[DDT_ERRLEN];
     for (const struct option_def *o = train_options; o->name; o++) {
         ck_assert_ptr_nonnull(o->help);
-        ck_assert_msg(config_set(train_options, &c, o->name, o->def, err) == 0, "--%s: %s",
+        ck_assert_msg(config_set(train_options, &c, o->name, o->def, err, sizeof err) == 0, "--%s: %s",
                       o->name, err);
     }
 }
@@ -216,7 +216,7 @@ END_TEST
 START_TEST(test_train_targets_engine_structs)
 {
     static struct train_config c;
-    char err[CONFIG_ERRLEN];
+    char err[DDT_ERRLEN];
     train_config_defaults(&c);
     ck_assert(c.optim.trust_exempt_vectors);
     ck_assert_int_eq(c.optim.kind, OPTIM_SGD);
@@ -228,7 +228,7 @@ START_TEST(test_train_targets_engine_structs)
         { "bn-eps", "0.001" }, { "bn-momentum", "0.2" },
     };
     for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
-        ck_assert_msg(config_set(train_options, &c, set[i][0], set[i][1], err) == 0, "%s", err);
+        ck_assert_msg(config_set(train_options, &c, set[i][0], set[i][1], err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(c.optim.kind, OPTIM_LAMB);
     ck_assert(c.optim.nesterov);
     ck_assert(c.optim.beta2 == 0.99);

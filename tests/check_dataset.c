@@ -127,22 +127,22 @@ START_TEST(test_idx_good)
     char err[DDT_ERRLEN] = "", ip[256], lp[256];
     snprintf(ip, sizeof ip, "%s/train-images-idx3-ubyte%s", dir, _i ? ".gz" : "");
     snprintf(lp, sizeof lp, "%s/train-labels-idx1-ubyte%s", dir, _i ? ".gz" : "");
-    ck_assert_msg(dataset_load_idx(&d, ip, lp, 3, 0, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load_idx(&d, ip, lp, 3, 0, err, sizeof err) == 0, "%s", err);
     check_pair_contents(&d, 5);
     dataset_free(&d);
     ck_assert_ptr_null(d.x);
     ck_assert_ptr_null(d.y);
     ck_assert_uint_eq(d.n, 0);
     /* only the first samples are held; more than there are is all */
-    ck_assert_msg(dataset_load_idx(&d, ip, lp, 3, 2, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load_idx(&d, ip, lp, 3, 2, err, sizeof err) == 0, "%s", err);
     check_pair_contents(&d, 2);
     dataset_free(&d);
-    ck_assert_msg(dataset_load_idx(&d, ip, lp, 3, 9, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load_idx(&d, ip, lp, 3, 9, err, sizeof err) == 0, "%s", err);
     check_pair_contents(&d, 5);
     dataset_free(&d);
     /* a bad label past the kept samples is still found */
     write_idx_pair("", "train", 5, _i, 1);
-    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, 2, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, 2, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "sample 4 has label 7") != NULL, "%s", err);
 }
 END_TEST
@@ -159,7 +159,7 @@ START_TEST(test_idx_vectors)
     struct dataset d;
     char err[DDT_ERRLEN] = "", ip[256], lp[256];
     ck_assert_msg(dataset_load_idx(&d, at(ip, sizeof ip, "v-images"), at(lp, sizeof lp, "v-labels"),
-                                   2, 0, err) == 0,
+                                   2, 0, err, sizeof err) == 0,
                   "%s", err);
     ck_assert_uint_eq(d.n, 3);
     ck_assert_uint_eq(d.dim, 4);
@@ -218,7 +218,7 @@ START_TEST(test_idx_damaged_images)
         struct dataset d;
         char err[DDT_ERRLEN] = "", ip[256], lp[256];
         ck_assert_int_eq(dataset_load_idx(&d, at(ip, sizeof ip, iname),
-                                          at(lp, sizeof lp, "labels"), 3, keep, err),
+                                          at(lp, sizeof lp, "labels"), 3, keep, err, sizeof err),
                          -1);
         ck_assert_msg(strstr(err, dm->says) != NULL, "%s (gz %d, keep %zu): '%s'", dm->what, gz,
                       keep, err);
@@ -255,7 +255,7 @@ START_TEST(test_idx_damaged_labels)
         struct dataset d;
         char err[DDT_ERRLEN] = "", ip[256], lp[256];
         ck_assert_int_eq(dataset_load_idx(&d, at(ip, sizeof ip, "images"),
-                                          at(lp, sizeof lp, lname), 3, keep, err),
+                                          at(lp, sizeof lp, lname), 3, keep, err, sizeof err),
                          -1);
         ck_assert_msg(strstr(err, dm->says) != NULL, "%s (gz %d, keep %zu): '%s'", dm->what, gz,
                       keep, err);
@@ -273,7 +273,7 @@ START_TEST(test_idx_count_mismatch)
     char err[DDT_ERRLEN] = "", ip[256], lp[256];
     at(ip, sizeof ip, "a-images-idx3-ubyte.gz");
     at(lp, sizeof lp, "b-labels-idx1-ubyte.gz");
-    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, 0, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, 0, err, sizeof err), -1);
     char want[600];
     snprintf(want, sizeof want, "%s holds 4 images but %s holds 3 labels", ip, lp);
     ck_assert_str_eq(err, want);
@@ -287,14 +287,14 @@ START_TEST(test_idx_label_out_of_range)
     char err[DDT_ERRLEN] = "", ip[256], lp[256];
     at(ip, sizeof ip, "train-images-idx3-ubyte.gz");
     at(lp, sizeof lp, "train-labels-idx1-ubyte.gz");
-    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, 0, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 3, 0, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "sample 3 has label 7: allowed 0 to 2") != NULL, "%s", err);
     ck_assert_msg(strncmp(err, lp, strlen(lp)) == 0, "%s", err);
     /* the same files are fine with enough classes */
-    ck_assert_msg(dataset_load_idx(&d, ip, lp, 8, 0, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load_idx(&d, ip, lp, 8, 0, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(d.y[3], 7);
     dataset_free(&d);
-    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 0, 0, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, ip, lp, 0, 0, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "at least 1") != NULL, "%s", err);
 }
 END_TEST
@@ -307,14 +307,14 @@ START_TEST(test_idx_unreadable)
     at(ip, sizeof ip, "train-images-idx3-ubyte");
     at(lp, sizeof lp, "train-labels-idx1-ubyte");
     at(nowhere, sizeof nowhere, "nowhere");
-    ck_assert_int_eq(dataset_load_idx(&d, nowhere, lp, 3, 0, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, nowhere, lp, 3, 0, err, sizeof err), -1);
     ck_assert_msg(strncmp(err, nowhere, strlen(nowhere)) == 0 && strstr(err, "No such file"), "%s",
                   err);
-    ck_assert_int_eq(dataset_load_idx(&d, ip, nowhere, 3, 0, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, ip, nowhere, 3, 0, err, sizeof err), -1);
     ck_assert_msg(strncmp(err, nowhere, strlen(nowhere)) == 0 && strstr(err, "No such file"), "%s",
                   err);
     /* a folder is refused by its type, before any read */
-    ck_assert_int_eq(dataset_load_idx(&d, dir, lp, 3, 0, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, dir, lp, 3, 0, err, sizeof err), -1);
     ck_assert_msg(strncmp(err, dir, strlen(dir)) == 0 &&
                       strstr(err, "not a regular file (it is a directory)"),
                   "%s", err);
@@ -323,7 +323,7 @@ START_TEST(test_idx_unreadable)
     write_bytes("junk.gz", junk, sizeof junk, 0);
     char jp[256];
     at(jp, sizeof jp, "junk.gz");
-    ck_assert_int_eq(dataset_load_idx(&d, jp, lp, 3, 0, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, jp, lp, 3, 0, err, sizeof err), -1);
     ck_assert_msg(strncmp(err, jp, strlen(jp)) == 0 && strstr(err, "read error"), "%s", err);
     /* a gzip stream cut short in the middle of the pixels */
     unsigned char big[16 + 4000];
@@ -340,7 +340,7 @@ START_TEST(test_idx_unreadable)
     struct stat st;
     ck_assert_int_eq(stat(cp, &st), 0);
     ck_assert_int_eq(truncate(cp, st.st_size / 2), 0);
-    ck_assert_int_eq(dataset_load_idx(&d, cp, lp, 3, 0, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, cp, lp, 3, 0, err, sizeof err), -1);
     ck_assert_msg(strncmp(err, cp, strlen(cp)) == 0, "%s", err);
 }
 END_TEST
@@ -357,7 +357,7 @@ START_TEST(test_csv_good)
         write_text("train.csv", texts[t]);
         struct dataset d;
         char err[DDT_ERRLEN] = "", path[256];
-        ck_assert_msg(dataset_load_csv(&d, at(path, sizeof path, "train.csv"), 3, 0, err) == 0, "%s",
+        ck_assert_msg(dataset_load_csv(&d, at(path, sizeof path, "train.csv"), 3, 0, err, sizeof err) == 0, "%s",
                       err);
         ck_assert_int_eq(d.type, SAMPLE_F32);
         ck_assert_uint_eq(d.n, 3);
@@ -370,7 +370,7 @@ START_TEST(test_csv_good)
         ck_assert_int_eq(d.y[1], 0);
         ck_assert_int_eq(d.y[2], 2);
         dataset_free(&d);
-        ck_assert_msg(dataset_load_csv(&d, path, 3, 2, err) == 0, "%s", err);
+        ck_assert_msg(dataset_load_csv(&d, path, 3, 2, err, sizeof err) == 0, "%s", err);
         ck_assert_uint_eq(d.n, 2);
         ck_assert_float_eq(((float *)d.x)[3], 4.0f);
         ck_assert_int_eq(d.y[1], 0);
@@ -412,7 +412,7 @@ START_TEST(test_csv_bad)
     at(path, sizeof path, "train.csv");
     /* keeping only the first row still checks every row */
     for (size_t keep = 0; keep < 2; keep++) {
-        ck_assert_int_eq(dataset_load_csv(&d, path, 3, keep, err), -1);
+        ck_assert_int_eq(dataset_load_csv(&d, path, 3, keep, err, sizeof err), -1);
         ck_assert_msg(strstr(err, csv_bads[_i].says) != NULL, "'%s' (keep %zu): %s",
                       csv_bads[_i].text, keep, err);
         ck_assert_msg(strncmp(err, path, strlen(path)) == 0, "%s", err);
@@ -427,7 +427,7 @@ START_TEST(test_csv_tiny_values)
     write_text("train.csv", "0,1e-400,-0,0x10\n");
     struct dataset d;
     char err[DDT_ERRLEN] = "", path[256];
-    ck_assert_msg(dataset_load_csv(&d, at(path, sizeof path, "train.csv"), 1, 0, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load_csv(&d, at(path, sizeof path, "train.csv"), 1, 0, err, sizeof err) == 0, "%s", err);
     ck_assert_float_eq(((float *)d.x)[0], 0.0f);
     ck_assert_float_eq(((float *)d.x)[2], 16.0f);
     dataset_free(&d);
@@ -438,7 +438,7 @@ START_TEST(test_csv_unreadable)
 {
     struct dataset d;
     char err[DDT_ERRLEN] = "", path[256];
-    ck_assert_int_eq(dataset_load_csv(&d, at(path, sizeof path, "nowhere.csv"), 3, 0, err), -1);
+    ck_assert_int_eq(dataset_load_csv(&d, at(path, sizeof path, "nowhere.csv"), 3, 0, err, sizeof err), -1);
     ck_assert_msg(strncmp(err, path, strlen(path)) == 0 && strstr(err, "No such file"), "%s", err);
 }
 END_TEST
@@ -454,15 +454,15 @@ START_TEST(test_load_folder)
     write_idx_pair("d", "t10k", 2, _i == 0, 0);
     struct dataset d;
     char err[DDT_ERRLEN] = "";
-    ck_assert_msg(dataset_load(&d, sub, "train", 3, 0, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, sub, "train", 3, 0, err, sizeof err) == 0, "%s", err);
     check_pair_contents(&d, 5);
     dataset_free(&d);
-    ck_assert_msg(dataset_load(&d, sub, "test", 3, 0, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, sub, "test", 3, 0, err, sizeof err) == 0, "%s", err);
     check_pair_contents(&d, 2);
     dataset_free(&d);
     /* errors from the reader name the file it picked */
     write_idx_pair("d", "train", 5, _i == 0, 1);
-    ck_assert_int_eq(dataset_load(&d, sub, "train", 3, 0, err), -1);
+    ck_assert_int_eq(dataset_load(&d, sub, "train", 3, 0, err, sizeof err), -1);
     ck_assert_msg(strstr(err, _i == 0 ? "train-labels-idx1-ubyte.gz: sample 4 has label 7"
                                       : "train-labels-idx1-ubyte: sample 4 has label 7"),
                   "%s", err);
@@ -479,7 +479,7 @@ START_TEST(test_load_mixed_folder)
     write_bytes("train-labels-idx1-ubyte", lab, sizeof lab, 0);
     struct dataset d;
     char err[DDT_ERRLEN] = "";
-    ck_assert_msg(dataset_load(&d, dir, "train", 3, 0, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, dir, "train", 3, 0, err, sizeof err) == 0, "%s", err);
     check_pair_contents(&d, 4);
     dataset_free(&d);
 }
@@ -490,22 +490,22 @@ START_TEST(test_load_errors)
     struct dataset d;
     char err[DDT_ERRLEN] = "", p[256];
     /* an empty folder: say which file is missing */
-    ck_assert_int_eq(dataset_load(&d, dir, "train", 10, 0, err), -1);
+    ck_assert_int_eq(dataset_load(&d, dir, "train", 10, 0, err, sizeof err), -1);
     ck_assert_msg(strncmp(err, dir, strlen(dir)) == 0 && strstr(err, "no train-images-idx3-ubyte[.gz]"),
                   "%s", err);
     write_idx_pair("", "t10k", 2, 0, 0);
     ck_assert_int_eq(unlink(at(p, sizeof p, "t10k-labels-idx1-ubyte")), 0);
-    ck_assert_int_eq(dataset_load(&d, dir, "test", 10, 0, err), -1);
+    ck_assert_int_eq(dataset_load(&d, dir, "test", 10, 0, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "no t10k-labels-idx1-ubyte[.gz]"), "%s", err);
     /* no such folder */
-    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "nowhere"), "train", 10, 0, err), -1);
+    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "nowhere"), "train", 10, 0, err, sizeof err), -1);
     ck_assert_msg(strncmp(err, p, strlen(p)) == 0 && strstr(err, "No such file"), "%s", err);
     /* a plain file that is not .csv */
     write_text("data.txt", "1,2\n");
-    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "data.txt"), "train", 10, 0, err), -1);
+    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "data.txt"), "train", 10, 0, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "neither a folder of IDX files nor a .csv file"), "%s", err);
     /* a split that does not exist */
-    ck_assert_int_eq(dataset_load(&d, dir, "validation", 10, 0, err), -1);
+    ck_assert_int_eq(dataset_load(&d, dir, "validation", 10, 0, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "unknown split 'validation'"), "%s", err);
 }
 END_TEST
@@ -520,20 +520,20 @@ START_TEST(test_load_csv_splits)
     struct dataset d;
     char err[DDT_ERRLEN] = "";
     at(p, sizeof p, "train/my-train-train.csv");
-    ck_assert_msg(dataset_load(&d, p, "train", 2, 0, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, p, "train", 2, 0, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_eq(d.n, 3);
     dataset_free(&d);
-    ck_assert_msg(dataset_load(&d, p, "test", 2, 0, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, p, "test", 2, 0, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_eq(d.n, 1);
     ck_assert_float_eq(((float *)d.x)[0], 9.0f);
     dataset_free(&d);
     /* no "train" in the name: no way to find the test split */
     write_text("data.csv", "0,1\n");
-    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "data.csv"), "test", 2, 0, err), -1);
+    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "data.csv"), "test", 2, 0, err, sizeof err), -1);
     ck_assert_msg(strncmp(err, p, strlen(p)) == 0 && strstr(err, "no 'train'"), "%s", err);
     /* the test file named but absent */
     write_text("only-train.csv", "0,1\n");
-    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "only-train.csv"), "test", 2, 0, err), -1);
+    ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "only-train.csv"), "test", 2, 0, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "only-test.csv") && strstr(err, "No such file"), "%s", err);
 }
 END_TEST
@@ -659,7 +659,7 @@ START_TEST(test_fashion_mnist)
         return; /* dataset-fashion-mnist is not installed here */
     struct dataset d;
     char err[DDT_ERRLEN] = "";
-    ck_assert_msg(dataset_load(&d, "fashion-mnist", "test", 10, 0, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, "fashion-mnist", "test", 10, 0, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(d.type, SAMPLE_U8);
     ck_assert_uint_eq(d.n, 10000);
     ck_assert_uint_eq(d.dim, 784);

@@ -82,24 +82,24 @@ END_TEST
 
 START_TEST(test_readers_refuse)
 {
-    char path[128], err[CKPT_ERRLEN] = "";
+    char path[128], err[DDT_ERRLEN] = "";
     make_odd(path, sizeof path, _i);
     Ddtrain__Checkpoint *msg = NULL;
-    ck_assert_int_eq(ckpt_read_file(path, &msg, err), -1);
+    ck_assert_int_eq(ckpt_read_file(path, &msg, err, sizeof err), -1);
     assert_refused(err, path, _i);
 
     struct dataset d;
     err[0] = 0;
-    ck_assert_int_eq(dataset_load_csv(&d, path, 3, 0, err), -1);
+    ck_assert_int_eq(dataset_load_csv(&d, path, 3, 0, err, sizeof err), -1);
     assert_refused(err, path, _i);
     err[0] = 0;
-    ck_assert_int_eq(dataset_load_idx(&d, path, path, 3, 0, err), -1);
+    ck_assert_int_eq(dataset_load_idx(&d, path, path, 3, 0, err, sizeof err), -1);
     assert_refused(err, path, _i);
 
     struct { int n; } target;
     static const struct option_def none[] = { { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL } };
     err[0] = 0;
-    ck_assert_int_eq(config_load_file(none, &target, path, err), -1);
+    ck_assert_int_eq(config_load_file(none, &target, path, err, sizeof err), -1);
     assert_refused(err, path, _i);
 }
 END_TEST
@@ -108,12 +108,12 @@ END_TEST
 
 START_TEST(test_config_nul)
 {
-    char path[128], err[CONFIG_ERRLEN] = "";
+    char path[128], err[DDT_ERRLEN] = "";
     path_of(path, sizeof path, "binary.conf");
     write_bytes(path, "# fine\nab\0cd\n", 13);
     struct { int n; } target;
     static const struct option_def none[] = { { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL } };
-    ck_assert_int_eq(config_load_file(none, &target, path, err), -1);
+    ck_assert_int_eq(config_load_file(none, &target, path, err, sizeof err), -1);
     ck_assert_msg(strstr(err, path) && strstr(err, "line 2 has a NUL byte") &&
                       strstr(err, "not a text file"),
                   "%s", err);
@@ -121,7 +121,7 @@ START_TEST(test_config_nul)
     char line[1100];
     memset(line, 'a', sizeof line);
     write_bytes(path, line, sizeof line);
-    ck_assert_int_eq(config_load_file(none, &target, path, err), -1);
+    ck_assert_int_eq(config_load_file(none, &target, path, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "line 1: longer than 1022 characters"), "%s", err);
 }
 END_TEST
@@ -132,7 +132,7 @@ START_TEST(test_csv_nul)
     path_of(path, sizeof path, "data.csv");
     write_bytes(path, "1,2,3\n0,1\0,2\n", 13);
     struct dataset d;
-    ck_assert_int_eq(dataset_load_csv(&d, path, 3, 0, err), -1);
+    ck_assert_int_eq(dataset_load_csv(&d, path, 3, 0, err, sizeof err), -1);
     ck_assert_msg(strstr(err, path) && strstr(err, "line 2 has a NUL byte"), "%s", err);
 }
 END_TEST
@@ -168,7 +168,7 @@ static int exists(const char *path)
 
 START_TEST(test_store_removes_temps)
 {
-    char ckdir[128], path[256], err[CKPT_ERRLEN], written[256];
+    char ckdir[128], path[256], err[DDT_ERRLEN], written[256];
     snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
     ck_assert_int_eq(mkdir(ckdir, 0700), 0);
     static const char *stale[] = { "step-00000005.ckpt.tmp.4242", "latest.tmp.17" };
@@ -195,7 +195,7 @@ START_TEST(test_store_removes_temps)
     Ddtrain__Tensor t, *ts[1];
     uint32_t shape[1] = { 4 };
     small_checkpoint(&msg, &t, ts, shape, 1, "w");
-    ck_assert_msg(ckpt_store_save(dir, 10, &msg, 2, written, sizeof written, err) == 0, "%s", err);
+    ck_assert_msg(ckpt_store_save(dir, 10, &msg, 2, written, sizeof written, err, sizeof err) == 0, "%s", err);
     ck_assert_msg(!exists(path), "%s was left by the save", path);
     for (size_t i = 0; i < 5; i++) {
         snprintf(path, sizeof path, "%s/%s", ckdir, kept[i]);
@@ -205,7 +205,7 @@ START_TEST(test_store_removes_temps)
 }
 END_TEST
 
-static char warned[CKPT_ERRLEN + 128];
+static char warned[DDT_ERRLEN + 128];
 
 static void keep_warning(const char *m)
 {
@@ -217,7 +217,7 @@ START_TEST(test_empty_payload)
     /* a header announcing 0 bytes, and the CRC-32 of nothing (0) */
     static const unsigned char empty[CKPT_HEADER_BYTES + 4] = { 'D', 'D', 'T', 'C', 'K', 'P', 'T',
                                                                 '\n', 1 };
-    char ckdir[128], path[256], err[CKPT_ERRLEN];
+    char ckdir[128], path[256], err[DDT_ERRLEN];
     snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
     ck_assert_int_eq(mkdir(ckdir, 0700), 0);
     snprintf(path, sizeof path, "%s/step-00000001.ckpt", ckdir);
@@ -226,12 +226,12 @@ START_TEST(test_empty_payload)
     Ddtrain__Checkpoint *msg = NULL;
     char found[256];
     warned[0] = 0;
-    ck_assert_int_eq(ckpt_store_load_latest(dir, &msg, found, sizeof found, keep_warning, err), -1);
+    ck_assert_int_eq(ckpt_store_load_latest(dir, &msg, found, sizeof found, keep_warning, err, sizeof err), -1);
     ck_assert_ptr_null(msg);
     ck_assert_msg(strstr(err, "no valid checkpoint"), "%s", err);
     ck_assert_msg(strstr(warned, path) && strstr(warned, "payload is empty"), "%s", warned);
     /* the file itself is well-formed: what it holds is nothing */
-    ck_assert_msg(ckpt_read_file(path, &msg, err) == 0, "%s", err);
+    ck_assert_msg(ckpt_read_file(path, &msg, err, sizeof err) == 0, "%s", err);
     ck_assert(ckpt_is_empty(msg));
     ckpt_free(msg);
 }
@@ -275,10 +275,10 @@ START_TEST(test_inspect_many_dims)
     Ddtrain__Checkpoint msg;
     Ddtrain__Tensor t, *ts[1];
     small_checkpoint(&msg, &t, ts, shape, 300, "w");
-    char path[128], out[128], err[CKPT_ERRLEN];
+    char path[128], out[128], err[DDT_ERRLEN];
     path_of(path, sizeof path, "dims.ckpt");
     path_of(out, sizeof out, "dims.txt");
-    ck_assert_msg(ckpt_write_file(path, &msg, err) == 0, "%s", err);
+    ck_assert_msg(ckpt_write_file(path, &msg, err, sizeof err) == 0, "%s", err);
     char *argv[] = { "ddtrain", "inspect", path, NULL };
     ck_assert_int_eq(run_inspect(out, 3, argv), 0);
     char *text = slurp(out);
@@ -368,10 +368,10 @@ START_TEST(test_inspect_json_escapes)
     Ddtrain__Tensor t, *ts[1];
     small_checkpoint(&msg, &t, ts, shape, 2, bad);
     msg.model_spec = "in:4,\"fc\":1";
-    char path[128], out[128], err[CKPT_ERRLEN];
+    char path[128], out[128], err[DDT_ERRLEN];
     path_of(path, sizeof path, "a\"b\\c\n.ckpt");
     path_of(out, sizeof out, "out.json");
-    ck_assert_msg(ckpt_write_file(path, &msg, err) == 0, "%s", err);
+    ck_assert_msg(ckpt_write_file(path, &msg, err, sizeof err) == 0, "%s", err);
     char *argv[] = { "ddtrain", "inspect", path, "--json", NULL };
     ck_assert_int_eq(run_inspect(out, 4, argv), 0);
     char *text = slurp(out);
@@ -394,10 +394,10 @@ START_TEST(test_inspect_show_config)
     cfg.n_lines = 3;
     cfg.lines = lines;
     msg.config = &cfg;
-    char path[128], out[128], err[CKPT_ERRLEN];
+    char path[128], out[128], err[DDT_ERRLEN];
     path_of(path, sizeof path, "c.ckpt");
     path_of(out, sizeof out, "c.txt");
-    ck_assert_msg(ckpt_write_file(path, &msg, err) == 0, "%s", err);
+    ck_assert_msg(ckpt_write_file(path, &msg, err, sizeof err) == 0, "%s", err);
     char *argv[] = { "ddtrain", "inspect", path, "--show-config", NULL };
     ck_assert_int_eq(run_inspect(out, 4, argv), 0);
     ck_assert_msg(strstr(slurp(out), "\nseed = 7\n"), "%s", slurp(out));

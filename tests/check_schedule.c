@@ -497,9 +497,9 @@ START_TEST(test_table_rejects)
 {
     const struct bad_value *b = &bad_values[_i];
     static struct train_config tc;
-    char err[CONFIG_ERRLEN] = "", want[64];
+    char err[DDT_ERRLEN] = "", want[64];
     train_config_defaults(&tc);
-    ck_assert_int_eq(config_set(train_options, &tc, b->option, b->value, err), -1);
+    ck_assert_int_eq(config_set(train_options, &tc, b->option, b->value, err, sizeof err), -1);
     snprintf(want, sizeof want, "--%s: ", b->option);
     ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "case %d: '%s' does not begin with %s",
                   _i, err, want);
@@ -512,7 +512,7 @@ END_TEST
 START_TEST(test_table_targets)
 {
     static struct train_config tc;
-    char err[CONFIG_ERRLEN];
+    char err[DDT_ERRLEN];
     train_config_defaults(&tc);
     static const char *const set[][2] = {
         { "lr", "0.25" }, { "lr-scaling", "sqrt" }, { "ref-batch", "128" }, { "epochs", "7" },
@@ -524,7 +524,7 @@ START_TEST(test_table_targets)
         { "batch-size", "64" }, { "batch-scales-lr", "false" },
     };
     for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
-        ck_assert_msg(config_set(train_options, &tc, set[i][0], set[i][1], err) == 0, "%s", err);
+        ck_assert_msg(config_set(train_options, &tc, set[i][0], set[i][1], err, sizeof err) == 0, "%s", err);
     const struct sched_config *s = &tc.sched;
     EQ(s->base_lr, 0.25);
     ck_assert_int_eq(s->scaling, SCALE_SQRT);

@@ -131,8 +131,8 @@ int main(int argc, char **argv)
         return 2;
     }
     Ddtrain__Checkpoint *m;
-    char err[CKPT_ERRLEN];
-    if (ckpt_read_file(argv[1], &m, err)) {
+    char err[DDT_ERRLEN];
+    if (ckpt_read_file(argv[1], &m, err, sizeof err)) {
         fprintf(stderr, "ckpt_tensors: %s\n", err);
         return 2;
     }

@@ -69,12 +69,12 @@ struct seed_msg {
 static size_t seed_lines(struct seed_msg *s, const char *spec, const char *optimizer)
 {
     struct train_config cfg;
-    char err[CONFIG_ERRLEN], value[CONFIG_STRLEN + 32];
+    char err[DDT_ERRLEN], value[CONFIG_STRLEN + 32];
     config_defaults(train_options, &cfg);
-    if (config_set(train_options, &cfg, "model", spec, err) ||
-        config_set(train_options, &cfg, "classes", "3", err) ||
-        config_set(train_options, &cfg, "data", csv_path, err) ||
-        config_set(train_options, &cfg, "optimizer", optimizer, err))
+    if (config_set(train_options, &cfg, "model", spec, err, sizeof err) ||
+        config_set(train_options, &cfg, "classes", "3", err, sizeof err) ||
+        config_set(train_options, &cfg, "data", csv_path, err, sizeof err) ||
+        config_set(train_options, &cfg, "optimizer", optimizer, err, sizeof err))
         fprintf(stderr, "fuzz: ckpt seed: %s\n", err);
     size_t n = 0;
     for (const struct option_def *o = train_options; o->name && n < 128; o++, n++) {
@@ -95,7 +95,7 @@ static int seed_checkpoint(struct fuzz_corpus *c, const char *spec_text, const c
     struct spec spec;
     struct model m;
     struct model_options mo = { .bn_eps = 1e-5f, .bn_momentum = 0.1f };
-    char err[CKPT_ERRLEN];
+    char err[DDT_ERRLEN];
     if (!s || spec_parse(&spec, spec_text, false, 0, err, sizeof err) ||
         model_build(&m, &spec, 4, &mo, err, sizeof err)) {
         fprintf(stderr, "fuzz: ckpt seed %s: %s\n", spec_text, s ? err : "out of memory");
@@ -153,7 +153,7 @@ static int seed_checkpoint(struct fuzz_corpus *c, const char *spec_text, const c
     s->msg.optimizer = s->moments;
     s->msg.optimizer_steps = 12;
     s->msg.nranks = 2;
-    int rc = ckpt_write_file(in_path, &s->msg, err);
+    int rc = ckpt_write_file(in_path, &s->msg, err, sizeof err);
     struct fuzz_buf file = { 0 };
     if (rc == 0)
         rc = fuzz_read_file(in_path, &file);
@@ -423,8 +423,8 @@ static int ckpt_run(const uint8_t *p, size_t n)
     if (fuzz_write_file(in_path, p, n))
         return -1;
     Ddtrain__Checkpoint *msg;
-    char err[CKPT_ERRLEN];
-    if (ckpt_read_file(in_path, &msg, err))
+    char err[DDT_ERRLEN];
+    if (ckpt_read_file(in_path, &msg, err, sizeof err))
         return 0;
     ckpt_free(msg);
     struct ckpt_model cm;

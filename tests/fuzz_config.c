@@ -41,13 +41,13 @@ static int round_trip(const struct train_config *cfg)
 {
     struct train_config back = *cfg;
     char value[CONFIG_STRLEN + 32], again[CONFIG_STRLEN + 32], line[CONFIG_STRLEN + 64],
-        err[CONFIG_ERRLEN];
+        err[DDT_ERRLEN];
     for (const struct option_def *o = train_options; o->name; o++) {
         config_format_value(o, cfg, value, sizeof value);
         snprintf(line, sizeof line, "%s = %s", o->name, value);
         char *eq = strstr(line, " = ");
         *eq = 0;
-        if (config_set(train_options, &back, line, eq + 3, err)) {
+        if (config_set(train_options, &back, line, eq + 3, err, sizeof err)) {
             fprintf(stderr, "fuzz: config: accepted --%s '%s' does not read back: %s\n", o->name,
                     value, err);
             return -1;
@@ -85,7 +85,7 @@ static int split_args(char *text, char **argv, int with_config)
 
 static int parse_args(const uint8_t *p, size_t n, int with_config)
 {
-    char *text = malloc(n + 1), *argv[64], *pos[2], err[CONFIG_ERRLEN];
+    char *text = malloc(n + 1), *argv[64], *pos[2], err[DDT_ERRLEN];
     if (!text)
         return -1;
     memcpy(text, p, n);
@@ -93,7 +93,7 @@ static int parse_args(const uint8_t *p, size_t n, int with_config)
     int argc = split_args(text, argv, with_config), npos, rc;
     struct train_config cfg;
     config_defaults(train_options, &cfg);
-    rc = config_parse_args(train_options, &cfg, argc, argv, 2, pos, 2, &npos, err);
+    rc = config_parse_args(train_options, &cfg, argc, argv, 2, pos, 2, &npos, err, sizeof err);
     if (rc == 0 && (npos < 0 || npos > 2)) {
         fprintf(stderr, "fuzz: config: %d positional arguments for room for 2\n", npos);
         rc = -2;
@@ -111,9 +111,9 @@ static int config_run(const uint8_t *p, size_t n)
     if (fuzz_write_file(cfg_path, p, n))
         return -1;
     struct train_config cfg;
-    char err[CONFIG_ERRLEN];
+    char err[DDT_ERRLEN];
     config_defaults(train_options, &cfg);
-    int file_ok = config_load_file(train_options, &cfg, cfg_path, err) == 0;
+    int file_ok = config_load_file(train_options, &cfg, cfg_path, err, sizeof err) == 0;
     if (file_ok && round_trip(&cfg))
         return -1;
     int args = parse_args(p, n, 0), with_file = parse_args(p, n, 1);

@@ -151,13 +151,13 @@ static int idx_run(const uint8_t *p, size_t n)
         return -1;
     struct dataset d;
     char err[DDT_ERRLEN];
-    if (dataset_load_idx(&d, images_path, labels_path, CLASSES, 2, err) == 0) {
+    if (dataset_load_idx(&d, images_path, labels_path, CLASSES, 2, err, sizeof err) == 0) {
         rc = check_dataset(&d, "dataset_load_idx");
         dataset_free(&d);
         if (rc)
             return -1;
     }
-    if (dataset_load(&d, idx_dir, "train", CLASSES, 0, err))
+    if (dataset_load(&d, idx_dir, "train", CLASSES, 0, err, sizeof err))
         return 0;
     rc = check_dataset(&d, "dataset_load (IDX folder)");
     dataset_free(&d);
@@ -204,13 +204,13 @@ static int csv_run(const uint8_t *p, size_t n)
     struct dataset d;
     char err[DDT_ERRLEN];
     int rc;
-    if (dataset_load_csv(&d, csv_path, CLASSES, 2, err) == 0) {
+    if (dataset_load_csv(&d, csv_path, CLASSES, 2, err, sizeof err) == 0) {
         rc = check_dataset(&d, "dataset_load_csv") || d.n > 2;
         dataset_free(&d);
         if (rc)
             return -1;
     }
-    if (dataset_load(&d, csv_path, "train", CLASSES, 0, err))
+    if (dataset_load(&d, csv_path, "train", CLASSES, 0, err, sizeof err))
         return 0;
     rc = check_dataset(&d, "dataset_load (CSV)");
     for (size_t i = 0; rc == 0 && i < d.n * d.dim; i++)

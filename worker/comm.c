@@ -117,8 +117,8 @@ int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket
     if (agree(c, plan_local(c, bucket_floats)))
         return -1;
     if (c->shard && node_shared &&
-        agree(c, comm_node_init(&c->node, c->comm, c->nbuckets, m->arena.n, c->why,
-                                sizeof c->why, c->note, sizeof c->note)))
+        agree(c, comm_node_init(&c->node, c->comm, c->nbuckets, m->arena.n, c->note,
+                                sizeof c->note, c->why, sizeof c->why)))
         return -1;
     /* messages land in rows of their own; in shared memory they are read in place */
     int rc = 0;

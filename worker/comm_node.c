@@ -89,8 +89,8 @@ static int make_window(struct comm_node *c, size_t arena_bytes)
     return 0;
 }
 
-int comm_node_init(struct comm_node *c, MPI_Comm comm, int nbuckets, size_t arena_n, char *why,
-                   size_t whylen, char *note, size_t notelen)
+int comm_node_init(struct comm_node *c, MPI_Comm comm, int nbuckets, size_t arena_n, char *note,
+                   size_t notelen, char *why, size_t whylen)
 {
     memset(c, 0, sizeof *c);
     MPI_Comm_rank(comm, &c->rank);

@@ -30,8 +30,8 @@ struct comm_node {
  * an arena of arena_n floats could be made (when it could not, note says
  * why); returns -1 on every rank, with why, only when one is out of memory.
  * Collective over comm. */
-int comm_node_init(struct comm_node *n, MPI_Comm comm, int nbuckets, size_t arena_n, char *why,
-                   size_t whylen, char *note, size_t notelen);
+int comm_node_init(struct comm_node *n, MPI_Comm comm, int nbuckets, size_t arena_n, char *note,
+                   size_t notelen, char *why, size_t whylen);
 /* Frees the window; an adopted arena a loses its pointers with it. */
 void comm_node_free(struct comm_node *n, struct arena *a);
 

@@ -109,7 +109,7 @@ struct csv_reader {
     float *values;     /* (maxfields): a row's features */
 };
 
-static int reader_reserve(struct csv_reader *c, size_t nf, char *err)
+static int reader_reserve(struct csv_reader *c, size_t nf, char *err, size_t errlen)
 {
     if (nf <= c->maxfields)
         return 0;
@@ -120,7 +120,7 @@ static int reader_reserve(struct csv_reader *c, size_t nf, char *err)
     if (vmore)
         c->values = vmore;
     if (!more || !vmore) {
-        snprintf(err, DDT_ERRLEN, "%s line %ld: out of memory for %zu fields", c->path,
+        snprintf(err, errlen, "%s line %ld: out of memory for %zu fields", c->path,
                  c->lineno, nf);
         return -1;
     }
@@ -128,18 +128,19 @@ static int reader_reserve(struct csv_reader *c, size_t nf, char *err)
     return 0;
 }
 
-static int parse_label(const struct csv_reader *c, const char *s, int32_t *label, char *err)
+static int parse_label(const struct csv_reader *c, const char *s, int32_t *label, char *err,
+                       size_t errlen)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (end == s || *end || errno) {
-        snprintf(err, DDT_ERRLEN, "%s line %ld column 1: '%s' is not a whole-number label",
+        snprintf(err, errlen, "%s line %ld column 1: '%s' is not a whole-number label",
                  c->path, c->lineno, s);
         return -1;
     }
     if (v < 0 || v >= c->classes) {
-        snprintf(err, DDT_ERRLEN, "%s line %ld column 1: label %ld is out of range: allowed 0 to %d (--classes %d)",
+        snprintf(err, errlen, "%s line %ld column 1: label %ld is out of range: allowed 0 to %d (--classes %d)",
                  c->path, c->lineno, v, c->classes - 1, c->classes);
         return -1;
     }
@@ -149,17 +150,17 @@ static int parse_label(const struct csv_reader *c, const char *s, int32_t *label
 
 /* Parses one non-empty trimmed line (split in place) into *label and
  * c->values. Returns 0 for a data row, 1 for the header line, -1 on error. */
-static int reader_parse(struct csv_reader *c, char *text, int32_t *label, char *err)
+static int reader_parse(struct csv_reader *c, char *text, int32_t *label, char *err, size_t errlen)
 {
     size_t nf = 1;
     for (const char *p = text; *p; p++)
         nf += *p == ',';
-    if (reader_reserve(c, nf, err))
+    if (reader_reserve(c, nf, err, errlen))
         return -1;
     split(text, c->fields, nf);
     if (c->nfields == 0) {
         if (nf < 2) {
-            snprintf(err, DDT_ERRLEN, "%s line %ld: no feature columns after the label",
+            snprintf(err, errlen, "%s line %ld: no feature columns after the label",
                      c->path, c->lineno);
             return -1;
         }
@@ -169,15 +170,15 @@ static int reader_parse(struct csv_reader *c, char *text, int32_t *label, char *
             return 1;
     }
     if (nf != c->nfields) {
-        snprintf(err, DDT_ERRLEN, "%s line %ld: %zu fields, expected %zu (a label and %zu features)",
+        snprintf(err, errlen, "%s line %ld: %zu fields, expected %zu (a label and %zu features)",
                  c->path, c->lineno, nf, c->nfields, c->nfields - 1);
         return -1;
     }
-    if (parse_label(c, c->fields[0], label, err))
+    if (parse_label(c, c->fields[0], label, err, errlen))
         return -1;
     for (size_t k = 1; k < nf; k++) {
         if (!parse_feature(c->fields[k], &c->values[k - 1])) {
-            snprintf(err, DDT_ERRLEN, "%s line %ld column %zu: '%s' is not a finite number",
+            snprintf(err, errlen, "%s line %ld column %zu: '%s' is not a finite number",
                      c->path, c->lineno, k + 1, c->fields[k]);
             return -1;
         }
@@ -187,7 +188,7 @@ static int reader_parse(struct csv_reader *c, char *text, int32_t *label, char *
 
 /* Reads every line of f into r, keeping the first max_samples rows (0: all). */
 static int reader_run(struct csv_reader *c, FILE *f, struct rows *r, size_t max_samples,
-                      char *err)
+                      char *err, size_t errlen)
 {
     char *line = NULL;
     size_t linecap = 0;
@@ -197,7 +198,7 @@ static int reader_run(struct csv_reader *c, FILE *f, struct rows *r, size_t max_
         ssize_t got = getline(&line, &linecap, f);
         if (got < 0) {
             if (ferror(f)) {
-                snprintf(err, DDT_ERRLEN, "%s: read error after line %ld: %s", c->path,
+                snprintf(err, errlen, "%s: read error after line %ld: %s", c->path,
                          c->lineno, strerror(errno ? errno : EIO));
                 goto out;
             }
@@ -205,7 +206,7 @@ static int reader_run(struct csv_reader *c, FILE *f, struct rows *r, size_t max_
         }
         c->lineno++;
         if (strlen(line) != (size_t)got) {
-            snprintf(err, DDT_ERRLEN, "%s line %ld has a NUL byte: not a text CSV file", c->path,
+            snprintf(err, errlen, "%s line %ld has a NUL byte: not a text CSV file", c->path,
                      c->lineno);
             goto out;
         }
@@ -213,7 +214,7 @@ static int reader_run(struct csv_reader *c, FILE *f, struct rows *r, size_t max_
         if (!*text)
             continue;
         int32_t label;
-        int kind = reader_parse(c, text, &label, err);
+        int kind = reader_parse(c, text, &label, err, errlen);
         if (kind < 0)
             goto out;
         r->dim = c->nfields - 1;
@@ -221,7 +222,7 @@ static int reader_run(struct csv_reader *c, FILE *f, struct rows *r, size_t max_
             continue;
         /* rows past the limit are checked, not kept */
         if ((max_samples == 0 || r->n < max_samples) && rows_push(r, label, c->values)) {
-            snprintf(err, DDT_ERRLEN, "%s line %ld: out of memory", c->path, c->lineno);
+            snprintf(err, errlen, "%s line %ld: out of memory", c->path, c->lineno);
             goto out;
         }
     }
@@ -232,22 +233,22 @@ out:
 }
 
 int dataset_load_csv(struct dataset *d, const char *path, int classes, size_t max_samples,
-                     char *err)
+                     char *err, size_t errlen)
 {
     memset(d, 0, sizeof *d);
     if (classes < 1) {
-        snprintf(err, DDT_ERRLEN, "%s: the number of classes must be at least 1, not %d", path,
+        snprintf(err, errlen, "%s: the number of classes must be at least 1, not %d", path,
                  classes);
         return -1;
     }
-    FILE *f = regfile_fopen(path, "r", err, DDT_ERRLEN);
+    FILE *f = regfile_fopen(path, "r", err, errlen);
     if (!f)
         return -1;
     struct csv_reader c = { .path = path, .classes = classes };
     struct rows r = { 0 };
-    int rc = reader_run(&c, f, &r, max_samples, err);
+    int rc = reader_run(&c, f, &r, max_samples, err, errlen);
     if (rc == 0 && r.n == 0) {
-        snprintf(err, DDT_ERRLEN, "%s: empty: no data rows", path);
+        snprintf(err, errlen, "%s: empty: no data rows", path);
         rc = -1;
     }
     if (rc == 0) {

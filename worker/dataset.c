@@ -40,10 +40,10 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 static int load_csv_split(struct dataset *d, const char *path, const char *split, int classes,
-                          size_t max_samples, char *err)
+                          size_t max_samples, char *err, size_t errlen)
 {
     if (strcmp(split, "test") != 0)
-        return dataset_load_csv(d, path, classes, max_samples, err);
+        return dataset_load_csv(d, path, classes, max_samples, err, errlen);
     /* only the file name: a folder called train/ must not become test/ */
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -51,50 +51,50 @@ static int load_csv_split(struct dataset *d, const char *path, const char *split
     for (const char *p = strstr(base, "train"); p; p = strstr(p + 1, "train"))
         at = p;
     if (!at) {
-        snprintf(err, DDT_ERRLEN, "%s: the file name has no 'train' to replace by 'test' to find the test split",
+        snprintf(err, errlen, "%s: the file name has no 'train' to replace by 'test' to find the test split",
                  path);
         return -1;
     }
     size_t head = (size_t)(at - path);
     char *test = malloc(strlen(path) + 1); /* "test" is shorter than "train" */
     if (!test) {
-        snprintf(err, DDT_ERRLEN, "%s: out of memory", path);
+        snprintf(err, errlen, "%s: out of memory", path);
         return -1;
     }
     memcpy(test, path, head);
     strcpy(test + head, "test");
     strcpy(test + head + 4, at + 5);
-    int rc = dataset_load_csv(d, test, classes, max_samples, err);
+    int rc = dataset_load_csv(d, test, classes, max_samples, err, errlen);
     free(test);
     return rc;
 }
 
 int dataset_load(struct dataset *d, const char *spec, const char *split, int classes,
-                 size_t max_samples, char *err)
+                 size_t max_samples, char *err, size_t errlen)
 {
     memset(d, 0, sizeof *d);
     if (strcmp(split, "train") != 0 && strcmp(split, "test") != 0) {
-        snprintf(err, DDT_ERRLEN, "%s: unknown split '%s': expected train or test", spec, split);
+        snprintf(err, errlen, "%s: unknown split '%s': expected train or test", spec, split);
         return -1;
     }
     if (ends_with(spec, ".csv"))
-        return load_csv_split(d, spec, split, classes, max_samples, err);
+        return load_csv_split(d, spec, split, classes, max_samples, err, errlen);
     const char *dir = spec;
     if (!strcmp(spec, "fashion-mnist")) {
         dir = FASHION_MNIST_DIR;
         if (!exists(dir)) {
-            snprintf(err, DDT_ERRLEN, "%s: %s: install Debian's dataset-fashion-mnist package (or run launch/setup) for --data fashion-mnist",
+            snprintf(err, errlen, "%s: %s: install Debian's dataset-fashion-mnist package (or run launch/setup) for --data fashion-mnist",
                      dir, strerror(errno));
             return -1;
         }
     }
     struct stat st;
     if (stat(dir, &st) != 0) {
-        snprintf(err, DDT_ERRLEN, "%s: %s", dir, strerror(errno));
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        snprintf(err, DDT_ERRLEN, "%s: neither a folder of IDX files nor a .csv file", dir);
+        snprintf(err, errlen, "%s: neither a folder of IDX files nor a .csv file", dir);
         return -1;
     }
     const char *prefix = strcmp(split, "train") ? "t10k" : "train";
@@ -105,11 +105,11 @@ int dataset_load(struct dataset *d, const char *spec, const char *split, int cla
                           : find_idx(lpath, sizeof lpath, dir, lname) ? lname
                                                                       : NULL;
     if (missing) {
-        snprintf(err, DDT_ERRLEN, "%s: no %s[.gz] in that folder: the %s split needs %s[.gz] and %s[.gz]",
+        snprintf(err, errlen, "%s: no %s[.gz] in that folder: the %s split needs %s[.gz] and %s[.gz]",
                  dir, missing, split, iname, lname);
         return -1;
     }
-    return dataset_load_idx(d, ipath, lpath, classes, max_samples, err);
+    return dataset_load_idx(d, ipath, lpath, classes, max_samples, err, errlen);
 }
 
 void dataset_free(struct dataset *d)

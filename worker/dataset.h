@@ -19,8 +19,8 @@ struct dataset {
     int32_t *y;    /* (n) */
 };
 
-/* Errors fill a caller's buffer of DDT_ERRLEN bytes with a message naming the
- * path and what was wrong; functions return 0 or -1. */
+/* Errors fill the caller's buffer err (errlen bytes, errbuf.h) with a message
+ * naming the path and what was wrong; functions return 0 or -1. */
 
 /* One IDX images file (magic 0x0803, or 0x0801 vectors) and one labels file
  * (0x0801), raw or gzip-compressed (decided by content, not name). Checks
@@ -28,14 +28,14 @@ struct dataset {
  * label < classes. Keeps the first max_samples samples (0: all): the rest is
  * read and checked, never held. */
 int dataset_load_idx(struct dataset *d, const char *images_path, const char *labels_path,
-                     int classes, size_t max_samples, char *err);
+                     int classes, size_t max_samples, char *err, size_t errlen);
 
 /* CSV with the integer label in the first column and features after it; one
  * sample per line, an optional header line (detected by a non-numeric first
  * field) is skipped. Every row must have the same number of fields. Keeps
  * the first max_samples rows (0: all), checking every row. */
 int dataset_load_csv(struct dataset *d, const char *path, int classes, size_t max_samples,
-                     char *err);
+                     char *err, size_t errlen);
 
 /* Resolves a --data value for one split ("train" or "test"):
  * "fashion-mnist" -> /usr/share/datasets/fashion-mnist, a folder -> its
@@ -43,7 +43,7 @@ int dataset_load_csv(struct dataset *d, const char *path, int classes, size_t ma
  * (for the test split, the same name with "train" replaced by "test"),
  * keeping its first max_samples samples (0: all). */
 int dataset_load(struct dataset *d, const char *spec, const char *split, int classes,
-                 size_t max_samples, char *err);
+                 size_t max_samples, char *err, size_t errlen);
 
 void dataset_free(struct dataset *d);
 

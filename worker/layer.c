@@ -44,10 +44,10 @@ int layer_parse_width(const char *p, const char *end, int *out)
     return 0;
 }
 
-int layer_arg_width(struct layer_arg *a, const char *text, int len, char *why, int whylen)
+int layer_arg_width(struct layer_arg *a, const char *text, int len, char *why, size_t whylen)
 {
     if (layer_parse_width(text, text + len, &a->width)) {
-        snprintf(why, (size_t)whylen, "the width must be a whole number from 1 to 16777216");
+        snprintf(why, whylen, "the width must be a whole number from 1 to 16777216");
         return -1;
     }
     return 0;
@@ -73,7 +73,7 @@ void layer_add_half_norms(double sq[2], const float *g, const float *h, size_t n
 /* ---- the input: in:N, the first item of every list, not a layer ------------- */
 
 static int input_shape(const struct layer_arg *a, struct shape in, struct shape *out, char *why,
-                       int whylen)
+                       size_t whylen)
 {
     (void)in;
     *out = (struct shape){ a->width, 1, 1 };

@@ -91,12 +91,12 @@ struct layer_kind {
     const char *usage;  /* as listed when an item is not a layer: "fc:N" */
     /* The argument after "name:", NULL when the kind takes none. Returns -1
      * with why filled when text[0..len) is not one. */
-    int (*parse_arg)(struct layer_arg *a, const char *text, int len, char *why, int whylen);
+    int (*parse_arg)(struct layer_arg *a, const char *text, int len, char *why, size_t whylen);
     void (*format_arg)(const struct layer_arg *a, char *out, int outlen);
     /* The output shape for the input shape, or -1 with why filled when this
      * kind cannot take that input. */
     int (*out_shape)(const struct layer_arg *a, struct shape in, struct shape *out, char *why,
-                     int whylen);
+                     size_t whylen);
     /* A layer with a weight matrix: it numbers the trainable layers (the
      * views' layer), and it ends the search for the activation that an
      * earlier weighted layer feeds. */
@@ -147,7 +147,7 @@ void layer_kind_usage(char *out, int outlen);
 int layer_parse_width(const char *p, const char *end, int *out);
 
 /* parse_arg and format_arg of the kinds whose argument is a width. */
-int layer_arg_width(struct layer_arg *a, const char *text, int len, char *why, int whylen);
+int layer_arg_width(struct layer_arg *a, const char *text, int len, char *why, size_t whylen);
 void layer_format_width(const struct layer_arg *a, char *out, int outlen);
 
 /* |h|^2 to sq[0] and |g - h|^2 to sq[1], for one tensor of n elements whose

@@ -21,11 +21,11 @@ struct bn_state {
 enum { BN_XHAT, BN_MEAN, BN_RSTD, BN_SCRATCH };
 
 static int bn_shape(const struct layer_arg *a, struct shape in, struct shape *out, char *why,
-                    int whylen)
+                    size_t whylen)
 {
     (void)a;
     if (in.h != 1 || in.w != 1) {
-        snprintf(why, (size_t)whylen, "bn normalises features and takes a C x 1 x 1 input, not %dx%dx%d",
+        snprintf(why, whylen, "bn normalises features and takes a C x 1 x 1 input, not %dx%dx%d",
                  in.c, in.h, in.w);
         return -1;
     }

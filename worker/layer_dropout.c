@@ -15,7 +15,7 @@ struct dropout_state {
 };
 
 /* P in [0, 1). */
-static int dropout_arg(struct layer_arg *a, const char *text, int len, char *why, int whylen)
+static int dropout_arg(struct layer_arg *a, const char *text, int len, char *why, size_t whylen)
 {
     char buf[64];
     if (len == 0 || (size_t)len >= sizeof buf)
@@ -30,7 +30,7 @@ static int dropout_arg(struct layer_arg *a, const char *text, int len, char *why
     a->p = (float)v;
     return 0;
 bad:
-    snprintf(why, (size_t)whylen, "the dropout rate must be a number in [0, 1)");
+    snprintf(why, whylen, "the dropout rate must be a number in [0, 1)");
     return -1;
 }
 
@@ -40,7 +40,7 @@ static void dropout_format(const struct layer_arg *a, char *out, int outlen)
 }
 
 static int dropout_shape(const struct layer_arg *a, struct shape in, struct shape *out,
-                         char *why, int whylen)
+                         char *why, size_t whylen)
 {
     (void)a;
     *out = in;

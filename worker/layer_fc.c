@@ -10,7 +10,7 @@
 #include "rng.h"
 
 static int fc_shape(const struct layer_arg *a, struct shape in, struct shape *out, char *why,
-                    int whylen)
+                    size_t whylen)
 {
     (void)in;
     *out = (struct shape){ a->width, 1, 1 };

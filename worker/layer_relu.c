@@ -4,7 +4,7 @@
 #include "relu.h"
 
 static int relu_shape(const struct layer_arg *a, struct shape in, struct shape *out, char *why,
-                      int whylen)
+                      size_t whylen)
 {
     (void)a;
     *out = in;

@@ -24,7 +24,7 @@ static int nth_of_kind(const struct model *m, const struct layer_kind *k, int n)
  * state, its tensors (declared in spec order, so the arena layout follows
  * the spec) and the sizes of its buffers; no storage yet. */
 static int declare_layers(struct model *m, const struct model_options *opt, char *err,
-                          int errlen)
+                          size_t errlen)
 {
     const struct spec *s = &m->spec;
     struct shape shapes[SPEC_MAX_ITEMS];
@@ -120,7 +120,7 @@ static int allocate_buffers(struct model *m)
 }
 
 int model_plan(struct model *m, const struct spec *s, int max_batch,
-               const struct model_options *opt, char *err, int errlen)
+               const struct model_options *opt, char *err, size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->spec = *s;
@@ -145,7 +145,7 @@ int model_plan(struct model *m, const struct spec *s, int max_batch,
 }
 
 int model_build(struct model *m, const struct spec *s, int max_batch,
-                const struct model_options *opt, char *err, int errlen)
+                const struct model_options *opt, char *err, size_t errlen)
 {
     if (model_plan(m, s, max_batch, opt, err, errlen))
         return -1;

@@ -53,12 +53,12 @@ struct model {
  * model_activation_bytes then say what model_build would hold, before a
  * rank commits to it (free with model_free). Returns -1 with err filled. */
 int model_plan(struct model *m, const struct spec *s, int max_batch,
-               const struct model_options *opt, char *err, int errlen);
+               const struct model_options *opt, char *err, size_t errlen);
 
 /* Builds the layers and allocates every buffer once. Returns -1 with err
  * filled on failure (bad sizes, out of memory). */
 int model_build(struct model *m, const struct spec *s, int max_batch,
-                const struct model_options *opt, char *err, int errlen);
+                const struct model_options *opt, char *err, size_t errlen);
 void model_free(struct model *m);
 
 /* Zeroes the arena, then each kind's init_params: He-normal weights (std

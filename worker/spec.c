@@ -6,7 +6,7 @@
 #include <string.h>
 
 static int push(struct spec *s, const struct layer_kind *kind, struct layer_arg arg, char *err,
-                int errlen)
+                size_t errlen)
 {
     if (s->n == SPEC_MAX_ITEMS) {
         snprintf(err, errlen, "more than %d layers", SPEC_MAX_ITEMS);
@@ -17,7 +17,7 @@ static int push(struct spec *s, const struct layer_kind *kind, struct layer_arg 
 }
 
 /* Widths separated by '-', as widths[0..*nw). */
-static int parse_widths(int *widths, int *nw, const char *text, char *err, int errlen)
+static int parse_widths(int *widths, int *nw, const char *text, char *err, size_t errlen)
 {
     const char *p = text;
     *nw = 0;
@@ -42,7 +42,7 @@ static int parse_widths(int *widths, int *nw, const char *text, char *err, int e
 }
 
 static int parse_mlp(struct spec *s, const char *text, bool bn, float dropout, char *err,
-                     int errlen)
+                     size_t errlen)
 {
     int widths[SPEC_MAX_ITEMS];
     int nw;
@@ -72,7 +72,7 @@ static int parse_mlp(struct spec *s, const char *text, bool bn, float dropout, c
 
 /* Item pos, [p, end): "name" or "name:arg", as the kind's row says. */
 static int parse_item(struct spec *s, const char *p, const char *end, int pos, char *err,
-                      int errlen)
+                      size_t errlen)
 {
     const char *colon = memchr(p, ':', (size_t)(end - p));
     const char *arg = colon ? colon + 1 : end;
@@ -93,7 +93,7 @@ static int parse_item(struct spec *s, const char *p, const char *end, int pos, c
     return push(s, kind, a, err, errlen);
 }
 
-static int check_list(const struct spec *s, char *err, int errlen)
+static int check_list(const struct spec *s, char *err, size_t errlen)
 {
     if (s->n < 2 || s->items[0].kind != &layer_input) {
         snprintf(err, errlen, "a layer list must start with in:N and have at least one fc:N");
@@ -121,7 +121,7 @@ static int format_item(const struct spec_item *it, char *out, int outlen)
     return snprintf(out, (size_t)outlen, "%s%s%s", it->kind->name, arg[0] ? ":" : "", arg);
 }
 
-int spec_shapes(const struct spec *s, struct shape *shapes, char *err, int errlen)
+int spec_shapes(const struct spec *s, struct shape *shapes, char *err, size_t errlen)
 {
     struct shape none = { 0, 0, 0 };
     for (int i = 0; i < s->n; i++) {
@@ -138,7 +138,7 @@ int spec_shapes(const struct spec *s, struct shape *shapes, char *err, int errle
 }
 
 int spec_parse(struct spec *s, const char *text, bool bn, float dropout, char *err,
-               int errlen)
+               size_t errlen)
 {
     memset(s, 0, sizeof *s);
     if (!text || !*text) {

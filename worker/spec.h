@@ -32,14 +32,14 @@ struct spec {
  * when dropout > 0) after every hidden fc. On error fills err (errlen bytes)
  * with what was wrong and where, returns -1. */
 int spec_parse(struct spec *s, const char *text, bool bn, float dropout, char *err,
-               int errlen);
+               size_t errlen);
 
 /* Writes the canonical list form ("in:784,fc:1024,bn,relu,...") of s. */
 void spec_format(const struct spec *s, char *out, int outlen);
 
 /* shapes[i] (s->n of them) = the per-sample output shape of item i, shapes[0]
  * the input's. Returns -1 with err filled when a layer refuses its input. */
-int spec_shapes(const struct spec *s, struct shape *shapes, char *err, int errlen);
+int spec_shapes(const struct spec *s, struct shape *shapes, char *err, size_t errlen);
 
 /* Input width and class count of a parsed spec. */
 int spec_input_width(const struct spec *s);
