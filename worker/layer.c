@@ -7,9 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Kinds that only the table names (layer_pool.c). */
+extern const struct layer_kind layer_maxpool, layer_avgpool, layer_gap;
+
 /* One row per kind, in the order the parser lists them to a user. */
 static const struct layer_kind *const kinds[] = {
     &layer_input, &layer_fc, &layer_bn, &layer_relu, &layer_dropout,
+    &layer_maxpool,
+    &layer_avgpool,
+    &layer_gap,
 };
 
 enum { NKINDS = (int)(sizeof kinds / sizeof kinds[0]) };

@@ -34,6 +34,7 @@ struct layer_arg {
     int width;  /* in: (C·H·W), fc: */
     float p;    /* dropout: */
     struct shape shape; /* in: the input's (N x 1 x 1 for in:N) */
+    int k, stride;      /* maxpool:, avgpool: the window's side and its step */
 };
 
 /* What a forward pass needs to know beyond its input. */
