@@ -5,7 +5,7 @@
  *                                       expanded with the --bn and --dropout options
  *   list   := item (',' item)*
  *   item   := 'in:' INT | 'in:' INT 'x' INT 'x' INT | 'fc:' INT | 'bn' | 'relu'
- *           | 'dropout:' P
+ *           | 'dropout:' P | ('maxpool:' | 'avgpool:') INT ['s' INT] | 'gap'
  *
  * A list starts with in:, ends with an fc: whose width is the class count, and
  * takes layers by name from the table of layer kinds (layer.c), so new kinds
