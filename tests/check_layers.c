@@ -1,8 +1,8 @@
 /* Tests of the layer kernels: gradients against central differences of
  * independent double-precision reference forwards, and forwards against
- * hand-computed values, for linear, batch norm (training with and without
- * ghost groups, evaluation, running statistics), ReLU, dropout and softmax
- * cross-entropy. */
+ * hand-computed values, for linear, batch norm over features and over
+ * channels (training with and without ghost groups, evaluation, running
+ * statistics), ReLU, dropout and softmax cross-entropy. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,6 +459,303 @@ START_TEST(test_bn_eval_wide)
 }
 END_TEST
 
+/* ---- batch norm over channels: (B, C, HW) ---------------------------------------
+ *
+ * The same checks with a plane of HW values per sample and channel: every
+ * channel's statistics run over its group's samples and the plane. B = 5
+ * and a 3 x 4 plane, so groups of 2 leave a group of one sample (12 values). */
+
+enum { SB = 5, SC = 3, SHW = 12, SN = SB * SC * SHW };
+
+struct bns_ref {
+    double *in, *g, *b, *R, *out, *bmean, *bvar, *rm, *rv;
+    int B, C, HW, G;
+    int eval; /* from rm, rv instead of the batch */
+};
+
+/* The definition in double, channel by channel and group by group; the
+ * unbiased variance takes n = values per channel in the group. Returns the
+ * number of groups. */
+static int ref_bn_spatial(const struct bns_ref *r)
+{
+    int B = r->B, C = r->C, HW = r->HW, G = r->G;
+    int size = G <= 0 || G >= B ? B : G, ng = 0;
+    for (int c = 0; c < C; c++)
+        r->bmean[c] = r->bvar[c] = 0;
+    for (int lo = 0; lo < B; lo += size, ng++) {
+        int hi = lo + size < B ? lo + size : B, n = (hi - lo) * HW;
+        for (int c = 0; c < C; c++) {
+            double m = 0, v = 0;
+            for (int i = lo; i < hi; i++)
+                for (int p = 0; p < HW; p++)
+                    m += r->in[(i * C + c) * HW + p];
+            m /= n;
+            for (int i = lo; i < hi; i++)
+                for (int p = 0; p < HW; p++) {
+                    double d = r->in[(i * C + c) * HW + p] - m;
+                    v += d * d;
+                }
+            v /= n;
+            double mean = r->eval ? r->rm[c] : m, var = r->eval ? r->rv[c] : v;
+            for (int i = lo; i < hi; i++)
+                for (int p = 0; p < HW; p++) {
+                    int k = (i * C + c) * HW + p;
+                    r->out[k] = r->g[c] * (r->in[k] - mean) / sqrt(var + BN_EPS) + r->b[c];
+                }
+            r->bmean[c] += m;
+            r->bvar[c] += n > 1 ? v * n / (n - 1) : 0.0;
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        r->bmean[c] /= ng;
+        r->bvar[c] /= ng;
+    }
+    return ng;
+}
+
+static double bns_ref_loss(void *p)
+{
+    struct bns_ref *r = p;
+    ref_bn_spatial(r);
+    return ddot(r->out, r->R, (size_t)r->B * r->C * r->HW);
+}
+
+/* Channels with different means and spreads. */
+static void fill_planes(float *x, int B, int C, int HW, uint64_t key)
+{
+    fill(x, (size_t)B * C * HW, key, 1);
+    for (int i = 0; i < B; i++)
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < HW; p++)
+                x[(i * C + c) * HW + p] = x[(i * C + c) * HW + p] * (1.0f + c) + 2.0f * (float)c;
+}
+
+static void bns_ref_free(struct bns_ref *r)
+{
+    free(r->in);
+    free(r->g);
+    free(r->b);
+    free(r->R);
+    free(r->rm);
+    free(r->rv);
+}
+
+/* the whole batch, a divisor of nothing (2: 2, 2, 1), 3 (3, 2), G == B, G > B */
+static const int bns_groups[] = { 0, 2, 3, 5, 64 };
+
+START_TEST(test_bn_spatial_train_gradients)
+{
+    int G = bns_groups[_i];
+    float in[SN], g[SC] = { 1.5f, 0.7f, -0.4f }, b[SC] = { 0.1f, -0.2f, 0.3f }, R[SN];
+    float out[SN], xhat[SN], mean[SB * SC], rstd[SB * SC], scratch[2 * SC];
+    float bm[SC], bv[SC], din[SN], dg[SC], db[SC], rm[SC] = { 0 }, rv[SC] = { 0 };
+    fill_planes(in, SB, SC, SHW, 60);
+    fill(R, SN, 61, 1);
+    /* overwritten, never read: NaN would show */
+    set_all(din, SN, NAN);
+    set_all(dg, SC, NAN);
+    set_all(db, SC, NAN);
+    set_all(out, SN, NAN);
+    bn_spatial_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, SB, SC, SHW, G, BN_EPS);
+    bn_spatial_backward(din, dg, db, scratch, R, xhat, rstd, g, SB, SC, SHW, G);
+
+    double rout[SN], rbm[SC], rbv[SC];
+    struct bns_ref r = { to_double(in, SN), to_double(g, SC), to_double(b, SC), to_double(R, SN),
+                         rout, rbm, rbv, to_double(rm, SC), to_double(rv, SC), SB, SC, SHW, G,
+                         0 };
+    ck_assert_int_eq(ref_bn_spatial(&r), bn_group_count(SB, G));
+    check_close("out", out, rout, SN, 1e-5);
+    check_close("batch_mean", bm, rbm, SC, 1e-5);
+    check_close("batch_var", bv, rbv, SC, 1e-5);
+    check_grad("din", din, 0.0f, r.in, SN, bns_ref_loss, &r);
+    check_grad("dgamma", dg, 0.0f, r.g, SC, bns_ref_loss, &r);
+    check_grad("dbeta", db, 0.0f, r.b, SC, bns_ref_loss, &r);
+
+    /* no input gradient wanted: the parameters' are the same bits */
+    float dg2[SC], db2[SC];
+    bn_spatial_backward(NULL, dg2, db2, scratch, R, xhat, rstd, g, SB, SC, SHW, G);
+    ck_assert(memcmp(dg, dg2, sizeof dg) == 0 && memcmp(db, db2, sizeof db) == 0);
+    /* the first rows' share of the parameter gradients, as half_norms takes
+     * it: all rows give the whole gradient when there is one group */
+    float h[SC], hb[SC];
+    bn_param_grad_rows(h, hb, R, xhat, SB, SC, SHW);
+    if (bn_group_count(SB, G) == 1)
+        ck_assert(memcmp(h, dg, sizeof h) == 0 && memcmp(hb, db, sizeof hb) == 0);
+    bn_param_grad_rows(h, hb, R, xhat, 2, SC, SHW);
+    for (int c = 0; c < SC; c++) {
+        double sh = 0, shb = 0;
+        for (int k = 0; k < 2 * SHW; k++) {
+            int at = (k / SHW * SC + c) * SHW + k % SHW;
+            sh += (double)R[at] * xhat[at];
+            shb += R[at];
+        }
+        ck_assert_double_eq_tol(h[c], sh, 1e-5 * (1 + fabs(sh)));
+        ck_assert_double_eq_tol(hb[c], shb, 1e-5 * (1 + fabs(shb)));
+    }
+    bns_ref_free(&r);
+}
+END_TEST
+
+/* Evaluation mode: the running statistics, an affine map; its backward by
+ * central differences, the optional xhat. */
+START_TEST(test_bn_spatial_eval)
+{
+    float in[SN], g[SC] = { 1.5f, 0.7f, -0.4f }, b[SC] = { 0.1f, -0.2f, 0.3f }, R[SN];
+    float rm[SC] = { 0.5f, 1.5f, 4.0f }, rv[SC] = { 0.8f, 3.0f, 9.5f };
+    float out[SN], out2[SN], xhat[SN], din[SN], dg[SC], db[SC];
+    fill_planes(in, SB, SC, SHW, 62);
+    fill(R, SN, 63, 1);
+    set_all(din, SN, NAN);
+    set_all(dg, SC, NAN);
+    set_all(db, SC, NAN);
+    bn_spatial_forward_eval(out, xhat, in, g, b, rm, rv, SB, SC, SHW, BN_EPS);
+    bn_spatial_forward_eval(out2, NULL, in, g, b, rm, rv, SB, SC, SHW, BN_EPS);
+    ck_assert(memcmp(out, out2, sizeof out) == 0);
+    bn_spatial_backward_eval(din, dg, db, R, xhat, g, rv, SB, SC, SHW, BN_EPS);
+
+    double rout[SN], rbm[SC], rbv[SC];
+    struct bns_ref r = { to_double(in, SN), to_double(g, SC), to_double(b, SC), to_double(R, SN),
+                         rout, rbm, rbv, to_double(rm, SC), to_double(rv, SC), SB, SC, SHW, 0,
+                         1 };
+    ref_bn_spatial(&r);
+    check_close("out", out, rout, SN, 1e-5);
+    check_grad("din", din, 0.0f, r.in, SN, bns_ref_loss, &r);
+    check_grad("dgamma", dg, 0.0f, r.g, SC, bns_ref_loss, &r);
+    check_grad("dbeta", db, 0.0f, r.b, SC, bns_ref_loss, &r);
+    float dg2[SC], db2[SC];
+    bn_spatial_backward_eval(NULL, dg2, db2, R, xhat, g, rv, SB, SC, SHW, BN_EPS);
+    ck_assert(memcmp(dg, dg2, sizeof dg) == 0 && memcmp(db, db2, sizeof db) == 0);
+    bns_ref_free(&r);
+}
+END_TEST
+
+/* A plane of one value is a feature: the channel kernels agree with the
+ * per-feature ones (to rounding; the layer keeps the per-feature kernels for
+ * that shape, so MLPs keep their bits). */
+START_TEST(test_bn_spatial_plane_of_one)
+{
+    enum { B = 10, C = 7 };
+    float in[B * C], g[C], b[C], R[B * C], rm[C], rv[C];
+    float o1[B * C], x1[B * C], m1[B * C], r1[B * C], bm1[C], bv1[C], d1[B * C], dg1[C], db1[C];
+    float o2[B * C], x2[B * C], m2[B * C], r2[B * C], bm2[C], bv2[C], d2[B * C], dg2[C], db2[C];
+    float s[2 * C];
+    fill(in, B * C, 64, 2);
+    fill(R, B * C, 65, 1);
+    fill(g, C, 66, 1);
+    fill(b, C, 67, 1);
+    fill(rm, C, 68, 1);
+    for (int c = 0; c < C; c++)
+        rv[c] = 0.5f + (float)c;
+    for (int G = 0; G <= 4; G += 4) {
+        bn_forward_train(o1, x1, m1, r1, bm1, bv1, in, g, b, B, C, G, BN_EPS);
+        bn_spatial_forward_train(o2, x2, m2, r2, bm2, bv2, in, g, b, B, C, 1, G, BN_EPS);
+        bn_backward(d1, dg1, db1, s, R, x1, r1, g, B, C, G, 0);
+        bn_spatial_backward(d2, dg2, db2, s, R, x2, r2, g, B, C, 1, G);
+        for (int k = 0; k < B * C; k++) {
+            ck_assert_float_eq_tol(o1[k], o2[k], 1e-5);
+            ck_assert_float_eq_tol(d1[k], d2[k], 1e-5);
+        }
+        for (int c = 0; c < C; c++) {
+            ck_assert_float_eq_tol(bm1[c], bm2[c], 1e-5);
+            ck_assert_float_eq_tol(bv1[c], bv2[c], 1e-5);
+            ck_assert_float_eq_tol(dg1[c], dg2[c], 1e-5);
+            ck_assert_float_eq_tol(db1[c], db2[c], 1e-5);
+        }
+    }
+    bn_forward_eval(o1, x1, in, g, b, rm, rv, B, C, BN_EPS);
+    bn_spatial_forward_eval(o2, x2, in, g, b, rm, rv, B, C, 1, BN_EPS);
+    bn_backward_eval(d1, dg1, db1, R, x1, g, rv, B, C, BN_EPS);
+    bn_spatial_backward_eval(d2, dg2, db2, R, x2, g, rv, B, C, 1, BN_EPS);
+    for (int k = 0; k < B * C; k++) {
+        ck_assert_float_eq_tol(o1[k], o2[k], 1e-5);
+        ck_assert_float_eq_tol(d1[k], d2[k], 1e-5);
+    }
+    /* half_norms' row sums: for a plane of one, the loop it always ran */
+    float h[C], hb[C], wh[C] = { 0 }, whb[C] = { 0 };
+    for (int i = 0; i < 6; i++)
+        for (int c = 0; c < C; c++) {
+            wh[c] += R[i * C + c] * x1[i * C + c];
+            whb[c] += R[i * C + c];
+        }
+    bn_param_grad_rows(h, hb, R, x1, 6, C, 1);
+    ck_assert(memcmp(h, wh, sizeof h) == 0 && memcmp(hb, whb, sizeof hb) == 0);
+}
+END_TEST
+
+/* Ghost groups make samples of different groups independent: a batch at once
+ * and two slices holding whole groups give the same bits, forward and
+ * backward (the multi-rank case); the parameter gradients and the batch
+ * statistics add up across the slices. */
+START_TEST(test_bn_spatial_split_invariance)
+{
+    enum { B = 8, G = 2, C = 3, HW = 10, N = B * C * HW, H = N / 2 };
+    float in[N], g[C] = { 1.2f, 0.8f, -1 }, b[C] = { 0.5f, 0, -0.5f }, R[N], s[2 * C];
+    float out[N], xh[N], mean[B * C], rstd[B * C], bm[C], bv[C], din[N], dg[C], db[C];
+    float pout[N], pxh[N], pm[B * C], pr[B * C], pbm[2][C], pbv[2][C], pdin[N], pdg[2][C],
+        pdb[2][C];
+    fill_planes(in, B, C, HW, 69);
+    fill(R, N, 70, 1);
+    bn_spatial_forward_train(out, xh, mean, rstd, bm, bv, in, g, b, B, C, HW, G, BN_EPS);
+    bn_spatial_backward(din, dg, db, s, R, xh, rstd, g, B, C, HW, G);
+    for (int part = 0; part < 2; part++) {
+        int at = part * H;
+        bn_spatial_forward_train(pout + at, pxh + at, pm, pr, pbm[part], pbv[part], in + at, g, b,
+                                 B / 2, C, HW, G, BN_EPS);
+        bn_spatial_backward(pdin + at, pdg[part], pdb[part], s, R + at, pxh + at, pr, g, B / 2, C,
+                            HW, G);
+    }
+    ck_assert(memcmp(out, pout, sizeof out) == 0);
+    ck_assert(memcmp(xh, pxh, sizeof xh) == 0);
+    ck_assert(memcmp(din, pdin, sizeof din) == 0);
+    for (int c = 0; c < C; c++) {
+        /* batch statistics are means over groups: 4 groups, 2 in each slice */
+        ck_assert_float_eq_tol(bm[c], (pbm[0][c] + pbm[1][c]) / 2, 1e-5);
+        ck_assert_float_eq_tol(bv[c], (pbv[0][c] + pbv[1][c]) / 2, 1e-5);
+        ck_assert_float_eq_tol(dg[c], pdg[0][c] + pdg[1][c], 1e-4);
+        ck_assert_float_eq_tol(db[c], pdb[0][c] + pdb[1][c], 1e-4);
+    }
+}
+END_TEST
+
+/* Channels far from 0 next to their spread, over planes: the two-pass
+ * statistics keep their digits (see test_bn_stats_accuracy). */
+START_TEST(test_bn_spatial_stats_accuracy)
+{
+    enum { B = 16, C = 4, HW = 49, N = B * C * HW };
+    float *in = falloc(N), *out = falloc(N), *xhat = falloc(N), g[C], b[C], mean[C], rstd[C];
+    float bm[C], bv[C];
+    fill(in, N, 71, 1);
+    for (int k = 0; k < N; k++)
+        in[k] += 1e4f + 100.0f * (float)(k / HW % C);
+    set_all(g, C, 1);
+    set_all(b, C, 0);
+    bn_spatial_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, B, C, HW, 0, 0.0f);
+    for (int c = 0; c < C; c++) {
+        double m = 0, v = 0, xm = 0, xv = 0;
+        int n = B * HW;
+        for (int k = 0; k < N; k++)
+            if (k / HW % C == c) {
+                m += in[k];
+                xm += xhat[k];
+            }
+        m /= n;
+        xm /= n;
+        for (int k = 0; k < N; k++)
+            if (k / HW % C == c) {
+                v += (in[k] - m) * (in[k] - m);
+                xv += (xhat[k] - xm) * (xhat[k] - xm);
+            }
+        ck_assert_double_eq_tol(bm[c], m, 1e-5 * m);
+        ck_assert_double_eq_tol(bv[c], v / (n - 1), 1e-3 * v / (n - 1));
+        ck_assert_double_eq_tol(xm, 0.0, 1e-2);
+        ck_assert_double_eq_tol(xv / n, 1.0, 1e-3);
+    }
+    free(in);
+    free(out);
+    free(xhat);
+}
+END_TEST
+
 /* ---- ReLU ------------------------------------------------------------------------ */
 
 START_TEST(test_relu_values)
@@ -739,6 +1036,16 @@ Suite *layers_suite(void)
     tcase_add_test(tc, test_bn_stats_accuracy);
     tcase_add_test(tc, test_bn_eval_and_running);
     tcase_add_test(tc, test_bn_eval_wide);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("batchnorm_spatial");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_bn_spatial_train_gradients, 0,
+                        (int)(sizeof bns_groups / sizeof bns_groups[0]));
+    tcase_add_test(tc, test_bn_spatial_eval);
+    tcase_add_test(tc, test_bn_spatial_plane_of_one);
+    tcase_add_test(tc, test_bn_spatial_split_invariance);
+    tcase_add_test(tc, test_bn_spatial_stats_accuracy);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("relu");

@@ -13,6 +13,7 @@ Suite *inputs_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
 Suite *optim_suite(void);
+Suite *pool_suite(void);
 Suite *rng_suite(void);
 Suite *schedule_suite(void);
 Suite *signals_suite(void);

@@ -245,3 +245,217 @@ void bn_backward(float *din, float *dgamma, float *dbeta, float *scratch, const 
             group_din(din, dout, xhat, sd, sdx, rstd + (size_t)g * C, gamma, lo, hi, C);
     }
 }
+
+/* ---- over channels ------------------------------------------------------------
+ *
+ * Every sample's channel is a plane of HW values, contiguous: the loops walk
+ * planes, with the plane's position innermost. A channel's sum takes each
+ * plane's own sum first, then adds the planes in sample order, which keeps
+ * the float error of a long sum down to that of the shorter ones. */
+
+/* Statistics of rows [lo, hi): mean (C), then the biased variance into var (C). */
+DDT_HOT static void group_stats_spatial(float *restrict mean, float *restrict var,
+                                        const float *restrict in, int lo, int hi, int C, int HW)
+{
+    memset(mean, 0, (size_t)C * sizeof *mean);
+    memset(var, 0, (size_t)C * sizeof *var);
+    for (int i = lo; i < hi; i++)
+        for (int c = 0; c < C; c++) {
+            const float *x = in + ((size_t)i * C + c) * HW;
+            float s = 0.0f;
+            for (int p = 0; p < HW; p++)
+                s += x[p];
+            mean[c] += s;
+        }
+    float inv_n = 1.0f / (float)((hi - lo) * HW);
+    for (int c = 0; c < C; c++)
+        mean[c] *= inv_n;
+    /* two passes, as group_stats: no cancellation when the mean is large */
+    for (int i = lo; i < hi; i++)
+        for (int c = 0; c < C; c++) {
+            const float *x = in + ((size_t)i * C + c) * HW;
+            float m = mean[c], s = 0.0f;
+            for (int p = 0; p < HW; p++) {
+                float d = x[p] - m;
+                s += d * d;
+            }
+            var[c] += s;
+        }
+    for (int c = 0; c < C; c++)
+        var[c] *= inv_n;
+}
+
+DDT_HOT static void normalise_planes(float *restrict out, float *restrict xhat,
+                                     const float *restrict in, const float *restrict mean,
+                                     const float *restrict rstd, const float *restrict gamma,
+                                     const float *restrict beta, int lo, int hi, int C, int HW)
+{
+    for (int i = lo; i < hi; i++)
+        for (int c = 0; c < C; c++) {
+            size_t at = ((size_t)i * C + c) * HW;
+            const float *x = in + at;
+            float *xh = xhat + at, *y = out + at;
+            float m = mean[c], r = rstd[c], g = gamma[c], b = beta[c];
+            for (int p = 0; p < HW; p++) {
+                float v = (x[p] - m) * r;
+                xh[p] = v;
+                y[p] = g * v + b;
+            }
+        }
+}
+
+void bn_spatial_forward_train(float *out, float *xhat, float *mean, float *rstd,
+                              float *batch_mean, float *batch_var, const float *in,
+                              const float *gamma, const float *beta, int B, int C, int HW, int G,
+                              float eps)
+{
+    int ng = bn_group_count(B, G);
+    int size = ng == 1 ? B : G;
+    if (batch_mean) {
+        memset(batch_mean, 0, (size_t)C * sizeof *batch_mean);
+        memset(batch_var, 0, (size_t)C * sizeof *batch_var);
+    }
+    for (int g = 0; g < ng; g++) {
+        int lo = g * size, hi = lo + size < B ? lo + size : B, n = (hi - lo) * HW;
+        float *mu = mean + (size_t)g * C, *rs = rstd + (size_t)g * C;
+        /* rs holds the biased variance until it is turned into 1 / sd below */
+        group_stats_spatial(mu, rs, in, lo, hi, C, HW);
+        if (batch_mean) {
+            /* n counts values, not samples, as PyTorch's BatchNorm2d does */
+            float unbias = n > 1 ? (float)n / (float)(n - 1) : 1.0f;
+            for (int c = 0; c < C; c++) {
+                batch_mean[c] += mu[c] / (float)ng;
+                batch_var[c] += rs[c] * unbias / (float)ng;
+            }
+        }
+        for (int c = 0; c < C; c++)
+            rs[c] = 1.0f / sqrtf(rs[c] + eps);
+        normalise_planes(out, xhat, in, mu, rs, gamma, beta, lo, hi, C, HW);
+    }
+}
+
+/* One sqrtf per plane, next to HW elements: no block of them needed here. */
+DDT_HOT static void eval_plane(float *restrict y, float *restrict xh, const float *restrict x,
+                               float g, float b, float m, float sd, int HW)
+{
+    /* two loops rather than a test per element, which would keep it scalar */
+    if (xh) {
+        for (int p = 0; p < HW; p++) {
+            float v = (x[p] - m) / sd;
+            xh[p] = v;
+            y[p] = g * v + b;
+        }
+    } else {
+        for (int p = 0; p < HW; p++)
+            y[p] = g * ((x[p] - m) / sd) + b;
+    }
+}
+
+void bn_spatial_forward_eval(float *out, float *xhat, const float *in, const float *gamma,
+                             const float *beta, const float *run_mean, const float *run_var,
+                             int B, int C, int HW, float eps)
+{
+    for (int i = 0; i < B; i++)
+        for (int c = 0; c < C; c++) {
+            size_t at = ((size_t)i * C + c) * HW;
+            eval_plane(out + at, xhat ? xhat + at : NULL, in + at, gamma[c], beta[c],
+                       run_mean[c], sqrtf(run_var[c] + eps), HW);
+        }
+}
+
+/* sd (C) = sums of dout, sdx (C) = sums of dout * xhat over rows [lo, hi),
+ * added to what they hold. */
+DDT_HOT static void add_plane_sums(float *restrict sd, float *restrict sdx,
+                                   const float *restrict dout, const float *restrict xhat,
+                                   int lo, int hi, int C, int HW)
+{
+    for (int i = lo; i < hi; i++)
+        for (int c = 0; c < C; c++) {
+            size_t at = ((size_t)i * C + c) * HW;
+            const float *d = dout + at, *xh = xhat + at;
+            float s = 0.0f, sx = 0.0f;
+            for (int p = 0; p < HW; p++) {
+                s += d[p];
+                sx += d[p] * xh[p];
+            }
+            sd[c] += s;
+            sdx[c] += sx;
+        }
+}
+
+void bn_spatial_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
+                              const float *xhat, const float *gamma, const float *run_var, int B,
+                              int C, int HW, float eps)
+{
+    memset(dgamma, 0, (size_t)C * sizeof *dgamma);
+    memset(dbeta, 0, (size_t)C * sizeof *dbeta);
+    add_plane_sums(dbeta, dgamma, dout, xhat, 0, B, C, HW);
+    if (!din)
+        return;
+    for (int i = 0; i < B; i++)
+        for (int c = 0; c < C; c++) {
+            size_t at = ((size_t)i * C + c) * HW;
+            float g = gamma[c], sd = sqrtf(run_var[c] + eps);
+            for (int p = 0; p < HW; p++)
+                din[at + p] = dout[at + p] * g / sd;
+        }
+}
+
+/* din = gamma rstd / n (n dout - sd - xhat sdx) over rows [lo, hi), n = (hi - lo) HW. */
+DDT_HOT static void group_din_spatial(float *restrict din, const float *restrict dout,
+                                      const float *restrict xhat, const float *restrict sd,
+                                      const float *restrict sdx, const float *restrict rstd,
+                                      const float *restrict gamma, int lo, int hi, int C, int HW)
+{
+    float n = (float)((hi - lo) * HW), inv_n = 1.0f / n;
+    for (int i = lo; i < hi; i++)
+        for (int c = 0; c < C; c++) {
+            size_t at = ((size_t)i * C + c) * HW;
+            const float *d = dout + at, *xh = xhat + at;
+            float *o = din + at;
+            float k = gamma[c] * rstd[c] * inv_n, s = sd[c], sx = sdx[c];
+            for (int p = 0; p < HW; p++)
+                o[p] = k * (n * d[p] - s - xh[p] * sx);
+        }
+}
+
+void bn_spatial_backward(float *din, float *dgamma, float *dbeta, float *scratch,
+                         const float *dout, const float *xhat, const float *rstd,
+                         const float *gamma, int B, int C, int HW, int G)
+{
+    int ng = bn_group_count(B, G);
+    int size = ng == 1 ? B : G;
+    float *sd = scratch, *sdx = scratch + C;
+    memset(dgamma, 0, (size_t)C * sizeof *dgamma);
+    memset(dbeta, 0, (size_t)C * sizeof *dbeta);
+    for (int g = 0; g < ng; g++) {
+        int lo = g * size, hi = lo + size < B ? lo + size : B;
+        memset(sd, 0, 2 * (size_t)C * sizeof *sd);
+        add_plane_sums(sd, sdx, dout, xhat, lo, hi, C, HW);
+        /* gamma and beta are shared by all groups, so their gradients add up */
+        for (int c = 0; c < C; c++) {
+            dgamma[c] += sdx[c];
+            dbeta[c] += sd[c];
+        }
+        if (din)
+            group_din_spatial(din, dout, xhat, sd, sdx, rstd + (size_t)g * C, gamma, lo, hi, C,
+                              HW);
+    }
+}
+
+void bn_param_grad_rows(float *h, float *hb, const float *dout, const float *xhat, int rows,
+                        int C, int HW)
+{
+    memset(h, 0, (size_t)C * sizeof *h);
+    memset(hb, 0, (size_t)C * sizeof *hb);
+    if (HW > 1) {
+        add_plane_sums(hb, h, dout, xhat, 0, rows, C, HW);
+        return;
+    }
+    /* features: the loop layer_bn.c has always run, so its bits stay */
+    for (int i = 0; i < rows; i++)
+        for (int c = 0; c < C; c++) {
+            h[c] += dout[(size_t)i * C + c] * xhat[(size_t)i * C + c];
+            hb[c] += dout[(size_t)i * C + c];
+        }
+}

@@ -7,9 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Kinds that only the table names (layer_pool.c). */
+extern const struct layer_kind layer_maxpool, layer_avgpool, layer_gap;
+
 /* One row per kind, in the order the parser lists them to a user. */
 static const struct layer_kind *const kinds[] = {
     &layer_input, &layer_fc, &layer_bn, &layer_relu, &layer_dropout,
+    &layer_maxpool,
+    &layer_avgpool,
+    &layer_gap,
 };
 
 enum { NKINDS = (int)(sizeof kinds / sizeof kinds[0]) };
@@ -70,13 +76,47 @@ void layer_add_half_norms(double sq[2], const float *g, const float *h, size_t n
     sq[1] += b;
 }
 
-/* ---- the input: in:N, the first item of every list, not a layer ------------- */
+/* ---- the input: in:N or in:CxHxW, the first item of every list, not a layer -- */
+
+/* "N" (N x 1 x 1) or "CxHxW"; width = C·H·W, which is what the data holds
+ * per sample, in NCHW order. */
+static int input_arg(struct layer_arg *a, const char *text, int len, char *why, size_t whylen)
+{
+    const char *end = text + len, *x1 = memchr(text, 'x', (size_t)len);
+    if (!x1) {
+        if (layer_arg_width(a, text, len, why, whylen))
+            return -1;
+        a->shape = (struct shape){ a->width, 1, 1 };
+        return 0;
+    }
+    const char *x2 = memchr(x1 + 1, 'x', (size_t)(end - x1 - 1));
+    struct shape s;
+    if (!x2 || layer_parse_width(text, x1, &s.c) || layer_parse_width(x1 + 1, x2, &s.h) ||
+        layer_parse_width(x2 + 1, end, &s.w) || (long long)s.c * s.h * s.w > (1LL << 24)) {
+        snprintf(why, whylen,
+                 "the input must be N or CxHxW, whole numbers from 1 with a product of at most 16777216");
+        return -1;
+    }
+    a->shape = s;
+    a->width = shape_size(s);
+    return 0;
+}
+
+/* in:N for an N x 1 x 1 input, whichever way it was written. */
+static void input_format(const struct layer_arg *a, char *out, int outlen)
+{
+    if (a->shape.h > 1 || a->shape.w > 1)
+        snprintf(out, (size_t)outlen, "%dx%dx%d", a->shape.c, a->shape.h, a->shape.w);
+    else
+        layer_format_width(a, out, outlen);
+}
 
 static int input_shape(const struct layer_arg *a, struct shape in, struct shape *out, char *why,
                        size_t whylen)
 {
     (void)in;
-    *out = (struct shape){ a->width, 1, 1 };
+    /* the MLP shorthand sets the width alone */
+    *out = a->shape.c ? a->shape : (struct shape){ a->width, 1, 1 };
     return 0;
 }
 
@@ -84,7 +124,7 @@ static int input_shape(const struct layer_arg *a, struct shape in, struct shape 
 const struct layer_kind layer_input = {
     .name = "in",
     .usage = "in:N",
-    .parse_arg = layer_arg_width,
-    .format_arg = layer_format_width,
+    .parse_arg = input_arg,
+    .format_arg = input_format,
     .out_shape = input_shape,
 };

@@ -31,8 +31,10 @@ static inline int shape_size(struct shape s)
 /* The argument of a spec item ("fc:1024", "dropout:0.5"); each kind reads
  * the fields it needs, the others stay 0. */
 struct layer_arg {
-    int width;  /* in:, fc: */
+    int width;  /* in: (C·H·W), fc: */
     float p;    /* dropout: */
+    struct shape shape; /* in: the input's (N x 1 x 1 for in:N) */
+    int k, stride;      /* maxpool:, avgpool: the window's side and its step */
 };
 
 /* What a forward pass needs to know beyond its input. */

@@ -1,6 +1,8 @@
 /* The batch-norm layer kind, bn: the glue between the layer table and the
  * kernels of batchnorm.c, with ghost groups and running statistics. It
- * normalises features, so it takes a C x 1 x 1 input. */
+ * normalises each channel of a C x H x W input over the batch (or the ghost
+ * group) and the H x W plane; a C x 1 x 1 input goes through the
+ * per-feature kernels, as it always has. */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,7 +14,7 @@ struct bn_state {
     int group;             /* ghost group size, 0 = the whole slice */
     float eps, momentum;
     bool last_train;       /* mode of the last forward, which backward follows */
-    float *xhat;           /* (max_batch, C) the normalised input */
+    float *xhat;           /* (max_batch, C, H, W) the normalised input */
     float *mean, *rstd;    /* (max_batch, C): a row per group, enough for any group size */
     float *scratch;        /* (2 C) backward's group sums */
     float *run_mean, *run_var, *batch_mean, *batch_var, *groups; /* see struct layer_stats */
@@ -24,32 +26,33 @@ static int bn_shape(const struct layer_arg *a, struct shape in, struct shape *ou
                     size_t whylen)
 {
     (void)a;
-    if (in.h != 1 || in.w != 1) {
-        snprintf(why, whylen, "bn normalises features and takes a C x 1 x 1 input, not %dx%dx%d",
-                 in.c, in.h, in.w);
-        return -1;
-    }
     *out = in;
     return 0;
 }
 
-/* bnK.weight (gamma) and bnK.bias (beta), C each, in the group of the fc
- * layer before. */
+/* Values each channel's statistics take per sample. */
+static int bn_plane(const struct layer *l)
+{
+    return l->out.h * l->out.w;
+}
+
+/* bnK.weight (gamma) and bnK.bias (beta), C each, in the group of the
+ * weighted layer before. */
 static int bn_declare(struct layer *l, const struct layer_arg *a, const struct layer_decl *d)
 {
     (void)a;
     struct bn_state *st = l->state;
-    size_t B = (size_t)d->max_batch, C = (size_t)l->out_dim;
+    size_t B = (size_t)d->max_batch, C = (size_t)l->out.c;
     char name[32];
     st->group = d->opt->bn_group;
     st->eps = d->opt->bn_eps;
     st->momentum = d->opt->bn_momentum;
     snprintf(name, sizeof name, "bn%d.weight", d->nth);
-    l->w_view = arena_declare(d->arena, name, ROLE_BN_GAMMA, l->out_dim, 1, d->group);
+    l->w_view = arena_declare(d->arena, name, ROLE_BN_GAMMA, l->out.c, 1, d->group);
     snprintf(name, sizeof name, "bn%d.bias", d->nth);
-    l->b_view = arena_declare(d->arena, name, ROLE_BN_BETA, l->out_dim, 1, d->group);
-    l->stat_channels = l->out_dim;
-    l->buf[BN_XHAT].bytes = B * C * sizeof(float);
+    l->b_view = arena_declare(d->arena, name, ROLE_BN_BETA, l->out.c, 1, d->group);
+    l->stat_channels = l->out.c;
+    l->buf[BN_XHAT].bytes = B * (size_t)l->out_dim * sizeof(float);
     l->buf[BN_MEAN].bytes = B * C * sizeof(float);
     l->buf[BN_RSTD].bytes = B * C * sizeof(float);
     l->buf[BN_SCRATCH].bytes = 2 * C * sizeof(float);
@@ -77,7 +80,7 @@ static void bn_init(struct layer *l, uint64_t seed, double gain)
     (void)gain;
     struct bn_state *st = l->state;
     float *gamma = arena_w(l->arena, l->w_view);
-    for (int c = 0; c < l->out_dim; c++) {
+    for (int c = 0; c < l->out.c; c++) {
         gamma[c] = 1.0f;
         st->run_mean[c] = 0.0f;
         st->run_var[c] = 1.0f;
@@ -89,18 +92,27 @@ static void bn_fwd(struct layer *l, const struct pass_ctx *ctx, float *out, cons
 {
     struct bn_state *st = l->state;
     const float *gamma = arena_w(l->arena, l->w_view), *beta = arena_w(l->arena, l->b_view);
+    int C = l->out.c, HW = bn_plane(l);
     st->last_train = ctx->train;
     if (!ctx->train) {
-        bn_forward_eval(out, st->xhat, in, gamma, beta, st->run_mean, st->run_var, B, l->out_dim,
-                        st->eps);
+        if (HW == 1)
+            bn_forward_eval(out, st->xhat, in, gamma, beta, st->run_mean, st->run_var, B, C,
+                            st->eps);
+        else
+            bn_spatial_forward_eval(out, st->xhat, in, gamma, beta, st->run_mean, st->run_var, B,
+                                    C, HW, st->eps);
         return;
     }
     int G = st->group > 0 ? st->group : B;
-    bn_forward_train(out, st->xhat, st->mean, st->rstd, st->batch_mean, st->batch_var, in, gamma,
-                     beta, B, l->out_dim, G, st->eps);
+    if (HW == 1)
+        bn_forward_train(out, st->xhat, st->mean, st->rstd, st->batch_mean, st->batch_var, in,
+                         gamma, beta, B, C, G, st->eps);
+    else
+        bn_spatial_forward_train(out, st->xhat, st->mean, st->rstd, st->batch_mean,
+                                 st->batch_var, in, gamma, beta, B, C, HW, G, st->eps);
     /* sums over groups, so ranks can add their blocks before averaging */
     float groups = (float)bn_group_count(B, G);
-    for (int c = 0; c < l->out_dim; c++) {
+    for (int c = 0; c < C; c++) {
         st->batch_mean[c] *= groups;
         st->batch_var[c] *= groups;
     }
@@ -113,21 +125,31 @@ static void bn_bwd(struct layer *l, const struct arena *a, float *din, const flo
     (void)in;
     (void)out;
     struct bn_state *st = l->state;
+    float *dgamma = arena_g(a, l->w_view), *dbeta = arena_g(a, l->b_view);
+    const float *gamma = arena_w(a, l->w_view);
+    int C = l->out.c, HW = bn_plane(l);
     if (!st->last_train) {
-        bn_backward_eval(din, arena_g(a, l->w_view), arena_g(a, l->b_view), dout, st->xhat,
-                         arena_w(a, l->w_view), st->run_var, B, l->out_dim, st->eps);
+        if (HW == 1)
+            bn_backward_eval(din, dgamma, dbeta, dout, st->xhat, gamma, st->run_var, B, C,
+                             st->eps);
+        else
+            bn_spatial_backward_eval(din, dgamma, dbeta, dout, st->xhat, gamma, st->run_var, B,
+                                     C, HW, st->eps);
         return;
     }
     int G = st->group > 0 ? st->group : B;
-    bn_backward(din, arena_g(a, l->w_view), arena_g(a, l->b_view), st->scratch, dout, st->xhat,
-                st->rstd, arena_w(a, l->w_view), B, l->out_dim, G, 0);
+    if (HW == 1)
+        bn_backward(din, dgamma, dbeta, st->scratch, dout, st->xhat, st->rstd, gamma, B, C, G, 0);
+    else
+        bn_spatial_backward(din, dgamma, dbeta, st->scratch, dout, st->xhat, st->rstd, gamma, B,
+                            C, HW, G);
 }
 
 static void bn_update(struct layer *l, float groups)
 {
     struct bn_state *st = l->state;
     float *bm = st->batch_mean, *bv = st->batch_var;
-    for (int c = 0; c < l->out_dim; c++) {
+    for (int c = 0; c < l->out.c; c++) {
         float mean = bm[c] / groups, var = bv[c] / groups;
         st->run_mean[c] = (1.0f - st->momentum) * st->run_mean[c] + st->momentum * mean;
         st->run_var[c] = (1.0f - st->momentum) * st->run_var[c] + st->momentum * var;
@@ -144,14 +166,9 @@ static void bn_half_norms(const struct layer *l, float *h, const float *dout, co
     if (!st->last_train)
         return;
     const struct arena *a = l->arena;
-    int C = l->out_dim;
+    int C = l->out.c;
     float *hb = h + C;
-    memset(h, 0, 2 * (size_t)C * sizeof *h);
-    for (int i = 0; i < rows; i++)
-        for (int c = 0; c < C; c++) {
-            h[c] += dout[(size_t)i * C + c] * st->xhat[(size_t)i * C + c];
-            hb[c] += dout[(size_t)i * C + c];
-        }
+    bn_param_grad_rows(h, hb, dout, st->xhat, rows, C, bn_plane(l));
     layer_add_half_norms(sq, arena_g(a, l->w_view), h, (size_t)C);
     layer_add_half_norms(sq, arena_g(a, l->b_view), hb, (size_t)C);
 }

@@ -11,7 +11,7 @@
 struct dropout_state {
     float p;
     float p_last;    /* the rate the last forward used (0 in evaluation) */
-    uint8_t *mask;   /* (max_batch, C) */
+    uint8_t *mask;   /* (max_batch, C·H·W): one per element, keyed by its index in the sample */
 };
 
 /* P in [0, 1). */
