@@ -38,8 +38,10 @@ int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, i
     const char *source = data && data[0] ? data : cm->cfg.data;
     /* the run's own data: the samples it trained on */
     size_t train_samples = data && data[0] ? 0 : (size_t)cm->cfg.train_samples;
-    if (dataset_load(&cm->train, source, "train", cm->cfg.classes, train_samples, sub, sizeof sub) ||
-        dataset_load(&cm->test, source, "test", cm->cfg.classes, 0, sub, sizeof sub)) {
+    if (dataset_load_labelled(&cm->train, source, "train", cm->cfg.label, cm->cfg.classes,
+                              train_samples, sub, sizeof sub) ||
+        dataset_load_labelled(&cm->test, source, "test", cm->cfg.label, cm->cfg.classes, 0, sub,
+                              sizeof sub)) {
         snprintf(err, errlen, "%s", sub);
         goto fail;
     }

@@ -5,7 +5,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "augment.h"
 #include "config.h"
+#include "dataset.h"
 #include "model.h"
 #include "optim.h"
 #include "schedule.h"
@@ -16,7 +18,10 @@
 struct train_config {
     char run_dir[CONFIG_STRLEN];
     char data[CONFIG_STRLEN];
-    int classes;
+    int classes;             /* 0: the data set's (dataset_default_classes), set by train_setup */
+    enum dataset_label label; /* --label: CIFAR-100's fine or coarse label */
+    char augment[CONFIG_STRLEN];
+    struct augment aug;      /* not an option: --augment parsed by train_setup */
     int train_samples;       /* 0: all */
     int test_samples;        /* 0: all */
     int eval_train_samples;  /* 0: all */

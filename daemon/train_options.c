@@ -16,7 +16,11 @@ _Static_assert(sizeof(enum optim_kind) == sizeof(int), "enum optim_kind is not a
 _Static_assert(sizeof(enum wd_mode) == sizeof(int), "enum wd_mode is not an int");
 _Static_assert(sizeof(enum lr_scaling) == sizeof(int), "enum lr_scaling is not an int");
 _Static_assert(sizeof(enum lr_decay) == sizeof(int), "enum lr_decay is not an int");
+_Static_assert(sizeof(enum dataset_label) == sizeof(int), "enum dataset_label is not an int");
 
+static const struct enum_name labels[] = {
+    { "fine", LABEL_FINE }, { "coarse", LABEL_COARSE }, { NULL, 0 },
+};
 static const struct enum_name optimizers[] = {
     { "sgd", OPTIM_SGD }, { "adam", OPTIM_ADAM }, { "adamw", OPTIM_ADAMW },
     { "lars", OPTIM_LARS }, { "lamb", OPTIM_LAMB }, { NULL, 0 },
@@ -39,8 +43,13 @@ const struct option_def train_options[] = {
     { "run-dir", OPT_STRING, F(run_dir), 1, 0, "runs/default", NULL, 0,
       "run directory: effective config, metrics.jsonl, checkpoints, control socket" },
     { "data", OPT_STRING, F(data), 1, 0, "fashion-mnist", NULL, OPTF_MATH,
-      "fashion-mnist, a folder with the four IDX files, or a train .csv (label first)" },
-    { "classes", OPT_INT, F(classes), 2, 65536, "10", NULL, OPTF_MATH, "number of classes" },
+      "fashion-mnist, a folder with the four IDX files, a train .csv (label first), or cifar10:DIR / cifar100:DIR (a folder of the binary version's .bin files)" },
+    { "classes", OPT_INT, F(classes), 0, 65536, "0", NULL, OPTF_MATH,
+      "number of classes (0: the data set's: 100 for cifar100, 20 with --label coarse, else 10)" },
+    { "label", OPT_ENUM, F(label), 0, 0, "fine", labels, OPTF_MATH,
+      "cifar100: train on the fine (100 classes) or the coarse (20 superclasses) labels" },
+    { "augment", OPT_STRING, F(augment), 1, 0, "none", NULL, OPTF_MATH,
+      "training images only: none, or crop:P (random crop after zero padding of P pixels) and/or flip (horizontal, probability 1/2), e.g. crop:4,flip" },
     { "train-samples", OPT_INT, F(train_samples), 0, BIG, "0", NULL, OPTF_MATH,
       "use only the first N training samples (0: all)" },
     { "test-samples", OPT_INT, F(test_samples), 0, BIG, "0", NULL, 0,

@@ -51,19 +51,75 @@ long train_steps_in_epoch(const struct trainer *t, int64_t epoch)
     return (long)(t->train.n / (size_t)sched_batch_at(&t->cfg.sched, (double)epoch));
 }
 
+/* Is a shape an image (more than one pixel per channel)? */
+static bool spatial(struct shape s)
+{
+    return s.h * s.w > 1;
+}
+
+/* --classes 0 becomes the data set's count, so that config.txt and the
+ * checkpoints name the count the run was built with; --augment is parsed
+ * into cfg.aug and refused on a model whose input is flat. */
+static int resolve_data_options(struct trainer *t, const struct spec *s, char *err,
+                                size_t errlen)
+{
+    struct train_config *c = &t->cfg;
+    if (c->classes == 1) {
+        snprintf(err, errlen, "--classes: '1' is not valid: allowed 0 (the data set's count) or a whole number from 2 to 65536");
+        return -1;
+    }
+    if (c->classes == 0)
+        c->classes = dataset_default_classes(c->data, c->label);
+    if (augment_parse(&c->aug, c->augment, err, errlen))
+        return -1;
+    struct shape in = spec_input_shape(s);
+    if (augment_active(&c->aug) && !spatial(in)) {
+        snprintf(err, errlen, "--augment %s: the model's input in:%d is flat: cropping and flipping need an image input such as in:3x32x32",
+                 c->augment, shape_size(in));
+        return -1;
+    }
+    if (c->aug.crop_pad > 0 && (c->aug.crop_pad >= in.h || c->aug.crop_pad >= in.w)) {
+        snprintf(err, errlen, "--augment %s: a padding of %d pixels is not smaller than the %dx%d image",
+                 c->augment, c->aug.crop_pad, in.h, in.w);
+        return -1;
+    }
+    return 0;
+}
+
+/* The data's sample shape against the model's input: an image input takes
+ * exactly its shape, a flat one any sample of its size. */
+static int check_input_shape(const struct trainer *t, const struct spec *s, char *err,
+                             size_t errlen)
+{
+    const struct dataset *d = &t->train;
+    struct shape in = spec_input_shape(s);
+    if (spatial(in) && (d->shape.c != in.c || d->shape.h != in.h || d->shape.w != in.w)) {
+        snprintf(err, errlen, "--model: the input is %dx%dx%d but the data set '%s' has samples of %dx%dx%d",
+                 in.c, in.h, in.w, t->cfg.data, d->shape.c, d->shape.h, d->shape.w);
+        return -1;
+    }
+    if (d->dim != (size_t)spec_input_width(s)) {
+        snprintf(err, errlen, "--model: the input width is %d but the data set '%s' has %zu features per sample",
+                 spec_input_width(s), t->cfg.data, d->dim);
+        return -1;
+    }
+    return 0;
+}
+
 /* Loads both splits and checks them against the model; exit-2 errors. */
 static int load_data(struct trainer *t, const struct spec *s, char *err, size_t errlen)
 {
+    if (resolve_data_options(t, s, err, errlen))
+        return -1;
     const struct train_config *c = &t->cfg;
-    if (dataset_load(&t->train, c->data, "train", c->classes, (size_t)c->train_samples, err, errlen))
+    if (dataset_load_labelled(&t->train, c->data, "train", c->label, c->classes,
+                              (size_t)c->train_samples, err, errlen))
         return -1;
-    if (dataset_load(&t->test, c->data, "test", c->classes, (size_t)c->test_samples, err, errlen))
+    if (dataset_load_labelled(&t->test, c->data, "test", c->label, c->classes,
+                              (size_t)c->test_samples, err, errlen))
         return -1;
-    if (t->train.dim != (size_t)spec_input_width(s)) {
-        snprintf(err, errlen, "--model: the input width is %d but the data set '%s' has %zu features per sample",
-                 spec_input_width(s), c->data, t->train.dim);
+    if (check_input_shape(t, s, err, errlen))
         return -1;
-    }
     if (t->test.dim != t->train.dim) {
         snprintf(err, errlen, "--data: the test split has %zu features per sample, the training split %zu",
                  t->test.dim, t->train.dim);
@@ -217,6 +273,7 @@ static void engine_settings_from(struct trainer *t, const struct spec *s,
     es->shard = c->shard_optimizer;
     es->shared_memory = c->shared_memory;
     es->noise_scale = c->noise_scale;
+    es->augment = c->aug;
     es->train = &t->train;
     es->comm = MPI_COMM_WORLD;
     es->stall_timeout = c->stall_timeout;
@@ -237,7 +294,13 @@ static int init_model(struct trainer *t, char *err, size_t errlen)
         return 2;
     }
     model_init_params(m, c->seed);
-    dataset_feature_stats(&t->train, m->in_mean, m->in_inv_std);
+    /* an image's channels are normalised as wholes (any pixel of a channel
+     * may land anywhere after a crop or a convolution); an MLP's features
+     * one by one, as they always were */
+    if (spatial(spec_input_shape(&m->spec)))
+        dataset_channel_stats(&t->train, m->in_mean, m->in_inv_std);
+    else
+        dataset_feature_stats(&t->train, m->in_mean, m->in_inv_std);
     arena_set_layer_rates(&m->arena, c->freeze_layers, c->layer_lr_decay);
     return 0;
 }

@@ -9,6 +9,7 @@ Suite *ckpt_suite(void);
 Suite *config_suite(void);
 Suite *control_suite(void);
 Suite *dataset_suite(void);
+Suite *images_suite(void);
 Suite *inputs_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);

@@ -256,6 +256,7 @@ int dataset_load_csv(struct dataset *d, const char *path, int classes, size_t ma
         d->type = SAMPLE_F32;
         d->n = r.n;
         d->dim = r.dim;
+        d->shape = (struct shape){ (int)r.dim, 1, 1 };
         d->classes = classes;
         d->x = r.x;
         d->y = r.y;

@@ -69,14 +69,10 @@ static int load_csv_split(struct dataset *d, const char *path, const char *split
     return rc;
 }
 
-int dataset_load(struct dataset *d, const char *spec, const char *split, int classes,
-                 size_t max_samples, char *err, size_t errlen)
+/* The readers that predate CIFAR: CSV files and IDX folders. */
+static int load_flat_or_idx(struct dataset *d, const char *spec, const char *split, int classes,
+                            size_t max_samples, char *err, size_t errlen)
 {
-    memset(d, 0, sizeof *d);
-    if (strcmp(split, "train") != 0 && strcmp(split, "test") != 0) {
-        snprintf(err, errlen, "%s: unknown split '%s': expected train or test", spec, split);
-        return -1;
-    }
     if (ends_with(spec, ".csv"))
         return load_csv_split(d, spec, split, classes, max_samples, err, errlen);
     const char *dir = spec;
@@ -110,6 +106,50 @@ int dataset_load(struct dataset *d, const char *spec, const char *split, int cla
         return -1;
     }
     return dataset_load_idx(d, ipath, lpath, classes, max_samples, err, errlen);
+}
+
+/* "cifar10:DIR" or "cifar100:DIR": the folder, and *hundred; else NULL. */
+static const char *cifar_dir(const char *spec, bool *hundred)
+{
+    *hundred = !strncmp(spec, "cifar100:", 9);
+    if (*hundred)
+        return spec + 9;
+    return strncmp(spec, "cifar10:", 8) ? NULL : spec + 8;
+}
+
+int dataset_default_classes(const char *spec, enum dataset_label label)
+{
+    bool hundred;
+    if (cifar_dir(spec, &hundred) && hundred)
+        return label == LABEL_COARSE ? 20 : 100;
+    return 10;
+}
+
+int dataset_load(struct dataset *d, const char *spec, const char *split, int classes,
+                 size_t max_samples, char *err, size_t errlen)
+{
+    return dataset_load_labelled(d, spec, split, LABEL_FINE, classes, max_samples, err, errlen);
+}
+
+int dataset_load_labelled(struct dataset *d, const char *spec, const char *split,
+                          enum dataset_label label, int classes, size_t max_samples, char *err,
+                          size_t errlen)
+{
+    memset(d, 0, sizeof *d);
+    if (strcmp(split, "train") != 0 && strcmp(split, "test") != 0) {
+        snprintf(err, errlen, "%s: unknown split '%s': expected train or test", spec, split);
+        return -1;
+    }
+    bool hundred;
+    const char *cifar = cifar_dir(spec, &hundred);
+    if (label == LABEL_COARSE && !(cifar && hundred)) {
+        snprintf(err, errlen, "%s: --label coarse: only cifar100:DIR data has coarse labels", spec);
+        return -1;
+    }
+    if (cifar)
+        return dataset_load_cifar(d, cifar, hundred, split, label, classes, max_samples, err,
+                                  errlen);
+    return load_flat_or_idx(d, spec, split, classes, max_samples, err, errlen);
 }
 
 void dataset_free(struct dataset *d)
@@ -164,6 +204,68 @@ void dataset_feature_stats(const struct dataset *d, float *mean, float *inv_std)
             mean[f0 + f] = (float)m[f];
             /* constant features (the border pixels) stay 0 rather than blow up */
             inv_std[f0 + f] = sd < 1e-6 ? 1.0f : (float)(1.0 / sd);
+        }
+    }
+}
+
+/* inv_std from a population standard deviation, with the per-feature floor. */
+static float inv_std_of(double sd)
+{
+    return sd < 1e-6 ? 1.0f : (float)(1.0 / sd);
+}
+
+/* Mean and population std of channel c's pixels of uint8 samples, from a
+ * histogram: integer counts make both exact up to the final divisions, and
+ * one pass over the data suffices. */
+static void channel_stats_u8(const struct dataset *d, int c, double *mean, double *sd)
+{
+    uint64_t hist[256] = { 0 };
+    size_t plane = (size_t)d->shape.h * (size_t)d->shape.w;
+    for (size_t i = 0; i < d->n; i++) {
+        const uint8_t *x = (const uint8_t *)d->x + i * d->dim + (size_t)c * plane;
+        for (size_t p = 0; p < plane; p++)
+            hist[x[p]]++;
+    }
+    double count = (double)d->n * (double)plane, sum = 0, sq = 0;
+    for (int v = 0; v < 256; v++)
+        sum += (double)v * (double)hist[v];
+    *mean = count > 0 ? sum / count : 0.0;
+    for (int v = 0; v < 256; v++)
+        sq += (double)hist[v] * ((double)v - *mean) * ((double)v - *mean);
+    *sd = count > 0 ? sqrt(sq / count) : 0.0;
+}
+
+/* The same for float samples, in two passes as dataset_feature_stats does. */
+static void channel_stats_f32(const struct dataset *d, int c, double *mean, double *sd)
+{
+    size_t plane = (size_t)d->shape.h * (size_t)d->shape.w;
+    double count = (double)d->n * (double)plane, sum = 0, sq = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        const float *x = (const float *)d->x + i * d->dim + (size_t)c * plane;
+        for (size_t p = 0; p < plane; p++)
+            sum += x[p];
+    }
+    *mean = count > 0 ? sum / count : 0.0;
+    for (size_t i = 0; i < d->n; i++) {
+        const float *x = (const float *)d->x + i * d->dim + (size_t)c * plane;
+        for (size_t p = 0; p < plane; p++)
+            sq += ((double)x[p] - *mean) * ((double)x[p] - *mean);
+    }
+    *sd = count > 0 ? sqrt(sq / count) : 0.0;
+}
+
+void dataset_channel_stats(const struct dataset *d, float *mean, float *inv_std)
+{
+    size_t plane = (size_t)d->shape.h * (size_t)d->shape.w;
+    for (int c = 0; c < d->shape.c; c++) {
+        double m, sd;
+        if (d->type == SAMPLE_U8)
+            channel_stats_u8(d, c, &m, &sd);
+        else
+            channel_stats_f32(d, c, &m, &sd);
+        for (size_t p = 0; p < plane; p++) {
+            mean[(size_t)c * plane + p] = (float)m;
+            inv_std[(size_t)c * plane + p] = inv_std_of(sd);
         }
     }
 }

@@ -16,6 +16,7 @@ int engine_init(struct engine *e, const struct engine_settings *s, char *err, si
     MPI_Comm_rank(s->comm, &e->rank);
     MPI_Comm_size(s->comm, &e->nranks);
     e->train = s->train;
+    e->augment = s->augment;
     e->perm_epoch = -1;
     int rc = model_build(&e->model, s->spec, s->max_slice, &s->model, err, errlen);
     /* what follows communicates: every rank gets there, or none does (the

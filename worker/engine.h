@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "augment.h"
 #include "comm.h"
 #include "dataset.h"
 #include "model.h"
@@ -27,6 +28,7 @@ struct engine_settings {
     bool shared_memory;            /* sum the shards in shared memory on one machine */
     bool noise_scale;              /* steps may measure the gradient noise scale */
     const struct dataset *train;   /* the training set the steps sample (borrowed) */
+    struct augment augment;        /* what training steps do to their images */
     MPI_Comm comm;                 /* the ranks that train together */
     /* the watchdog of every wait on other ranks in a step (comm_wait.h): a
      * wait ends after max(stall_timeout, stall_step_multiple x the median
@@ -45,6 +47,7 @@ struct engine {
     struct optim opt;
     struct grad_comm comm;
     const struct dataset *train;
+    struct augment augment;        /* the settings' */
     uint32_t *perm;                /* (train->n) the permutation of epoch perm_epoch */
     int64_t perm_epoch;
 };

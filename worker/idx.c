@@ -1,5 +1,6 @@
 /* IDX files (the MNIST family's format), raw or gzip-compressed, read with zlib. */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,12 @@ int dataset_load_idx(struct dataset *d, const char *images_path, const char *lab
                  img.count, labels_path, lab.count);
         goto fail;
     }
+    /* a sample's shape and the model's widths are ints */
+    if (img.per > INT_MAX) {
+        snprintf(err, DDT_ERRLEN, "%s: %zu values per sample: allowed at most %d", images_path,
+                 img.per, INT_MAX);
+        goto fail;
+    }
     size_t all = img.count;
     size_t n = max_samples > 0 && max_samples < all ? max_samples : all;
     if (idx_check_length(&lab, err, errlen))
@@ -272,6 +279,9 @@ int dataset_load_idx(struct dataset *d, const char *images_path, const char *lab
     d->type = SAMPLE_U8;
     d->n = n;
     d->dim = img.per;
+    /* images are one channel of rows x cols; vectors are flat */
+    d->shape = img.magic == IDX_IMAGES ? (struct shape){ 1, (int)img.dims[1], (int)img.dims[2] }
+                                       : (struct shape){ (int)img.per, 1, 1 };
     d->classes = classes;
     return 0;
 fail:

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment.h"
 #include "dataset.h"
 #include "xent.h"
 
@@ -238,7 +239,17 @@ double model_loss(struct model *m, const int32_t *labels, int B, int *correct)
 double model_batch_loss(struct model *m, const struct dataset *d, const uint32_t *idx, int count,
                         const struct pass_ctx *ctx, int *correct)
 {
-    dataset_gather(m->act[0], m->labels, d, idx, count, m->in_mean, m->in_inv_std);
+    return model_batch_loss_augmented(m, d, idx, count, ctx, NULL, correct);
+}
+
+double model_batch_loss_augmented(struct model *m, const struct dataset *d, const uint32_t *idx,
+                                  int count, const struct pass_ctx *ctx,
+                                  const struct augment_pass *aug, int *correct)
+{
+    if (aug && augment_active(&aug->how))
+        augment_gather(m->act[0], m->labels, d, idx, count, m->in_mean, m->in_inv_std, aug);
+    else
+        dataset_gather(m->act[0], m->labels, d, idx, count, m->in_mean, m->in_inv_std);
     model_forward(m, ctx, count);
     return model_loss(m, m->labels, count, correct);
 }

@@ -13,6 +13,7 @@
 #include "spec.h"
 
 struct dataset;
+struct augment_pass;
 
 /* Kept as given (the option table writes them); the layers hold their float
  * values. */
@@ -80,6 +81,12 @@ double model_loss(struct model *m, const int32_t *labels, int B, int *correct);
  * (count <= max_batch). */
 double model_batch_loss(struct model *m, const struct dataset *d, const uint32_t *idx, int count,
                         const struct pass_ctx *ctx, int *correct);
+
+/* model_batch_loss with each sample augmented as aug says (NULL: none); for
+ * training steps only, evaluation never augments. */
+double model_batch_loss_augmented(struct model *m, const struct dataset *d, const uint32_t *idx,
+                                  int count, const struct pass_ctx *ctx,
+                                  const struct augment_pass *aug, int *correct);
 
 /* running = (1 - momentum) running + momentum * (bn_batch sums / group count). */
 void model_update_running(struct model *m);

@@ -12,6 +12,7 @@ enum rng_purpose {
     RNG_DROPOUT = 3,   /* (layer, step, global sample index * width + unit) */
     RNG_SUBSET = 4,    /* (which subset, position) */
     RNG_DIRECTION = 5, /* (direction, element) */
+    RNG_AUGMENT = 6,   /* (epoch, training-set row, which draw) */
 };
 
 /* 64 well-mixed bits from (seed, purpose, a, b, c). */

@@ -189,3 +189,13 @@ int spec_output_width(const struct spec *s)
             return s->items[i].arg.width;
     return 0;
 }
+
+struct shape spec_input_shape(const struct spec *s)
+{
+    struct shape none = { 0, 0, 0 }, out = none;
+    char why[160];
+    /* the input kind's own rule, whatever its argument holds */
+    if (!s->n || s->items[0].kind->out_shape(&s->items[0].arg, none, &out, why, sizeof why))
+        return none;
+    return out;
+}

@@ -46,4 +46,8 @@ int spec_shapes(const struct spec *s, struct shape *shapes, char *err, size_t er
 int spec_input_width(const struct spec *s);
 int spec_output_width(const struct spec *s);
 
+/* The shape of a sample the spec's input takes: C x H x W for in:CxHxW, N x 1
+ * x 1 for in:N; {0, 0, 0} for an empty spec. */
+struct shape spec_input_shape(const struct spec *s);
+
 #endif

@@ -56,8 +56,11 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
 
     struct pass_ctx ctx = { .train = true, .seed = in->seed, .step = (uint64_t)in->step,
                             .first_sample = (uint64_t)first };
+    /* keyed by the epoch and each sample's row: the same image at any rank count */
+    struct augment_pass aug = { .how = e->augment, .seed = in->seed,
+                                .epoch = (uint64_t)in->epoch };
     int correct;
-    double loss = model_batch_loss(m, e->train, idx, count, &ctx, &correct);
+    double loss = model_batch_loss_augmented(m, e->train, idx, count, &ctx, &aug, &correct);
     /* the noise scale needs two extra reads of the gradients: not every step */
     bool measure = in->measure_noise;
     comm_begin(c, measure && e->nranks > 1);

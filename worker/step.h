@@ -16,7 +16,7 @@
  * rank's requests (each a count, summed over ranks). */
 struct step_input {
     int64_t step;            /* steps done before this one: keys dropout */
-    int64_t epoch;           /* keys the permutation */
+    int64_t epoch;           /* keys the permutation and the augmentation */
     int64_t batch_in_epoch;  /* global batch k takes positions [k B, (k+1) B) */
     int global_batch;        /* B, split across the ranks */
     double lr, momentum;
