@@ -136,7 +136,7 @@ START_TEST(test_cifar10_good)
     dataset_free(&d);
     /* through --data */
     snprintf(spec, sizeof spec, "cifar10:%s", dir);
-    ck_assert_msg(dataset_load(&d, spec, "test", 10, 0, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, spec, "test", 10, 0, err, sizeof err) == 0, "%s", err);
     check_records(&d, 3, c10_test_labels, 1, 0);
     dataset_free(&d);
     ck_assert_int_eq(dataset_default_classes(spec, LABEL_FINE), 10);
@@ -163,7 +163,7 @@ START_TEST(test_cifar100_good)
                   "%s", err);
     check_records(&d, 3, c100_labels, 2, 0);
     dataset_free(&d);
-    ck_assert_msg(dataset_load(&d, spec, "test", 100, 0, err) == 0, "%s", err);
+    ck_assert_msg(dataset_load(&d, spec, "test", 100, 0, err, sizeof err) == 0, "%s", err);
     check_records(&d, 2, c100_test_labels, 2, 1);
     dataset_free(&d);
 }

@@ -5,7 +5,8 @@
 # (reduce-scatter, 1/N of the update per rank, all-gather) matches the
 # replicated one, and its checkpoints hold the whole optimizer state; shards
 # summed in shared memory match shards sent as messages bit for bit, and a
-# machine without the shared-memory window falls back to messages;
+# machine without the shared-memory window falls back to messages, and
+# messages over TCP (between hosts; loopback here) give the same bits;
 # replicas stay identical (a checksum every step would abort the job
 # otherwise).
 . "$(dirname "$0")/lib.sh"
@@ -86,4 +87,15 @@ grep -q 'no shared-memory window.*as messages instead' "$work/no-window.err" ||
 tensor_sums "$work/no-window/checkpoints/step-00000050.ckpt" >"$work/sc"
 cmp -s "$work/sb" "$work/sc" || fail "the fallback to messages ended with different parameters"
 
-echo "ghost BN, uneven split, overlap, sharded optimizer, shared memory and replica checks passed"
+# 6. across hosts: the messages path over TCP (the transport between
+# machines) instead of shared memory, loopback only, gives the bits of the
+# shared-memory default (sa, section 5)
+"$RUN" -np 3 --mca btl tcp,self --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo -- \
+  train --run-dir "$work/tcp" $common --model 784-256-256-10 --bn --batch-size 60 --bucket-kb 64 \
+  --optimizer adam --lr 0.002 --no-shared-memory 2>"$work/tcp.err" ||
+  { cat "$work/tcp.err" >&2; fail "the run over TCP failed"; }
+tensor_sums "$work/tcp/checkpoints/step-00000050.ckpt" >"$work/sd"
+cmp -s "$work/sa" "$work/sd" || fail "messages over TCP ended with other parameters than shared memory"
+same_losses "$work/shared-memory/metrics.jsonl" "$work/tcp/metrics.jsonl" 0 "shared memory vs TCP"
+
+echo "ghost BN, uneven split, overlap, sharded optimizer, shared memory, TCP and replica checks passed"

@@ -73,3 +73,29 @@ tensor_sums() {
 metrics_no_timing() {
   sed -e 's/"samples_per_sec":[^,}]*,\{0,1\}//' -e 's/,\{0,1\}"wall_seconds":[^,}]*//' "$1"
 }
+
+# The pids of the ranks (ddtrain processes) of the run in directory $1, one
+# per line: processes whose command line starts with the binary, so neither
+# mpirun nor the launcher's shell (whose arguments also name the binary and
+# the run directory) is one of them.
+run_ranks() {
+  pgrep -f "^[^ ]*ddtrain train --run-dir $1( |\$)" || true
+}
+
+# The pid of rank $2 of the run in directory $1 (empty when it has none),
+# from the rank number mpirun puts into each rank's environment.
+rank_pid() {
+  for p in $(run_ranks "$1"); do
+    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
+      echo "$p"
+      return 0
+    fi
+  done
+}
+
+# Succeeds while process $1 runs (a zombie, ended but not yet waited for,
+# does not count).
+running() {
+  [ -r "/proc/$1/stat" ] || return 1
+  [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
