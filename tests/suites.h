@@ -17,5 +17,6 @@ Suite *rng_suite(void);
 Suite *schedule_suite(void);
 Suite *signals_suite(void);
 Suite *spec_suite(void);
+Suite *watch_suite(void);
 
 #endif
