@@ -110,14 +110,16 @@ int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket
               const struct comm_watch_settings *watch)
 {
     memset(c, 0, sizeof *c);
-    MPI_Comm_dup(comm, &c->comm);
     MPI_Comm_rank(comm, &c->rank);
     MPI_Comm_size(comm, &c->nranks);
+    int rc = comm_watch_init(&c->watch, watch, c->rank, c->nranks, c->why, sizeof c->why);
+    comm_guard_enter(&c->watch, "the duplication of the communicator");
+    MPI_Comm_dup(comm, &c->comm);
+    comm_guard_leave(&c->watch);
     c->model = m;
     c->overlap = overlap;
     c->shard = shard && c->nranks > 1;
     c->whole = (struct optim_range){ 0, m->arena.n };
-    int rc = comm_watch_init(&c->watch, watch, c->rank, c->nranks, c->why, sizeof c->why);
     if (agree(c, rc ? rc : plan_local(c, bucket_floats)))
         return -1;
     if (c->shard && node_shared &&

@@ -68,7 +68,7 @@ static void give_up(struct comm_node *c)
 
 /* Makes the window (rank 0's segment: gradients, parameters, flags; the
  * others': gradients) and zeroes it. Returns 0, or the MPI error code. */
-static int make_window(struct comm_node *c, size_t arena_bytes)
+static int make_window(struct comm_node *c, size_t arena_bytes, struct comm_watch *w)
 {
     size_t N = (size_t)c->nranks;
     size_t bytes = ALIGN + arena_bytes;
@@ -81,7 +81,9 @@ static int make_window(struct comm_node *c, size_t arena_bytes)
      * /dev/shm) is a reason to send messages, not to end the job */
     MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
     void *base;
+    comm_guard_enter(w, "the creation of the shared-memory window");
     int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, c->comm, &base, &c->win);
+    comm_guard_leave(w);
     MPI_Info_free(&info);
     if (rc != MPI_SUCCESS)
         return rc;
@@ -108,7 +110,9 @@ int comm_node_init(struct comm_node *c, MPI_Comm comm, int nbuckets, size_t aren
     MPI_Comm_rank(comm, &c->rank);
     MPI_Comm_size(comm, &c->nranks);
     c->nbuckets = nbuckets;
+    comm_guard_enter(w, "the split of the ranks by machine");
     MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->comm);
+    comm_guard_leave(w);
     int local;
     MPI_Comm_size(c->comm, &local);
     if (local != c->nranks) { /* ranks on several machines: point to point */
@@ -123,7 +127,7 @@ int comm_node_init(struct comm_node *c, MPI_Comm comm, int nbuckets, size_t aren
         give_up(c);
         return -1;
     }
-    int rc = make_window(c, round_up(arena_n * sizeof(float), ALIGN));
+    int rc = make_window(c, round_up(arena_n * sizeof(float), ALIGN), w);
     if (!all_ok(comm, rc == MPI_SUCCESS, w)) {
         char text[MPI_MAX_ERROR_STRING] = "it failed on another rank";
         int len;

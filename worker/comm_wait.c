@@ -269,7 +269,8 @@ int comm_watch_init(struct comm_watch *w, const struct comm_watch_settings *s, i
         snprintf(err, errlen, "out of memory for the watchdog");
         return -1;
     }
-    int rc = w->timeout > 0 && w->on_stall ? start_thread(w) : 0;
+    /* one rank has nobody to wait for */
+    int rc = w->timeout > 0 && w->on_stall && nranks > 1 ? start_thread(w) : 0;
     if (rc) {
         snprintf(err, errlen, "the watchdog's thread: %s", strerror(rc > 0 ? rc : errno));
         return -1;

@@ -78,8 +78,9 @@ struct comm_watch {
 };
 
 /* The watchdog of rank `rank` of `nranks` (s NULL: off): its fields, its
- * report scratch and, when there is a deadline and somebody to tell, the
- * thread that watches the guards; signals stay with the other threads.
+ * report scratch and, when there is a deadline, somebody to tell and more
+ * than one rank, the thread that watches the guards (signals stay with the
+ * other threads). One engine, one watchdog: one thread per process.
  * Returns 0, or -1 with err (out of memory, no thread). */
 int comm_watch_init(struct comm_watch *w, const struct comm_watch_settings *s, int rank,
                     int nranks, char *err, size_t errlen);
