@@ -4,6 +4,7 @@
 
 #include <mpi.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "exit_status.h"
 #include "log.h"
@@ -20,17 +21,23 @@ static void format_missing(const struct comm_stall *s, char *out, size_t len)
         at += snprintf(out + at, len - (size_t)at, "%s %d", i ? "," : "", s->missing[i]);
 }
 
+/* Makes no MPI call before the end: it may run on the watchdog's thread
+ * (comm_guard_enter in comm_wait.h says why that thread must not). */
 void stall_report(void *user, const struct comm_stall *s)
 {
     struct control *ctl = user;
-    int rank;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    char who[256], text[512];
+    char who[256], when[64], text[512];
     format_missing(s, who, sizeof who);
-    snprintf(text, sizeof text, "rank %d has waited %.1f s in %s at step %ld: %s", rank,
-             s->waited, s->where, (long)s->step, who);
+    if (s->step > 0)
+        snprintf(when, sizeof when, "at step %ld", (long)s->step);
+    else
+        snprintf(when, sizeof when, "before the first step");
+    snprintf(text, sizeof text, "rank %d has waited %.1f s in %s %s: %s", s->rank, s->waited,
+             s->where, when, who);
     if (ctl) {
-        /* only this thread writes the status: the last one published stands */
+        /* only the main thread writes the status, or the watchdog's while
+         * the main thread is held inside a guard (it cannot leave until
+         * this returns): the last one published stands */
         struct control_status st = ctl->status;
         snprintf(st.stall, sizeof st.stall, "%s%s", text,
                  s->fatal ? "; ending the job" : "; still waiting");
@@ -42,5 +49,12 @@ void stall_report(void *user, const struct comm_stall *s)
     }
     log_error("stall: %s; no progress for %.0f s (--stall-timeout): ending the job with exit status %d, which --resume auto continues",
               text, s->deadline, DDT_EXIT_STALLED);
+    /* off the main thread MPI may not be called (MPI_THREAD_SINGLE): the
+     * process ends without it, and mpirun ends the others and exits with
+     * this status, as after MPI_Abort; _exit, not exit: exit would run the
+     * atexit handlers (Open MPI's among them) under the main thread, which
+     * is inside MPI */
+    if (s->off_main_thread)
+        _exit(DDT_EXIT_STALLED);
     MPI_Abort(MPI_COMM_WORLD, DDT_EXIT_STALLED);
 }

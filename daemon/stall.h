@@ -14,7 +14,9 @@
 
 /* The engine's on_stall (comm_stall_fn); user is the rank's control socket
  * (rank 0: it publishes the report) or NULL (the other ranks). A fatal
- * report ends the job with MPI_Abort and does not return. */
+ * report ends the job and does not return: with MPI_Abort on the main
+ * thread; from the watchdog's thread, which may not call MPI, this process
+ * ends with _exit(DDT_EXIT_STALLED) and mpirun ends the others. */
 void stall_report(void *user, const struct comm_stall *s);
 
 #endif

@@ -152,11 +152,14 @@ static void train_step(struct trainer *t, const struct step_plan *p, struct step
 /* ---- set-up and the loop ---------------------------------------------------------- */
 
 /* Peak RSS of the largest rank beside the sum of what a rank must hold. */
-static void report_memory(const struct trainer *t)
+static void report_memory(struct trainer *t)
 {
     double peak = (double)mem_peak_rss(), worst = peak;
-    if (t->nranks > 1)
+    if (t->nranks > 1) {
+        comm_guard_enter(engine_watch(&t->engine), "the reduce of the memory report");
         MPI_Reduce(&peak, &worst, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+        comm_guard_leave(engine_watch(&t->engine));
+    }
     if (t->rank != 0)
         return;
     const double mib = 1024.0 * 1024.0;
@@ -180,11 +183,14 @@ static void trainer_free(struct trainer *t)
 }
 
 /* Every rank reaches the same verdict on the same arguments, so an error
- * found by all needs no communication; one found by some is shared here. */
-static int agree_status(int status)
+ * found by all needs no communication; one found by some is shared here
+ * (guarded once the engine exists). */
+static int agree_status(struct trainer *t, int status)
 {
     int worst = status;
+    comm_guard_enter(engine_watch(&t->engine), "the agreement on the run's set-up");
     MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    comm_guard_leave(engine_watch(&t->engine));
     return worst;
 }
 
@@ -205,8 +211,11 @@ static int save_checkpoint(struct trainer *t, bool stopping)
     for (int attempt = 1;; attempt++) {
         double t0 = MPI_Wtime();
         int rc = train_ckpt_save(t, err, sizeof err);
-        if (t->nranks > 1)
+        if (t->nranks > 1) {
+            comm_guard_enter(engine_watch(&t->engine), "the broadcast of the checkpoint's outcome");
             MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+            comm_guard_leave(engine_watch(&t->engine));
+        }
         if (rc == 0) {
             if (t->rank == 0)
                 log_info("checkpoint %s (%.2f s)%s", t->last_ckpt, MPI_Wtime() - t0,
@@ -251,8 +260,11 @@ static int after_step(struct trainer *t, const struct step_plan *p, const struct
     if (!want)
         return -1;
     /* every rank takes part: a sharded optimizer's state is gathered first */
-    if (t->nranks > 1)
+    if (t->nranks > 1) {
+        comm_guard_enter(engine_watch(&t->engine), "the broadcast of whether to checkpoint");
         MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        comm_guard_leave(engine_watch(&t->engine));
+    }
     if (!go || save_checkpoint(t, want_stop))
         return DDT_EXIT_CKPT_FAILED;
     return want_stop ? DDT_EXIT_OK : -1;
@@ -337,13 +349,13 @@ static int start_run(struct trainer *t, const struct spec *s, Ddtrain__Checkpoin
     int status = train_setup(t, s, resume, err, sizeof err);
     bool resuming = resume != NULL;
     ckpt_free(resume);
-    if (agree_status(status) != 0) {
+    if (agree_status(t, status) != 0) {
         if (status != 0 && err[0])
             log_error("%s", err);
         return status ? status : 2;
     }
     status = t->rank == 0 && train_open_run_dir(t, resuming, err, sizeof err) ? 2 : 0;
-    if (agree_status(status) != 0) {
+    if (agree_status(t, status) != 0) {
         if (status)
             log_error("%s", err);
         return 2;

@@ -20,6 +20,7 @@ int main(void)
     srunner_add_suite(r, analysis_suite());
     srunner_add_suite(r, signals_suite());
     srunner_add_suite(r, inputs_suite());
+    srunner_add_suite(r, watch_suite());
     srunner_run_all(r, CK_NORMAL);
     int failed = srunner_ntests_failed(r);
     srunner_free(r);

@@ -3,7 +3,10 @@
 # mid-training ends within a bounded time with exit status 5; rank 0's log
 # names the missing rank and the wait, and `ddtrain ctl status` shows the
 # stall while rank 0 still waits. Both ways of summing the shards: shared
-# memory (the flags of rank 1 lag) and messages (its requests stay open).
+# memory (the flags of rank 1 lag) and messages (its requests stay open);
+# and the blocking collectives, which the guards' thread watches: the
+# replicated mode without overlap (a step of blocking allreduces) and
+# evaluation (its allreduce), where the process ends by _exit(5).
 . "$(dirname "$0")/lib.sh"
 need_fashion_mnist
 
@@ -21,16 +24,38 @@ rank_pid() { # DIR R
   return 1
 }
 
-stall_case() { # NAME OPTIONS...
+# Training steps, and nothing else for a long time.
+steps="--train-samples 20000 --test-samples 512 --model 784-256-10 --batch-size 64 --epochs 50 --eval-every 0 --no-noise-scale"
+# Evaluation nearly all the time: an epoch of two steps, then 10240 samples
+# forwarded through a wide layer.
+evals="--train-samples 128 --model 784-1024-10 --batch-size 64 --epochs 100000 --eval-every 1 --no-noise-scale --check-every 0"
+
+# Stops rank 1 of a job with OPTIONS and checks how it ends; rank 0 must be
+# found waiting in the wait matching WAIT (an extended regex). Rank 1 is
+# stopped at whatever it is doing: when rank 0 is then caught in another
+# wait, which the other cases test, it is tried again, up to TRIES times.
+stall_case() { # NAME WAIT TRIES OPTIONS...
+  case_name=$1 wait_re=$2 tries=$3
+  shift 3
+  try=1
+  while :; do
+    stall_try "$case_name.$try" "$@"
+    [ $caught -eq 0 ] || break
+    [ $try -lt "$tries" ] ||
+      fail "$case_name: rank 0 waited in $where, not in a wait matching '$wait_re' ($tries tries)"
+    echo "$case_name: rank 1 stopped while rank 0 was not heading for '$wait_re' but $where; again"
+    try=$((try + 1))
+  done
+}
+
+# One try of stall_case: the checks every stall must pass (or fail), then
+# whether it caught the wait wanted (sets $where and $caught).
+stall_try() { # NAME OPTIONS...
   name=$1
   shift
   dir="$work/$name"
-  # no evaluation before the end and no noise scale: their blocking
-  # collectives are outside the watchdog (see the README)
-  "$RUN" -np 2 -- train --run-dir "$dir" --data fashion-mnist --train-samples 20000 \
-    --test-samples 512 --model 784-256-10 --batch-size 64 --epochs 50 --eval-every 0 \
-    --no-noise-scale --ckpt-every-epochs 0 --log-every 20 --stall-timeout 3 --quiet "$@" \
-    2>"$dir.err" &
+  "$RUN" -np 2 -- train --run-dir "$dir" --data fashion-mnist "$@" --ckpt-every-epochs 0 \
+    --log-every 20 --stall-timeout 3 --quiet 2>"$dir.err" &
   job=$!
   track $job
   i=0
@@ -73,6 +98,8 @@ stall_case() { # NAME OPTIONS...
   [ $took -ge 2 ] || fail "$name: the job ended after $took s, before the 3 s deadline"
   grep -q "E stall: rank 0 has waited [0-9.]* s in the .* at step [0-9]*: no progress from rank 1;.*exit status 5" \
     "$dir.err" || fail "$name: the log does not name rank 1 and the wait: $(cat "$dir.err")"
+  [ "$(grep -c 'E stall:' "$dir.err")" -eq 1 ] ||
+    fail "$name: more than one rank, or one rank more than once, ended the job: $(cat "$dir.err")"
   [ $seen -eq 1 ] || fail "$name: ctl status never showed the stall: $(cat "$dir.status")"
   i=0
   while kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid")" != Z ]; do
@@ -80,9 +107,19 @@ stall_case() { # NAME OPTIONS...
     [ $i -lt 50 ] || fail "$name: the stopped rank 1 outlived the job by 5 s"
     sleep 0.1
   done
-  echo "$name: exit 5 after $took s; $(grep -o 'in the [^:]*' "$dir.err" | head -n 1)"
+  where=$(grep 'E stall:' "$dir.err" | sed -n 's/.* s in \(the .*\) at step .*/\1/p')
+  echo "$name: exit 5 after $took s; in $where"
+  caught=0
+  printf '%s\n' "$where" | grep -Eq "^($wait_re)\$" && caught=1
+  return 0
 }
 
-stall_case shm
-stall_case msgs --no-shared-memory
-echo "watchdog: a stopped rank ends the job with exit status 5, in shared memory and with messages"
+# shellcheck disable=SC2086
+stall_case shm "the .*" 1 $steps
+# shellcheck disable=SC2086
+stall_case msgs "the .*" 1 $steps --no-shared-memory
+# shellcheck disable=SC2086
+stall_case blocking "the blocking .*" 3 $steps --no-shard-optimizer --no-overlap --check-every 0
+# shellcheck disable=SC2086
+stall_case eval "the allreduce of the evaluation's sums" 3 $evals
+echo "watchdog: a stopped rank ends the job with exit status 5, in shared memory, with messages, in blocking allreduces and in evaluation"

@@ -19,5 +19,6 @@ Suite *rng_suite(void);
 Suite *schedule_suite(void);
 Suite *signals_suite(void);
 Suite *spec_suite(void);
+Suite *watch_suite(void);
 
 #endif

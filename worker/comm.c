@@ -85,8 +85,7 @@ static int plan_local(struct grad_comm *c, size_t bucket_floats)
     c->req_cap = c->shard ? 2 * c->nbuckets * (c->nranks - 1) : c->nbuckets;
     c->req = malloc(((size_t)c->req_cap + 1) * sizeof *c->req);
     c->req_peer = malloc(((size_t)c->req_cap + 1) * sizeof *c->req_peer);
-    c->watch.missing = malloc((size_t)c->nranks * sizeof *c->watch.missing);
-    if (!c->req || !c->req_peer || !c->watch.missing || (c->shard && plan_shards(c))) {
+    if (!c->req || !c->req_peer || (c->shard && plan_shards(c))) {
         snprintf(c->why, sizeof c->why, "out of memory for the communication plan");
         return -1;
     }
@@ -96,7 +95,10 @@ static int plan_local(struct grad_comm *c, size_t bucket_floats)
 /* Every rank goes on to the next collective call, or none does. */
 static int agree(struct grad_comm *c, int rc)
 {
-    if (comm_all_ok(c->comm, rc == 0))
+    comm_guard_enter(&c->watch, "the agreement on the communication set-up");
+    bool ok = comm_all_ok(c->comm, rc == 0);
+    comm_guard_leave(&c->watch);
+    if (ok)
         return 0;
     if (!c->why[0])
         snprintf(c->why, sizeof c->why, "another rank could not set up its communication");
@@ -104,24 +106,27 @@ static int agree(struct grad_comm *c, int rc)
 }
 
 int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
-              bool overlap, bool shard, bool node_shared)
+              bool overlap, bool shard, bool node_shared,
+              const struct comm_watch_settings *watch)
 {
     memset(c, 0, sizeof *c);
-    MPI_Comm_dup(comm, &c->comm);
     MPI_Comm_rank(comm, &c->rank);
     MPI_Comm_size(comm, &c->nranks);
+    int rc = comm_watch_init(&c->watch, watch, c->rank, c->nranks, c->why, sizeof c->why);
+    comm_guard_enter(&c->watch, "the duplication of the communicator");
+    MPI_Comm_dup(comm, &c->comm);
+    comm_guard_leave(&c->watch);
     c->model = m;
     c->overlap = overlap;
     c->shard = shard && c->nranks > 1;
     c->whole = (struct optim_range){ 0, m->arena.n };
-    if (agree(c, plan_local(c, bucket_floats)))
+    if (agree(c, rc ? rc : plan_local(c, bucket_floats)))
         return -1;
     if (c->shard && node_shared &&
-        agree(c, comm_node_init(&c->node, c->comm, c->nbuckets, m->arena.n, c->note,
+        agree(c, comm_node_init(&c->node, c->comm, c->nbuckets, m->arena.n, &c->watch, c->note,
                                 sizeof c->note, c->why, sizeof c->why)))
         return -1;
     /* messages land in rows of their own; in shared memory they are read in place */
-    int rc = 0;
     if (c->shard && !c->node.on &&
         !(c->recv = arena_buffer((size_t)(c->nranks - 1) * c->owned_n + 1))) {
         snprintf(c->why, sizeof c->why, "out of memory for the reduction buffer");
@@ -140,7 +145,7 @@ bool comm_all_ok(MPI_Comm comm, bool ok)
 void comm_free(struct grad_comm *c)
 {
     if (c->model)
-        comm_node_free(&c->node, &c->model->arena);
+        comm_node_free(&c->node, &c->model->arena, &c->watch);
     if (c->comm != MPI_COMM_NULL && c->model)
         MPI_Comm_free(&c->comm);
     free(c->piece_ints);
@@ -149,8 +154,8 @@ void comm_free(struct grad_comm *c)
     free(c->src);
     free(c->req);
     free(c->req_peer);
-    free(c->watch.missing);
-    c->req_peer = c->watch.missing = NULL;
+    comm_watch_free(&c->watch);
+    c->req_peer = NULL;
     c->piece_ints = NULL;
     c->owned = NULL;
     c->recv = NULL;
@@ -168,7 +173,7 @@ void comm_begin(struct grad_comm *c, bool measure_norm)
 {
     c->epoch++;
     if (c->node.on && !c->node.adopted)
-        comm_node_adopt(&c->node, &c->model->arena);
+        comm_node_adopt(&c->node, &c->model->arena, &c->watch);
     c->measure_norm = measure_norm;
     c->sent = c->reduced = c->nreq = 0;
     c->local_sq = 0;
@@ -305,17 +310,25 @@ void comm_finish(struct grad_comm *c)
                       c->shard ? "the gradient reduce-scatter" : "the gradient allreduce");
         comm_wait_all(c, 2, c->stat_req, NULL, "the allreduce of the step's statistics");
     } else {
-        /* the same buckets as the overlapped mode. These blocking calls stay
-         * outside the watchdog: a non-blocking allreduce may sum in another
+        /* the same buckets as the overlapped mode. These calls stay
+         * blocking, under guards: a non-blocking allreduce may sum in another
          * order (Open MPI 4.1, 3 ranks, 10^4 floats), and this mode is the
          * blocking reference the overlapped one is compared with */
         float *g = c->model->arena.g;
-        for (int i = 0; i < c->nbuckets; i++)
+        for (int i = 0; i < c->nbuckets; i++) {
+            comm_guard_enter(&c->watch, "the blocking gradient allreduce");
             MPI_Allreduce(MPI_IN_PLACE, g + c->bucket[i].lo,
                           (int)(c->bucket[i].hi - c->bucket[i].lo), MPI_FLOAT, MPI_SUM, c->comm);
+            comm_guard_leave(&c->watch);
+        }
+        comm_guard_enter(&c->watch, "the blocking allreduce of the step's statistics");
         MPI_Allreduce(MPI_IN_PLACE, c->stats, STAT_N, MPI_DOUBLE, MPI_SUM, c->comm);
-        if (nbn)
+        comm_guard_leave(&c->watch);
+        if (nbn) {
+            comm_guard_enter(&c->watch, "the blocking allreduce of the batch-norm statistics");
             MPI_Allreduce(MPI_IN_PLACE, m->bn_batch, nbn, MPI_FLOAT, MPI_SUM, c->comm);
+            comm_guard_leave(&c->watch);
+        }
     }
     c->wait_seconds = MPI_Wtime() - t0;
 }
@@ -354,7 +367,7 @@ void comm_gather_params(struct grad_comm *c)
     c->wait_seconds += MPI_Wtime() - t0;
 }
 
-/* The two sums below stay blocking, outside the watchdog: a non-blocking
+/* The two sums below stay blocking, under guards: a non-blocking
  * allreduce of even one double may add in another order (Open MPI 4.1,
  * 5 ranks), and the bits of a healthy run must not change. */
 double comm_summed_grad_sq(struct grad_comm *c)
@@ -364,25 +377,33 @@ double comm_summed_grad_sq(struct grad_comm *c)
     double s = 0;
     for (int j = 0; j < nr; j++)
         s += vec_sum_squares(c->model->arena.g + r[j].lo, r[j].hi - r[j].lo);
-    if (c->shard)
+    if (c->shard) {
+        comm_guard_enter(&c->watch, "the noise scale's sum of squared gradients");
         MPI_Allreduce(MPI_IN_PLACE, &s, 1, MPI_DOUBLE, MPI_SUM, c->comm);
+        comm_guard_leave(&c->watch);
+    }
     return s;
 }
 
 void comm_sum_norms(void *user, double *norms, int count)
 {
     struct grad_comm *c = user;
-    if (c->shard)
+    if (c->shard) {
+        comm_guard_enter(&c->watch, "the sum of the LARS/LAMB norms");
         MPI_Allreduce(MPI_IN_PLACE, norms, count, MPI_DOUBLE, MPI_SUM, c->comm);
+        comm_guard_leave(&c->watch);
+    }
 }
 
-void comm_gather_shards(const struct grad_comm *c, const float *part, float *full)
+void comm_gather_shards(struct grad_comm *c, const float *part, float *full)
 {
     for (int k = 0; k < c->nbuckets; k++) {
         const struct comm_bucket *bk = &c->bucket[k];
+        comm_guard_enter(&c->watch, "the checkpoint's gather of the optimizer state");
         MPI_Gatherv(part + bk->own_off, bk->counts[c->rank], MPI_FLOAT,
                     c->rank == 0 ? full + bk->lo : NULL, bk->counts, bk->displs, MPI_FLOAT, 0,
                     c->comm);
+        comm_guard_leave(&c->watch);
     }
 }
 

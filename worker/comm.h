@@ -98,12 +98,14 @@ struct grad_comm {
  * when shard is set and there is more than one rank, the shards, summed in
  * shared memory when node_shared is set and every rank is on this machine
  * (when the window cannot be made, c->note says why and messages carry the
- * shards). Collective: returns 0 on every rank, or -1 on every rank with
- * c->why (out of memory, or a bucket too large for an MPI count, here or on
- * another rank). The watchdog (c->watch) starts off: no deadline, no
- * on_stall; the caller sets its fields. */
+ * shards). The watchdog (c->watch) is made first from watch (NULL: off), so
+ * that it watches the set-up's own collectives. Collective: returns 0 on
+ * every rank, or -1 on every rank with c->why (out of memory, no watchdog
+ * thread, or a bucket too large for an MPI count, here or on another
+ * rank). */
 int comm_init(struct grad_comm *c, MPI_Comm comm, struct model *m, size_t bucket_floats,
-              bool overlap, bool shard, bool node_shared);
+              bool overlap, bool shard, bool node_shared,
+              const struct comm_watch_settings *watch);
 void comm_free(struct grad_comm *c);
 
 /* Did every rank of comm succeed? (collective) */
@@ -133,7 +135,8 @@ void comm_finish(struct grad_comm *c);
  * owner has written its pieces). */
 void comm_gather_params(struct grad_comm *c);
 
-/* |summed gradient|^2 over the whole arena (collective when sharded). */
+/* |summed gradient|^2 over the whole arena (collective when sharded; the
+ * blocking allreduce is guarded). */
 double comm_summed_grad_sq(struct grad_comm *c);
 
 /* The optimizer's optim_norm_sum_fn (user = the grad_comm): sums per-tensor
@@ -142,8 +145,8 @@ void comm_sum_norms(void *user, double *norms, int count);
 
 /* Sharded optimizer state to rank 0: part holds this rank's pieces (laid out
  * as comm_owned_ranges lists them) and rank 0's full receives the whole
- * arena's worth, in arena order (collective). */
-void comm_gather_shards(const struct grad_comm *c, const float *part, float *full);
+ * arena's worth, in arena order (collective, guarded). */
+void comm_gather_shards(struct grad_comm *c, const float *part, float *full);
 
 /* Are the parameters bit-identical on every rank? Compares a 64-bit hash
  * (collective, under the watchdog). */

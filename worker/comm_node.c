@@ -39,12 +39,24 @@ static _Atomic uint64_t *flag(const struct comm_node *c, int rank, int slot)
     return &c->flags[(size_t)rank * c->flag_stride + (size_t)slot];
 }
 
-/* Did every rank of comm succeed? (collective) */
-static bool all_ok(MPI_Comm comm, bool ok)
+/* Did every rank of comm succeed? (collective, guarded) */
+static bool all_ok(MPI_Comm comm, bool ok, struct comm_watch *w)
 {
     int all = ok;
+    comm_guard_enter(w, "the agreement on the shared-memory window");
     MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, comm);
+    comm_guard_leave(w);
     return all != 0;
+}
+
+/* Every rank's stores to the window are seen by every other rank after it. */
+static void fenced_barrier(const struct comm_node *c, struct comm_watch *w, const char *where)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    comm_guard_enter(w, where);
+    MPI_Barrier(c->comm);
+    comm_guard_leave(w);
+    atomic_thread_fence(memory_order_seq_cst);
 }
 
 static void give_up(struct comm_node *c)
@@ -56,7 +68,7 @@ static void give_up(struct comm_node *c)
 
 /* Makes the window (rank 0's segment: gradients, parameters, flags; the
  * others': gradients) and zeroes it. Returns 0, or the MPI error code. */
-static int make_window(struct comm_node *c, size_t arena_bytes)
+static int make_window(struct comm_node *c, size_t arena_bytes, struct comm_watch *w)
 {
     size_t N = (size_t)c->nranks;
     size_t bytes = ALIGN + arena_bytes;
@@ -69,7 +81,9 @@ static int make_window(struct comm_node *c, size_t arena_bytes)
      * /dev/shm) is a reason to send messages, not to end the job */
     MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
     void *base;
+    comm_guard_enter(w, "the creation of the shared-memory window");
     int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, c->comm, &base, &c->win);
+    comm_guard_leave(w);
     MPI_Info_free(&info);
     if (rc != MPI_SUCCESS)
         return rc;
@@ -89,14 +103,16 @@ static int make_window(struct comm_node *c, size_t arena_bytes)
     return 0;
 }
 
-int comm_node_init(struct comm_node *c, MPI_Comm comm, int nbuckets, size_t arena_n, char *note,
-                   size_t notelen, char *why, size_t whylen)
+int comm_node_init(struct comm_node *c, MPI_Comm comm, int nbuckets, size_t arena_n,
+                   struct comm_watch *w, char *note, size_t notelen, char *why, size_t whylen)
 {
     memset(c, 0, sizeof *c);
     MPI_Comm_rank(comm, &c->rank);
     MPI_Comm_size(comm, &c->nranks);
     c->nbuckets = nbuckets;
+    comm_guard_enter(w, "the split of the ranks by machine");
     MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->comm);
+    comm_guard_leave(w);
     int local;
     MPI_Comm_size(c->comm, &local);
     if (local != c->nranks) { /* ranks on several machines: point to point */
@@ -105,14 +121,14 @@ int comm_node_init(struct comm_node *c, MPI_Comm comm, int nbuckets, size_t aren
     }
     c->flag_stride = round_up((size_t)c->nbuckets + 1, ALIGN / sizeof(uint64_t));
     c->peer_g = malloc((size_t)c->nranks * sizeof *c->peer_g);
-    if (!all_ok(comm, c->peer_g != NULL)) {
+    if (!all_ok(comm, c->peer_g != NULL, w)) {
         snprintf(why, whylen, "%s", c->peer_g ? "another rank ran out of memory"
                                               : "out of memory for the shared-memory plan");
         give_up(c);
         return -1;
     }
-    int rc = make_window(c, round_up(arena_n * sizeof(float), ALIGN));
-    if (!all_ok(comm, rc == MPI_SUCCESS)) {
+    int rc = make_window(c, round_up(arena_n * sizeof(float), ALIGN), w);
+    if (!all_ok(comm, rc == MPI_SUCCESS, w)) {
         char text[MPI_MAX_ERROR_STRING] = "it failed on another rank";
         int len;
         if (rc != MPI_SUCCESS)
@@ -124,14 +140,12 @@ int comm_node_init(struct comm_node *c, MPI_Comm comm, int nbuckets, size_t aren
         give_up(c);
         return 0;
     }
-    atomic_thread_fence(memory_order_seq_cst);
-    MPI_Barrier(c->comm);
-    atomic_thread_fence(memory_order_seq_cst);
+    fenced_barrier(c, w, "the barrier after the shared-memory window was zeroed");
     c->on = true;
     return 0;
 }
 
-void comm_node_free(struct comm_node *c, struct arena *a)
+void comm_node_free(struct comm_node *c, struct arena *a, struct comm_watch *w)
 {
     if (!c->on)
         return;
@@ -139,12 +153,14 @@ void comm_node_free(struct comm_node *c, struct arena *a)
         a->w = NULL;
         a->g = NULL;
     }
+    comm_guard_enter(w, "the release of the shared-memory window");
     MPI_Win_free(&c->win);
+    comm_guard_leave(w);
     give_up(c);
     c->on = c->adopted = false;
 }
 
-void comm_node_adopt(struct comm_node *c, struct arena *a)
+void comm_node_adopt(struct comm_node *c, struct arena *a, struct comm_watch *w)
 {
     /* every replica holds the same parameters (initialised or restored from
      * the same seed or checkpoint): rank 0's copy stands for all */
@@ -156,9 +172,7 @@ void comm_node_adopt(struct comm_node *c, struct arena *a)
     if (c->rank == 0)
         memcpy(c->node_w, a->w, a->n * sizeof(float));
     free(a->w);
-    atomic_thread_fence(memory_order_seq_cst);
-    MPI_Barrier(c->comm);
-    atomic_thread_fence(memory_order_seq_cst);
+    fenced_barrier(c, w, "the barrier after the parameters moved into shared memory");
     a->w = c->node_w;
     a->g = c->peer_g[c->rank];
     c->adopted = true;

@@ -29,14 +29,16 @@ struct comm_node {
 /* Sets n->on when every rank of comm shares this machine and the window for
  * an arena of arena_n floats could be made (when it could not, note says
  * why); returns -1 on every rank, with why, only when one is out of memory.
- * Collective over comm. */
-int comm_node_init(struct comm_node *n, MPI_Comm comm, int nbuckets, size_t arena_n, char *note,
-                   size_t notelen, char *why, size_t whylen);
-/* Frees the window; an adopted arena a loses its pointers with it. */
-void comm_node_free(struct comm_node *n, struct arena *a);
+ * Collective over comm; its blocking calls are guarded by w. */
+int comm_node_init(struct comm_node *n, MPI_Comm comm, int nbuckets, size_t arena_n,
+                   struct comm_watch *w, char *note, size_t notelen, char *why, size_t whylen);
+/* Frees the window (collective, guarded by w); an adopted arena a loses its
+ * pointers with it. */
+void comm_node_free(struct comm_node *n, struct arena *a, struct comm_watch *w);
 
-/* The first step: the parameters into the window, the arena a onto it. */
-void comm_node_adopt(struct comm_node *n, struct arena *a);
+/* The first step: the parameters into the window, the arena a onto it
+ * (a barrier, guarded by w). */
+void comm_node_adopt(struct comm_node *n, struct arena *a, struct comm_watch *w);
 
 /* This rank's gradients of bucket k are final for step `epoch`. */
 void comm_node_ready(struct comm_node *n, int k, uint64_t epoch);

@@ -26,16 +26,14 @@ int engine_init(struct engine *e, const struct engine_settings *s, char *err, si
             err[0] = '\0';
         return -1;
     }
+    struct comm_watch_settings ws = { .timeout = s->stall_timeout,
+                                      .step_multiple = s->stall_step_multiple,
+                                      .on_stall = s->on_stall, .user = s->stall_user };
     if (comm_init(&e->comm, s->comm, &e->model, s->bucket_floats, s->overlap, s->shard,
-                  s->shared_memory)) {
+                  s->shared_memory, &ws)) {
         snprintf(err, errlen, "communication set-up: %s", e->comm.why);
         return -1;
     }
-    struct comm_watch *w = &e->comm.watch;
-    w->timeout = s->stall_timeout;
-    w->step_multiple = s->stall_step_multiple;
-    w->on_stall = s->on_stall;
-    w->user = s->stall_user;
     /* the optimizer state of the range this rank updates: all, or its shard;
      * LARS and LAMB norms of tensors cut by shards are summed over ranks */
     const struct optim_range *owned;
@@ -93,7 +91,12 @@ double engine_batch_loss(struct engine *e, const struct dataset *d, const uint32
 void engine_evaluate(struct engine *e, const struct dataset *d, size_t n, double *loss,
                      double *acc)
 {
-    evaluate_split(&e->model, d, n, e->world, loss, acc);
+    evaluate_split_watched(&e->model, d, n, e->world, &e->comm.watch, loss, acc);
+}
+
+struct comm_watch *engine_watch(struct engine *e)
+{
+    return &e->comm.watch;
 }
 
 bool engine_replicas_agree(struct engine *e, unsigned long long *hash)
@@ -133,7 +136,9 @@ int engine_gather_optimizer_state(struct engine *e, const float **m, const float
         *v_all = e->opt.v ? arena_buffer(n) : NULL;
         ok = *m_all && (*v_all || !e->opt.v);
     }
+    comm_guard_enter(&e->comm.watch, "the broadcast of rank 0's room for the optimizer state");
     MPI_Bcast(&ok, 1, MPI_INT, 0, e->comm.comm);
+    comm_guard_leave(&e->comm.watch);
     if (!ok)
         return -1;
     comm_gather_shards(&e->comm, e->opt.m, *m_all);

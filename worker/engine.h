@@ -82,9 +82,14 @@ double engine_batch_loss(struct engine *e, const struct dataset *d, const uint32
                          int count, const struct pass_ctx *ctx, int *correct);
 
 /* Mean loss and accuracy over samples [0, n) of d, split across the ranks
- * (collective; see evaluate_split). */
+ * (collective, guarded; see evaluate_split). */
 void engine_evaluate(struct engine *e, const struct dataset *d, size_t n, double *loss,
                      double *acc);
+
+/* The watchdog of the engine's waits, for the caller's own blocking
+ * collectives (comm_guard_enter); on a zeroed engine, one without a thread,
+ * whose guards do nothing. */
+struct comm_watch *engine_watch(struct engine *e);
 
 /* Are the parameters bit-identical on every rank? (collective, watched) */
 bool engine_replicas_agree(struct engine *e, unsigned long long *hash);
@@ -99,8 +104,8 @@ void engine_memory_budget(const struct engine *e, struct engine_memory *out);
 
 /* The whole optimizer state on rank 0: this rank's own arrays, or (sharded)
  * every rank's shard gathered into new ones (*m_all, *v_all, to free; *v
- * is NULL without a second moment). Collective; returns -1 on every rank
- * when rank 0 is out of memory. */
+ * is NULL without a second moment). Collective, guarded; returns -1 on
+ * every rank when rank 0 is out of memory. */
 int engine_gather_optimizer_state(struct engine *e, const float **m, const float **v,
                                   float **m_all, float **v_all);
 

@@ -6,6 +6,12 @@
 void evaluate_split(struct model *m, const struct dataset *d, size_t n, MPI_Comm comm,
                     double *loss, double *acc)
 {
+    evaluate_split_watched(m, d, n, comm, NULL, loss, acc);
+}
+
+void evaluate_split_watched(struct model *m, const struct dataset *d, size_t n, MPI_Comm comm,
+                            struct comm_watch *w, double *loss, double *acc)
+{
     int rank, nranks;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &nranks);
@@ -28,8 +34,11 @@ void evaluate_split(struct model *m, const struct dataset *d, size_t n, MPI_Comm
         sums[1] += correct;
         i += B;
     }
-    if (nranks > 1)
+    if (nranks > 1) {
+        comm_guard_enter(w, "the allreduce of the evaluation's sums");
         MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm);
+        comm_guard_leave(w);
+    }
     *loss = n ? sums[0] / (double)n : NAN;
     *acc = n ? sums[1] / (double)n : NAN;
 }

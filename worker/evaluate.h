@@ -6,6 +6,7 @@
 #include <mpi.h>
 #include <stddef.h>
 
+#include "comm_wait.h"
 #include "dataset.h"
 #include "model.h"
 
@@ -14,5 +15,9 @@
  * added across comm. *loss is the mean loss, *acc the accuracy. */
 void evaluate_split(struct model *m, const struct dataset *d, size_t n, MPI_Comm comm,
                     double *loss, double *acc);
+/* The same, its allreduce guarded by the watchdog w (comm_guard_enter): a
+ * rank that never joins it ends the job rather than hanging it. */
+void evaluate_split_watched(struct model *m, const struct dataset *d, size_t n, MPI_Comm comm,
+                            struct comm_watch *w, double *loss, double *acc);
 
 #endif
