@@ -9,7 +9,7 @@
 
 /* One row per kind, in the order the parser lists them to a user. */
 static const struct layer_kind *const kinds[] = {
-    &layer_input, &layer_fc, &layer_bn, &layer_relu, &layer_dropout,
+    &layer_input, &layer_fc, &layer_bn, &layer_relu, &layer_dropout, &layer_conv,
 };
 
 enum { NKINDS = (int)(sizeof kinds / sizeof kinds[0]) };
@@ -70,13 +70,41 @@ void layer_add_half_norms(double sq[2], const float *g, const float *h, size_t n
     sq[1] += b;
 }
 
-/* ---- the input: in:N, the first item of every list, not a layer ------------- */
+/* ---- the input: in:N or in:CxHxW, the first item of every list, not a layer -- */
+
+/* "N" (N x 1 x 1) or "CxHxW" (an image of C channels), width C·H·W. */
+static int input_arg(struct layer_arg *a, const char *text, int len, char *why, int whylen)
+{
+    const char *end = text + len, *x1 = memchr(text, 'x', (size_t)len);
+    const char *x2 = x1 ? memchr(x1 + 1, 'x', (size_t)(end - x1 - 1)) : NULL;
+    struct shape s = { 0, 1, 1 };
+    bool ok = x1 ? x2 && !layer_parse_width(text, x1, &s.c) &&
+                       !layer_parse_width(x1 + 1, x2, &s.h) && !layer_parse_width(x2 + 1, end, &s.w)
+                 : !layer_parse_width(text, end, &s.c);
+    if (!ok || (long long)s.c * s.h * s.w > (1LL << 24)) {
+        snprintf(why, (size_t)whylen, "the width must be a whole number from 1 to 16777216, or a shape CxHxW (as 1x28x28) of at most 16777216 values");
+        return -1;
+    }
+    a->width = s.c * s.h * s.w;
+    /* Nx1x1 is in:N, and is written so */
+    if (s.h > 1 || s.w > 1)
+        a->image = s;
+    return 0;
+}
+
+static void input_format(const struct layer_arg *a, char *out, int outlen)
+{
+    if (a->image.c)
+        snprintf(out, (size_t)outlen, "%dx%dx%d", a->image.c, a->image.h, a->image.w);
+    else
+        layer_format_width(a, out, outlen);
+}
 
 static int input_shape(const struct layer_arg *a, struct shape in, struct shape *out, char *why,
                        int whylen)
 {
     (void)in;
-    *out = (struct shape){ a->width, 1, 1 };
+    *out = a->image.c ? a->image : (struct shape){ a->width, 1, 1 };
     return 0;
 }
 
@@ -84,7 +112,7 @@ static int input_shape(const struct layer_arg *a, struct shape in, struct shape 
 const struct layer_kind layer_input = {
     .name = "in",
     .usage = "in:N",
-    .parse_arg = layer_arg_width,
-    .format_arg = layer_format_width,
+    .parse_arg = input_arg,
+    .format_arg = input_format,
     .out_shape = input_shape,
 };

@@ -1,0 +1,175 @@
+/* 2-D convolution kernels: im2col, its adjoint col2im, and per-sample GEMMs
+ * (why per sample: conv.h). */
+#include "conv.h"
+
+#include <cblas.h>
+#include <string.h>
+
+int conv_geom_init(struct conv_geom *g, int ic, int h, int w, int oc, int k, int stride, int pad)
+{
+    *g = (struct conv_geom){ .ic = ic, .h = h, .w = w, .oc = oc, .k = k, .stride = stride,
+                             .pad = pad };
+    if (ic < 1 || h < 1 || w < 1 || oc < 1 || k < 1 || stride < 1 || pad < 0 || k > h + 2 * pad ||
+        k > w + 2 * pad)
+        return -1;
+    g->oh = (h + 2 * pad - k) / stride + 1;
+    g->ow = (w + 2 * pad - k) / stride + 1;
+    return 0;
+}
+
+bool conv_is_pointwise(const struct conv_geom *g)
+{
+    return g->k == 1 && g->stride == 1 && g->pad == 0;
+}
+
+size_t conv_col_floats(const struct conv_geom *g)
+{
+    if (conv_is_pointwise(g))
+        return 0;
+    return (size_t)g->ic * g->k * g->k * (size_t)g->oh * g->ow;
+}
+
+double conv_flops(const struct conv_geom *g)
+{
+    return 2.0 * g->oc * g->ic * g->k * g->k * (double)g->oh * g->ow;
+}
+
+/* The outputs o in [*lo, *hi) of n_out whose tap o·s + off lies inside an
+ * input of n_in; the others read padding. */
+static void inside(int n_in, int n_out, int off, int s, int *lo, int *hi)
+{
+    *lo = off >= 0 ? 0 : (-off + s - 1) / s;
+    *hi = n_in - 1 - off < 0 ? 0 : (n_in - 1 - off) / s + 1;
+    if (*hi > n_out)
+        *hi = n_out;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
+/* Row (i, j) of one channel's columns: row (OH·OW) from plane (H, W). The
+ * padding's zeros are written as runs, and a stride-1 row is a memcpy. */
+static void im2col_tap(float *row, const float *plane, int i, int j, const struct conv_geom *g)
+{
+    int s = g->stride, OW = g->ow, ylo, yhi, xlo, xhi;
+    inside(g->h, g->oh, i - g->pad, s, &ylo, &yhi);
+    inside(g->w, OW, j - g->pad, s, &xlo, &xhi);
+    memset(row, 0, (size_t)ylo * OW * sizeof *row);
+    for (int y = ylo; y < yhi; y++) {
+        float *r = row + (size_t)y * OW;
+        const float *src = plane + (size_t)(y * s + i - g->pad) * g->w + (j - g->pad);
+        memset(r, 0, (size_t)xlo * sizeof *r);
+        if (s == 1)
+            memcpy(r + xlo, src + xlo, (size_t)(xhi - xlo) * sizeof *r);
+        else
+            for (int x = xlo; x < xhi; x++)
+                r[x] = src[x * s];
+        memset(r + xhi, 0, (size_t)(OW - xhi) * sizeof *r);
+    }
+    memset(row + (size_t)yhi * OW, 0, (size_t)(g->oh - yhi) * OW * sizeof *row);
+}
+
+void conv_im2col(float *col, const float *in, const struct conv_geom *g)
+{
+    size_t P = (size_t)g->oh * g->ow, plane = (size_t)g->h * g->w;
+    for (int c = 0; c < g->ic; c++)
+        for (int i = 0; i < g->k; i++)
+            for (int j = 0; j < g->k; j++)
+                im2col_tap(col + ((size_t)(c * g->k + i) * g->k + j) * P, in + c * plane, i, j, g);
+}
+
+/* The adjoint of im2col_tap: plane (H, W) += row (OH·OW) where it was read. */
+static void col2im_tap(float *plane, const float *row, int i, int j, const struct conv_geom *g)
+{
+    int s = g->stride, OW = g->ow, ylo, yhi, xlo, xhi;
+    inside(g->h, g->oh, i - g->pad, s, &ylo, &yhi);
+    inside(g->w, OW, j - g->pad, s, &xlo, &xhi);
+    for (int y = ylo; y < yhi; y++) {
+        const float *r = row + (size_t)y * OW;
+        float *dst = plane + (size_t)(y * s + i - g->pad) * g->w + (j - g->pad);
+        for (int x = xlo; x < xhi; x++)
+            dst[x * s] += r[x];
+    }
+}
+
+void conv_col2im(float *din, const float *col, const struct conv_geom *g)
+{
+    size_t P = (size_t)g->oh * g->ow, plane = (size_t)g->h * g->w;
+    for (int c = 0; c < g->ic; c++)
+        for (int i = 0; i < g->k; i++)
+            for (int j = 0; j < g->k; j++)
+                col2im_tap(din + c * plane, col + ((size_t)(c * g->k + i) * g->k + j) * P, i, j,
+                           g);
+}
+
+void conv_forward(float *out, float *col, const float *in, const float *w, const float *b, int B,
+                  const struct conv_geom *g)
+{
+    int K = g->ic * g->k * g->k, P = g->oh * g->ow;
+    size_t in_n = (size_t)g->ic * g->h * g->w, out_n = (size_t)g->oc * P;
+    for (int n = 0; n < B; n++) {
+        const float *x = in + n * in_n, *cols = x;
+        float *y = out + n * out_n, beta = 0.0f;
+        if (!conv_is_pointwise(g)) {
+            conv_im2col(col, x, g);
+            cols = col;
+        }
+        /* the bias goes in first and the product is added to it: with beta
+         * 0, sgemm would zero y in a pass of its own, so this costs nothing */
+        if (b) {
+            for (int o = 0; o < g->oc; o++)
+                for (int p = 0; p < P; p++)
+                    y[(size_t)o * P + p] = b[o];
+            beta = 1.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->oc, P, K, 1.0f, w, K, cols, P,
+                    beta, y, P);
+    }
+}
+
+void conv_bias_grad(float *db, const float *dout, int B, int OC, int P)
+{
+    memset(db, 0, (size_t)OC * sizeof *db);
+    for (int n = 0; n < B; n++)
+        for (int o = 0; o < OC; o++) {
+            const float *r = dout + ((size_t)n * OC + o) * P;
+            float s = 0.0f;
+            for (int p = 0; p < P; p++)
+                s += r[p];
+            db[o] += s;
+        }
+}
+
+void conv_backward(float *din, float *dw, float *db, float *col, const float *dout,
+                   const float *in, const float *w, int B, const struct conv_geom *g)
+{
+    int K = g->ic * g->k * g->k, P = g->oh * g->ow;
+    size_t in_n = (size_t)g->ic * g->h * g->w, out_n = (size_t)g->oc * P;
+    bool pointwise = conv_is_pointwise(g);
+    if (db)
+        conv_bias_grad(db, dout, B, g->oc, P);
+    if (B < 1)
+        memset(dw, 0, (size_t)g->oc * K * sizeof *dw);
+    for (int n = 0; n < B; n++) {
+        const float *x = in + n * in_n, *dy = dout + n * out_n, *cols = x;
+        if (!pointwise) {
+            conv_im2col(col, x, g);
+            cols = col;
+        }
+        /* the first sample overwrites dw, the others add to it */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->oc, K, P, 1.0f, dy, P, cols, P,
+                    n ? 1.0f : 0.0f, dw, K);
+        if (!din)
+            continue;
+        float *dx = din + n * in_n;
+        if (pointwise) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, g->oc, 1.0f, w, K, dy, P,
+                        0.0f, dx, P);
+            continue;
+        }
+        /* the columns are used up: their buffer takes their gradient */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, g->oc, 1.0f, w, K, dy, P, 0.0f,
+                    col, P);
+        memset(dx, 0, in_n * sizeof *dx);
+        conv_col2im(dx, col, g);
+    }
+}
