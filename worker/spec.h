@@ -4,7 +4,8 @@
  *   mlp    := INT ('-' INT)+            784-1024-1024-10: input, hidden..., classes;
  *                                       expanded with the --bn and --dropout options
  *   list   := item (',' item)*
- *   item   := 'in:' INT | 'fc:' INT | 'bn' | 'relu' | 'dropout:' P
+ *   item   := 'in:' INT | 'in:' C 'x' H 'x' W | 'fc:' INT | 'bn' | 'relu' | 'dropout:' P
+ *           | 'conv:' OC ('k' K | 's' S | 'p' P | 'b0')+   k required, each field once
  *
  * A list starts with in:, ends with an fc: whose width is the class count, and
  * takes layers by name from the table of layer kinds (layer.c), so new kinds
