@@ -46,6 +46,18 @@ static void inside(int n_in, int n_out, int off, int s, int *lo, int *hi)
         *lo = *hi;
 }
 
+/* Zeroes columns [0, xlo) and [xhi, OW) of rows [ylo, yhi) of row (OH·OW). */
+static void zero_fringe(float *row, int ylo, int yhi, int xlo, int xhi, int OW)
+{
+    for (int y = ylo; y < yhi; y++) {
+        float *r = row + (size_t)y * OW;
+        for (int x = 0; x < xlo; x++)
+            r[x] = 0.0f;
+        for (int x = xhi; x < OW; x++)
+            r[x] = 0.0f;
+    }
+}
+
 /* Row (i, j) of one channel's columns: row (OH·OW) from plane (H, W), 0
  * where the tap lies in the padding. Plain loops rather than memset and
  * memcpy: rows are often 8 to 32 floats, where a library call costs more
@@ -58,6 +70,16 @@ static void im2col_tap(float *restrict row, const float *restrict plane, int i, 
     inside(g->w, OW, j - g->pad, s, &xlo, &xhi);
     for (int p = 0; p < ylo * OW; p++)
         row[p] = 0.0f;
+    if (s == 1 && OW == g->w && ylo < yhi) {
+        /* "same" padding: the tap's rows are one run of the plane shifted by
+         * a constant; copy it whole, then zero the columns that wrapped */
+        size_t a = (size_t)ylo * OW + xlo, b = (size_t)(yhi - 1) * OW + xhi;
+        const float *restrict src = plane + (size_t)(ylo + i - g->pad) * g->w + xlo + (j - g->pad);
+        for (size_t p = 0; p < b - a; p++)
+            row[a + p] = src[p];
+        zero_fringe(row, ylo, yhi, xlo, xhi, OW);
+        ylo = yhi;
+    }
     for (int y = ylo; y < yhi; y++) {
         float *restrict r = row + (size_t)y * OW;
         /* the tap's input row, indexed by output column (x s + j - pad) */
@@ -88,12 +110,22 @@ void conv_im2col(float *col, const float *in, const struct conv_geom *g)
 }
 
 /* The adjoint of im2col_tap: plane (H, W) += row (OH·OW) where it was read. */
-static void col2im_tap(float *restrict plane, const float *restrict row, int i, int j,
+static void col2im_tap(float *restrict plane, float *restrict row, int i, int j,
                        const struct conv_geom *g)
 {
     int s = g->stride, OW = g->ow, ylo, yhi, xlo, xhi;
     inside(g->h, g->oh, i - g->pad, s, &ylo, &yhi);
     inside(g->w, OW, j - g->pad, s, &xlo, &xhi);
+    if (s == 1 && OW == g->w && ylo < yhi) {
+        /* as in im2col_tap: one run, once the entries that would land on a
+         * wrapped column are zero (adding 0 changes nothing) */
+        size_t a = (size_t)ylo * OW + xlo, b = (size_t)(yhi - 1) * OW + xhi;
+        float *restrict dst = plane + (size_t)(ylo + i - g->pad) * g->w + xlo + (j - g->pad);
+        zero_fringe(row, ylo, yhi, xlo, xhi, OW);
+        for (size_t p = 0; p < b - a; p++)
+            dst[p] += row[a + p];
+        return;
+    }
     for (int y = ylo; y < yhi; y++) {
         const float *restrict r = row + (size_t)y * OW;
         float *restrict dst = plane + (size_t)(y * s + i - g->pad) * g->w + (j - g->pad);
@@ -106,7 +138,7 @@ static void col2im_tap(float *restrict plane, const float *restrict row, int i, 
     }
 }
 
-void conv_col2im(float *din, const float *col, const struct conv_geom *g)
+void conv_col2im(float *din, float *col, const struct conv_geom *g)
 {
     size_t P = (size_t)g->oh * g->ow, plane = (size_t)g->h * g->w;
     for (int c = 0; c < g->ic; c++)

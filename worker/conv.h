@@ -39,8 +39,9 @@ size_t conv_col_floats(const struct conv_geom *g);
 void conv_im2col(float *col, const float *in, const struct conv_geom *g);
 
 /* The adjoint: din (IC, H, W) += every column entry at the pixel it was read
- * from (entries in the padding are dropped). */
-void conv_col2im(float *din, const float *col, const struct conv_geom *g);
+ * from. Entries in the padding are dropped, and some of them set to 0 on
+ * the way (so that a "same" convolution's rows add as one run). */
+void conv_col2im(float *din, float *col, const struct conv_geom *g);
 
 /* out (B, OC, OH, OW) = w (OC, IC·k·k) * in (B, IC, H, W) + b (OC), b NULL for
  * none. col (conv_col_floats) is scratch. */
