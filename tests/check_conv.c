@@ -66,6 +66,7 @@ static const int cases[][9] = {
     { 2, 2, 3, 3, 3, 5, 1, 1, 1 }, /* the kernel as large as the padded input */
     { 2, 1, 8, 8, 2, 4, 3, 1, 1 }, /* stride 3, an even kernel */
     { 1, 3, 9, 9, 4, 5, 2, 2, 1 }, /* a 5x5 kernel, stride 2, padding 2 */
+    { 2, 2, 6, 4, 3, 5, 1, 2, 1 }, /* "same" 5x5 on a plane narrower than the kernel */
 };
 enum { NCASES = (int)(sizeof cases / sizeof cases[0]) };
 
