@@ -53,13 +53,13 @@ static const struct bad_case bad[] = {
     { "784-99999999999-10", "not a layer width" },
     { "fc:10", "must start with in:N" },
     { "in:4,relu", "must end with fc:K" },
-    { "in:4,conv:3,fc:2", "'conv:3' is not a layer" },
+    { "in:4,lstm:3,fc:2", "'lstm:3' is not a layer" },
     { "in:4,fc:0,fc:2", "width must be a whole number" },
     { "in:4,dropout:1,fc:2", "dropout rate must be" },
     { "in:4,dropout:-0.1,fc:2", "dropout rate must be" },
     { "in:4,fc:3,in:3,fc:2", "in:N may only come first" },
     { "in:4,bn:3,fc:2", "'bn:3' is not a layer" },
-    { "in:4,fc,fc:2", "'fc' is not a layer (known: in:N, fc:N, bn, relu, dropout:P, maxpool:K[sS], avgpool:K[sS], gap)" },
+    { "in:4,fc,fc:2", "'fc' is not a layer (known: in:N, fc:N, bn, relu, dropout:P, conv:OCkK[sS][pP][b0], maxpool:K[sS], avgpool:K[sS], gap)" },
     { "in:4,relu:1,fc:2", "'relu:1' is not a layer" },
     { "in:4,,fc:2", "item 2 '' is not a layer" },
     { "in:,fc:2", "item 1 'in:': the width must be" },
@@ -82,13 +82,13 @@ START_TEST(test_kind_table)
     ck_assert_ptr_eq(layer_kind_find("fc", 2), &layer_fc);
     ck_assert_ptr_eq(layer_kind_find("dropout", 7), &layer_dropout);
     ck_assert_ptr_eq(layer_kind_find("in", 2), &layer_input);
-    ck_assert_ptr_null(layer_kind_find("conv", 4));
+    ck_assert_ptr_eq(layer_kind_find("conv", 4), &layer_conv);
     ck_assert_ptr_null(layer_kind_find("f", 1));
     ck_assert_ptr_null(layer_kind_find("fcx", 3));
     ck_assert_ptr_null(layer_kind_find("", 0));
     char usage[256];
     layer_kind_usage(usage, sizeof usage);
-    ck_assert_str_eq(usage, "in:N, fc:N, bn, relu, dropout:P, maxpool:K[sS], avgpool:K[sS], gap");
+    ck_assert_str_eq(usage, "in:N, fc:N, bn, relu, dropout:P, conv:OCkK[sS][pP][b0], maxpool:K[sS], avgpool:K[sS], gap");
 }
 END_TEST
 

@@ -8,6 +8,7 @@ Suite *analysis_suite(void);
 Suite *ckpt_suite(void);
 Suite *config_suite(void);
 Suite *control_suite(void);
+Suite *conv_suite(void);
 Suite *dataset_suite(void);
 Suite *images_suite(void);
 Suite *inputs_suite(void);

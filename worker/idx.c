@@ -237,7 +237,7 @@ int dataset_load_idx(struct dataset *d, const char *images_path, const char *lab
     }
     /* a sample's shape and the model's widths are ints */
     if (img.per > INT_MAX) {
-        snprintf(err, DDT_ERRLEN, "%s: %zu values per sample: allowed at most %d", images_path,
+        snprintf(err, errlen, "%s: %zu values per sample: allowed at most %d", images_path,
                  img.per, INT_MAX);
         goto fail;
     }

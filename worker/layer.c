@@ -13,6 +13,7 @@ extern const struct layer_kind layer_maxpool, layer_avgpool, layer_gap;
 /* One row per kind, in the order the parser lists them to a user. */
 static const struct layer_kind *const kinds[] = {
     &layer_input, &layer_fc, &layer_bn, &layer_relu, &layer_dropout,
+    &layer_conv,
     &layer_maxpool,
     &layer_avgpool,
     &layer_gap,

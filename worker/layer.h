@@ -31,10 +31,11 @@ static inline int shape_size(struct shape s)
 /* The argument of a spec item ("fc:1024", "dropout:0.5"); each kind reads
  * the fields it needs, the others stay 0. */
 struct layer_arg {
-    int width;  /* in: (C·H·W), fc: */
+    int width;  /* in: (C·H·W), fc:, conv: (output channels) */
     float p;    /* dropout: */
-    struct shape shape; /* in: the input's (N x 1 x 1 for in:N) */
-    int k, stride;      /* maxpool:, avgpool: the window's side and its step */
+    struct shape shape;      /* in: the input's (N x 1 x 1 for in:N) */
+    int kernel, stride, pad; /* conv:, maxpool:, avgpool: (pooling has no padding) */
+    bool no_bias;            /* conv:...b0 */
 };
 
 /* What a forward pass needs to know beyond its input. */
@@ -137,7 +138,8 @@ struct layer_kind {
 
 /* The kinds the spec grammar names itself (a list starts with in: and ends
  * with fc:, and the MLP shorthand expands into fc, bn, relu and dropout). */
-extern const struct layer_kind layer_input, layer_fc, layer_bn, layer_relu, layer_dropout;
+extern const struct layer_kind layer_input, layer_fc, layer_bn, layer_relu, layer_dropout,
+    layer_conv;
 
 /* The kind written name[0..len) in specs, or NULL. */
 const struct layer_kind *layer_kind_find(const char *name, int len);

@@ -16,44 +16,44 @@ struct pool_state {
 static int pool_arg(struct layer_arg *a, const char *text, int len, char *why, size_t whylen)
 {
     const char *end = text + len, *s = memchr(text, 's', (size_t)len);
-    if (layer_parse_width(text, s ? s : end, &a->k) ||
+    if (layer_parse_width(text, s ? s : end, &a->kernel) ||
         (s && layer_parse_width(s + 1, end, &a->stride))) {
         snprintf(why, whylen,
                  "the window must be K or KsS (window K, stride S), whole numbers from 1 to 16777216");
         return -1;
     }
     if (!s)
-        a->stride = a->k;
+        a->stride = a->kernel;
     return 0;
 }
 
 /* The stride only when it is not the window's. */
 static void pool_format(const struct layer_arg *a, char *out, int outlen)
 {
-    if (a->stride == a->k)
-        snprintf(out, (size_t)outlen, "%d", a->k);
+    if (a->stride == a->kernel)
+        snprintf(out, (size_t)outlen, "%d", a->kernel);
     else
-        snprintf(out, (size_t)outlen, "%ds%d", a->k, a->stride);
+        snprintf(out, (size_t)outlen, "%ds%d", a->kernel, a->stride);
 }
 
 /* No padding: a window larger than the plane has nowhere to go. */
 static int pool_shape(const struct layer_arg *a, struct shape in, struct shape *out, char *why,
                       size_t whylen)
 {
-    if (a->k > in.h || a->k > in.w) {
-        snprintf(why, whylen, "a %dx%d window does not fit a %dx%d input (%dx%dx%d)", a->k,
-                 a->k, in.h, in.w, in.c, in.h, in.w);
+    if (a->kernel > in.h || a->kernel > in.w) {
+        snprintf(why, whylen, "a %dx%d window does not fit a %dx%d input (%dx%dx%d)", a->kernel,
+                 a->kernel, in.h, in.w, in.c, in.h, in.w);
         return -1;
     }
-    *out = (struct shape){ in.c, pool_out_size(in.h, a->k, a->stride),
-                           pool_out_size(in.w, a->k, a->stride) };
+    *out = (struct shape){ in.c, pool_out_size(in.h, a->kernel, a->stride),
+                           pool_out_size(in.w, a->kernel, a->stride) };
     return 0;
 }
 
 static int pool_declare(struct layer *l, const struct layer_arg *a, const struct layer_decl *d)
 {
     struct pool_state *st = l->state;
-    st->k = a->k;
+    st->k = a->kernel;
     st->stride = a->stride;
     return 0;
 }

@@ -6,6 +6,7 @@
  *   list   := item (',' item)*
  *   item   := 'in:' INT | 'in:' INT 'x' INT 'x' INT | 'fc:' INT | 'bn' | 'relu'
  *           | 'dropout:' P | ('maxpool:' | 'avgpool:') INT ['s' INT] | 'gap'
+ *           | 'conv:' OC ('k' K | 's' S | 'p' P | 'b0')+   k required, each field once
  *
  * A list starts with in:, ends with an fc: whose width is the class count, and
  * takes layers by name from the table of layer kinds (layer.c), so new kinds

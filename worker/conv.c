@@ -1,0 +1,222 @@
+/* 2-D convolution kernels: im2col, its adjoint col2im, and per-sample GEMMs
+ * (why per sample: conv.h). */
+#include "conv.h"
+
+#include <cblas.h>
+#include <string.h>
+
+int conv_geom_init(struct conv_geom *g, int ic, int h, int w, int oc, int k, int stride, int pad)
+{
+    *g = (struct conv_geom){ .ic = ic, .h = h, .w = w, .oc = oc, .k = k, .stride = stride,
+                             .pad = pad };
+    if (ic < 1 || h < 1 || w < 1 || oc < 1 || k < 1 || stride < 1 || pad < 0 || k > h + 2 * pad ||
+        k > w + 2 * pad)
+        return -1;
+    g->oh = (h + 2 * pad - k) / stride + 1;
+    g->ow = (w + 2 * pad - k) / stride + 1;
+    return 0;
+}
+
+bool conv_is_pointwise(const struct conv_geom *g)
+{
+    return g->k == 1 && g->stride == 1 && g->pad == 0;
+}
+
+size_t conv_col_floats(const struct conv_geom *g)
+{
+    if (conv_is_pointwise(g))
+        return 0;
+    return (size_t)g->ic * g->k * g->k * (size_t)g->oh * g->ow;
+}
+
+double conv_flops(const struct conv_geom *g)
+{
+    return 2.0 * g->oc * g->ic * g->k * g->k * (double)g->oh * g->ow;
+}
+
+/* The outputs o in [*lo, *hi) of n_out whose tap o·s + off lies inside an
+ * input of n_in; the others read padding. */
+static void inside(int n_in, int n_out, int off, int s, int *lo, int *hi)
+{
+    *lo = off >= 0 ? 0 : (-off + s - 1) / s;
+    *hi = n_in - 1 - off < 0 ? 0 : (n_in - 1 - off) / s + 1;
+    if (*hi > n_out)
+        *hi = n_out;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
+/* Zeroes columns [0, xlo) and [xhi, OW) of rows [ylo, yhi) of row (OH·OW). */
+static void zero_fringe(float *row, int ylo, int yhi, int xlo, int xhi, int OW)
+{
+    for (int y = ylo; y < yhi; y++) {
+        float *r = row + (size_t)y * OW;
+        for (int x = 0; x < xlo; x++)
+            r[x] = 0.0f;
+        for (int x = xhi; x < OW; x++)
+            r[x] = 0.0f;
+    }
+}
+
+/* Row (i, j) of one channel's columns: row (OH·OW) from plane (H, W), 0
+ * where the tap lies in the padding. Plain loops rather than memset and
+ * memcpy: rows are often 8 to 32 floats, where a library call costs more
+ * than the copy, and the compiler vectorises the stride-1 loop. */
+static void im2col_tap(float *restrict row, const float *restrict plane, int i, int j,
+                       const struct conv_geom *g)
+{
+    int s = g->stride, OW = g->ow, ylo, yhi, xlo, xhi;
+    inside(g->h, g->oh, i - g->pad, s, &ylo, &yhi);
+    inside(g->w, OW, j - g->pad, s, &xlo, &xhi);
+    for (int p = 0; p < ylo * OW; p++)
+        row[p] = 0.0f;
+    if (s == 1 && OW == g->w && ylo < yhi) {
+        /* "same" padding: the tap's rows are one run of the plane shifted by
+         * a constant; copy it whole, then zero the columns that wrapped */
+        size_t a = (size_t)ylo * OW + xlo, b = (size_t)(yhi - 1) * OW + xhi;
+        const float *restrict src = plane + (size_t)(ylo + i - g->pad) * g->w + xlo + (j - g->pad);
+        for (size_t p = 0; p < b - a; p++)
+            row[a + p] = src[p];
+        zero_fringe(row, ylo, yhi, xlo, xhi, OW);
+        ylo = yhi;
+    }
+    for (int y = ylo; y < yhi; y++) {
+        float *restrict r = row + (size_t)y * OW;
+        /* the tap's input row, indexed by output column (x s + j - pad) */
+        const float *restrict src = plane + (size_t)(y * s + i - g->pad) * g->w + (j - g->pad);
+        int x = 0;
+        for (; x < xlo; x++)
+            r[x] = 0.0f;
+        if (s == 1)
+            for (; x < xhi; x++)
+                r[x] = src[x];
+        else
+            for (; x < xhi; x++)
+                r[x] = src[x * s];
+        for (; x < OW; x++)
+            r[x] = 0.0f;
+    }
+    for (int p = yhi * OW; p < g->oh * OW; p++)
+        row[p] = 0.0f;
+}
+
+void conv_im2col(float *col, const float *in, const struct conv_geom *g)
+{
+    size_t P = (size_t)g->oh * g->ow, plane = (size_t)g->h * g->w;
+    for (int c = 0; c < g->ic; c++)
+        for (int i = 0; i < g->k; i++)
+            for (int j = 0; j < g->k; j++)
+                im2col_tap(col + ((size_t)(c * g->k + i) * g->k + j) * P, in + c * plane, i, j, g);
+}
+
+/* The adjoint of im2col_tap: plane (H, W) += row (OH·OW) where it was read. */
+static void col2im_tap(float *restrict plane, float *restrict row, int i, int j,
+                       const struct conv_geom *g)
+{
+    int s = g->stride, OW = g->ow, ylo, yhi, xlo, xhi;
+    inside(g->h, g->oh, i - g->pad, s, &ylo, &yhi);
+    inside(g->w, OW, j - g->pad, s, &xlo, &xhi);
+    if (s == 1 && OW == g->w && ylo < yhi) {
+        /* as in im2col_tap: one run, once the entries that would land on a
+         * wrapped column are zero (adding 0 changes nothing) */
+        size_t a = (size_t)ylo * OW + xlo, b = (size_t)(yhi - 1) * OW + xhi;
+        float *restrict dst = plane + (size_t)(ylo + i - g->pad) * g->w + xlo + (j - g->pad);
+        zero_fringe(row, ylo, yhi, xlo, xhi, OW);
+        for (size_t p = 0; p < b - a; p++)
+            dst[p] += row[a + p];
+        return;
+    }
+    for (int y = ylo; y < yhi; y++) {
+        const float *restrict r = row + (size_t)y * OW;
+        float *restrict dst = plane + (size_t)(y * s + i - g->pad) * g->w + (j - g->pad);
+        if (s == 1)
+            for (int x = xlo; x < xhi; x++)
+                dst[x] += r[x];
+        else
+            for (int x = xlo; x < xhi; x++)
+                dst[x * s] += r[x];
+    }
+}
+
+void conv_col2im(float *din, float *col, const struct conv_geom *g)
+{
+    size_t P = (size_t)g->oh * g->ow, plane = (size_t)g->h * g->w;
+    for (int c = 0; c < g->ic; c++)
+        for (int i = 0; i < g->k; i++)
+            for (int j = 0; j < g->k; j++)
+                col2im_tap(din + c * plane, col + ((size_t)(c * g->k + i) * g->k + j) * P, i, j,
+                           g);
+}
+
+void conv_forward(float *out, float *col, const float *in, const float *w, const float *b, int B,
+                  const struct conv_geom *g)
+{
+    int K = g->ic * g->k * g->k, P = g->oh * g->ow;
+    size_t in_n = (size_t)g->ic * g->h * g->w, out_n = (size_t)g->oc * P;
+    for (int n = 0; n < B; n++) {
+        const float *x = in + n * in_n, *cols = x;
+        float *y = out + n * out_n, beta = 0.0f;
+        if (!conv_is_pointwise(g)) {
+            conv_im2col(col, x, g);
+            cols = col;
+        }
+        /* the bias goes in first and the product is added to it: with beta
+         * 0, sgemm would zero y in a pass of its own, so this costs nothing */
+        if (b) {
+            for (int o = 0; o < g->oc; o++)
+                for (int p = 0; p < P; p++)
+                    y[(size_t)o * P + p] = b[o];
+            beta = 1.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->oc, P, K, 1.0f, w, K, cols, P,
+                    beta, y, P);
+    }
+}
+
+void conv_bias_grad(float *db, const float *dout, int B, int OC, int P)
+{
+    memset(db, 0, (size_t)OC * sizeof *db);
+    for (int n = 0; n < B; n++)
+        for (int o = 0; o < OC; o++) {
+            const float *r = dout + ((size_t)n * OC + o) * P;
+            float s = 0.0f;
+            for (int p = 0; p < P; p++)
+                s += r[p];
+            db[o] += s;
+        }
+}
+
+void conv_backward(float *din, float *dw, float *db, float *col, const float *dout,
+                   const float *in, const float *w, int B, const struct conv_geom *g)
+{
+    int K = g->ic * g->k * g->k, P = g->oh * g->ow;
+    size_t in_n = (size_t)g->ic * g->h * g->w, out_n = (size_t)g->oc * P;
+    bool pointwise = conv_is_pointwise(g);
+    if (db)
+        conv_bias_grad(db, dout, B, g->oc, P);
+    if (B < 1)
+        memset(dw, 0, (size_t)g->oc * K * sizeof *dw);
+    for (int n = 0; n < B; n++) {
+        const float *x = in + n * in_n, *dy = dout + n * out_n, *cols = x;
+        if (!pointwise) {
+            conv_im2col(col, x, g);
+            cols = col;
+        }
+        /* the first sample overwrites dw, the others add to it */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->oc, K, P, 1.0f, dy, P, cols, P,
+                    n ? 1.0f : 0.0f, dw, K);
+        if (!din)
+            continue;
+        float *dx = din + n * in_n;
+        if (pointwise) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, g->oc, 1.0f, w, K, dy, P,
+                        0.0f, dx, P);
+            continue;
+        }
+        /* the columns are used up: their buffer takes their gradient */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, g->oc, 1.0f, w, K, dy, P, 0.0f,
+                    col, P);
+        memset(dx, 0, in_n * sizeof *dx);
+        conv_col2im(dx, col, g);
+    }
+}
