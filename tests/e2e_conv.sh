@@ -8,9 +8,9 @@
 need_fashion_mnist
 
 args="--data fashion-mnist --model in:1x28x28,conv:16k5p2,relu,conv:32k5s2p2,relu,fc:10
-  --train-samples 2048 --test-samples 512 --epochs 1 --log-every 1 --ckpt-every 4
+  --train-samples 2048 --test-samples 512 --epochs 1 --batch-size 64 --lr 0.02 --log-every 1 --ckpt-every 16
   --ckpt-keep 10 --quiet"
-final=step-00000008.ckpt
+final=step-00000032.ckpt
 
 for n in 1 2; do
   "$RUN" -np $n -- train --run-dir "$work/r$n" $args || fail "the conv run on $n ranks failed"
@@ -21,9 +21,9 @@ for n in 1 2; do
 done
 same_losses "$work/r1/metrics.jsonl" "$work/r2/metrics.jsonl" 1e-4 "conv, 1 vs 2 ranks"
 
-# resumed from the step-4 checkpoint: the same parameters and metrics
+# resumed from the step-16 checkpoint: the same parameters and metrics
 cp -r "$work/r2" "$work/b"
-"$RUN" -np 2 -- train --run-dir "$work/b" --resume "$work/b/checkpoints/step-00000004.ckpt" \
+"$RUN" -np 2 -- train --run-dir "$work/b" --resume "$work/b/checkpoints/step-00000016.ckpt" \
   --quiet 2>"$work/b.err" || fail "resume of the conv run failed: $(cat "$work/b.err")"
 tensor_sums "$work/r2/checkpoints/$final" >"$work/sums.a"
 tensor_sums "$work/b/checkpoints/$final" >"$work/sums.b"
