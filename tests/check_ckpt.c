@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_util.h"
 #include "ckpt.h"
 #include "ckpt_restore.h"
 #include "model.h"
@@ -27,8 +28,7 @@ static Ddtrain__Checkpoint msg;
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/ddtrain-ckpt-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tu_tmpdir(dir, sizeof dir, "ckpt");
     for (int i = 0; i < 1000; i++) {
         w[i] = (float)i * 0.25f - 3.0f;
         m1[i] = (float)(i % 7);
@@ -54,20 +54,13 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static void path_of(char *out, size_t len, const char *name)
-{
-    snprintf(out, len, "%s/%s", dir, name);
+    tu_rmtree(dir);
 }
 
 START_TEST(test_round_trip)
 {
     char path[128], err[DDT_ERRLEN];
-    path_of(path, sizeof path, "a.ckpt");
+    tu_path(path, sizeof path, dir, "a.ckpt");
     ck_assert_msg(ckpt_write_file(path, &msg, err, sizeof err) == 0, "%s", err);
     Ddtrain__Checkpoint *back;
     ck_assert_msg(ckpt_read_file(path, &back, err, sizeof err) == 0, "%s", err);
@@ -116,7 +109,7 @@ START_TEST(test_damage_detected)
 {
     const struct damage *d = &damages[_i];
     char path[128], err[DDT_ERRLEN] = "";
-    path_of(path, sizeof path, "d.ckpt");
+    tu_path(path, sizeof path, dir, "d.ckpt");
     ck_assert_int_eq(ckpt_write_file(path, &msg, err, sizeof err), 0);
     struct stat st;
     stat(path, &st);
@@ -292,7 +285,7 @@ static int write_and_restore(char *err, size_t errlen)
         if (ct[i].name)
             ct[i].crc32 = ckpt_tensor_crc(ct[i].data, ct[i].n_data);
     char path[128];
-    path_of(path, sizeof path, "crafted.ckpt");
+    tu_path(path, sizeof path, dir, "crafted.ckpt");
     ck_assert_msg(ckpt_write_file(path, &cmsg, err, errlen) == 0, "%s", err);
     Ddtrain__Checkpoint *back;
     if (ckpt_read_file(path, &back, err, errlen))

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_util.h"
 #include "control.h"
 #include "suites.h"
 
@@ -21,15 +22,12 @@ static char dir[256];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/ddtrain-ctl-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tu_tmpdir(dir, sizeof dir, "ctl");
 }
 
 static void teardown(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    tu_rmtree(dir);
 }
 
 static void serve_and_ask(const char *run_dir)

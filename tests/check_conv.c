@@ -3,7 +3,7 @@
  * padding 0 to 2, odd sizes, 1x1 kernels, a kernel as large as the padded
  * input), the conv: spec item and the in:CxHxW input (round trips,
  * refusals), and whole models with conv layers (gradients, half norms,
- * tensors and memory). Tolerances as in check_layers.c: the reference is
+ * tensors and memory). Tolerances as in check_util.h: the reference is
  * linear in each input, so its central differences are good to about 1e-9,
  * the float kernels to about 1e-6 relative; 1e-4 relative plus 1e-4 absolute
  * still catches a wrong or missing term, of order 1. */
@@ -11,47 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_util.h"
 #include "conv.h"
 #include "model.h"
 #include "rng.h"
 #include "suites.h"
 
-#define FD_H 1e-6
-#define FD_RTOL 1e-4
-#define FD_ATOL 1e-4
-
-static float *falloc(size_t n)
-{
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-static double *dalloc(size_t n)
-{
-    double *p = malloc((n ? n : 1) * sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
 static void fill(float *x, size_t n, uint64_t key)
 {
     for (size_t i = 0; i < n; i++)
         x[i] = (float)rng_normal(23, 1, key, i, 0);
-}
-
-static void set_all(float *x, size_t n, float v)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = v;
-}
-
-static double *to_double(const float *x, size_t n)
-{
-    double *d = dalloc(n);
-    for (size_t i = 0; i < n; i++)
-        d[i] = x[i];
-    return d;
 }
 
 /* ---- the kernels against a direct convolution ------------------------------- */
@@ -100,31 +69,15 @@ static void ref_conv(const struct conv_ref *r)
                 }
 }
 
-static double ref_loss(const struct conv_ref *r)
+static double ref_loss(void *p)
 {
+    const struct conv_ref *r = p;
     ref_conv(r);
     size_t n = (size_t)r->B * r->g.oc * r->g.oh * r->g.ow;
     double s = 0;
     for (size_t i = 0; i < n; i++)
         s += r->out[i] * r->R[i];
     return s;
-}
-
-/* analytic (n) against central differences of L = sum(out R) over x (n). */
-static void check_grad(const char *what, const float *analytic, double *x, size_t n,
-                       const struct conv_ref *r)
-{
-    for (size_t k = 0; k < n; k++) {
-        double s = x[k];
-        x[k] = s + FD_H;
-        double lp = ref_loss(r);
-        x[k] = s - FD_H;
-        double lm = ref_loss(r);
-        x[k] = s;
-        double num = (lp - lm) / (2 * FD_H);
-        ck_assert_msg(fabs(analytic[k] - num) <= FD_ATOL + FD_RTOL * fabs(num),
-                      "%s[%zu]: analytic %.9g, central difference %.9g", what, k, analytic[k], num);
-    }
 }
 
 struct conv_bufs {
@@ -137,15 +90,15 @@ static void conv_bufs_init(struct conv_bufs *f, const struct conv_geom *g, int B
     f->nin = (size_t)B * g->ic * g->h * g->w;
     f->nw = (size_t)g->oc * g->ic * g->k * g->k;
     f->nout = (size_t)B * g->oc * g->oh * g->ow;
-    f->in = falloc(f->nin);
-    f->w = falloc(f->nw);
-    f->b = falloc((size_t)g->oc);
-    f->R = falloc(f->nout);
-    f->out = falloc(f->nout);
-    f->col = falloc(conv_col_floats(g));
-    f->din = falloc(f->nin);
-    f->dw = falloc(f->nw);
-    f->db = falloc((size_t)g->oc);
+    f->in = tu_falloc(f->nin);
+    f->w = tu_falloc(f->nw);
+    f->b = tu_falloc((size_t)g->oc);
+    f->R = tu_falloc(f->nout);
+    f->out = tu_falloc(f->nout);
+    f->col = tu_falloc(conv_col_floats(g));
+    f->din = tu_falloc(f->nin);
+    f->dw = tu_falloc(f->nw);
+    f->db = tu_falloc((size_t)g->oc);
     fill(f->in, f->nin, (uint64_t)key);
     fill(f->w, f->nw, (uint64_t)key + 1);
     fill(f->b, (size_t)g->oc, (uint64_t)key + 2);
@@ -177,28 +130,28 @@ START_TEST(test_conv_forward_and_gradients)
     struct conv_bufs f;
     conv_bufs_init(&f, &g, B, 10 * _i);
     /* every output and gradient is written, never read first (NaN would show) */
-    set_all(f.out, f.nout, NAN);
-    set_all(f.din, f.nin, NAN);
-    set_all(f.dw, f.nw, NAN);
-    set_all(f.db, (size_t)g.oc, NAN);
+    tu_set_all(f.out, f.nout, NAN);
+    tu_set_all(f.din, f.nin, NAN);
+    tu_set_all(f.dw, f.nw, NAN);
+    tu_set_all(f.db, (size_t)g.oc, NAN);
     conv_forward(f.out, f.col, f.in, f.w, bias ? f.b : NULL, B, &g);
     conv_backward(f.din, f.dw, bias ? f.db : NULL, f.col, f.R, f.in, f.w, B, &g);
 
-    struct conv_ref r = { to_double(f.in, f.nin), to_double(f.w, f.nw), to_double(f.b, (size_t)g.oc),
-                          to_double(f.R, f.nout), dalloc(f.nout), B, bias, g };
+    struct conv_ref r = { tu_to_double(f.in, f.nin), tu_to_double(f.w, f.nw), tu_to_double(f.b, (size_t)g.oc),
+                          tu_to_double(f.R, f.nout), tu_dalloc(f.nout), B, bias, g };
     ref_conv(&r);
     for (size_t k = 0; k < f.nout; k++)
         ck_assert_msg(fabs(f.out[k] - r.out[k]) <= 1e-5 * (1 + fabs(r.out[k])),
                       "out[%zu]: kernel %.9g, direct %.9g", k, f.out[k], r.out[k]);
-    check_grad("din", f.din, r.in, f.nin, &r);
-    check_grad("dw", f.dw, r.w, f.nw, &r);
+    tu_check_grad("din", f.din, 0.0f, r.in, f.nin, ref_loss, &r);
+    tu_check_grad("dw", f.dw, 0.0f, r.w, f.nw, ref_loss, &r);
     if (bias)
-        check_grad("db", f.db, r.b, (size_t)g.oc, &r);
+        tu_check_grad("db", f.db, 0.0f, r.b, (size_t)g.oc, ref_loss, &r);
 
     /* without an input gradient (the first layer) the others are the same,
      * and twice over they are overwritten, not added to */
-    float *dw2 = falloc(f.nw), *db2 = falloc((size_t)g.oc);
-    set_all(dw2, f.nw, NAN);
+    float *dw2 = tu_falloc(f.nw), *db2 = tu_falloc((size_t)g.oc);
+    tu_set_all(dw2, f.nw, NAN);
     conv_backward(NULL, dw2, db2, f.col, f.R, f.in, f.w, B, &g);
     conv_backward(NULL, dw2, db2, f.col, f.R, f.in, f.w, B, &g);
     for (size_t k = 0; k < f.nw; k++)
@@ -231,10 +184,10 @@ START_TEST(test_im2col_adjoint)
     struct conv_geom g;
     ck_assert_int_eq(conv_geom_init(&g, c[1], c[2], c[3], c[4], c[5], c[6], c[7]), 0);
     size_t nx = (size_t)g.ic * g.h * g.w, ncol = (size_t)g.ic * g.k * g.k * g.oh * g.ow;
-    float *x = falloc(nx), *y = falloc(ncol), *col = falloc(ncol), *back = falloc(nx);
+    float *x = tu_falloc(nx), *y = tu_falloc(ncol), *col = tu_falloc(ncol), *back = tu_falloc(nx);
     fill(x, nx, 1);
     fill(y, ncol, 2);
-    set_all(col, ncol, NAN);
+    tu_set_all(col, ncol, NAN);
     conv_im2col(col, x, &g);
     memset(back, 0, nx * sizeof *back);
     conv_col2im(back, y, &g);
@@ -287,15 +240,8 @@ static const struct spec_case good[] = {
 
 START_TEST(test_conv_spec_good)
 {
-    const struct spec_case *c = &good[_i];
     struct spec s, again;
-    char err[256], out[512], out2[512];
-    ck_assert_msg(spec_parse(&s, c->text, 0, 0, err, sizeof err) == 0, "%s: %s", c->text, err);
-    spec_format(&s, out, sizeof out);
-    ck_assert_str_eq(out, c->canonical);
-    ck_assert_msg(spec_parse(&again, out, 0, 0, err, sizeof err) == 0, "%s: %s", out, err);
-    spec_format(&again, out2, sizeof out2);
-    ck_assert_str_eq(out2, out);
+    tu_spec_round_trip(&s, &again, good[_i].text, good[_i].canonical);
     ck_assert_int_eq(spec_input_width(&s), spec_input_width(&again));
 }
 END_TEST
@@ -335,12 +281,7 @@ static const struct bad_case bad[] = {
 
 START_TEST(test_conv_spec_bad)
 {
-    const struct bad_case *c = &bad[_i];
-    struct spec s;
-    char err[256] = "";
-    ck_assert_int_eq(spec_parse(&s, c->text, 0, 0, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, c->says) != NULL, "'%s': message '%s' lacks '%s'", c->text, err,
-                  c->says);
+    tu_spec_refused(bad[_i].text, false, bad[_i].says);
 }
 END_TEST
 
@@ -366,27 +307,14 @@ END_TEST
 
 /* ---- models with conv layers ------------------------------------------------- */
 
+/* m with inputs and labels, no ghost groups. */
 static void build(struct model *m, const char *text, int B)
 {
-    struct spec s;
-    char err[256];
-    ck_assert_msg(spec_parse(&s, text, false, 0, err, sizeof err) == 0, "%s", err);
-    struct model_options o = { .bn_group = 0, .bn_eps = 1e-5f, .bn_momentum = 0.1f };
-    ck_assert_msg(model_build(m, &s, B, &o, err, sizeof err) == 0, "%s", err);
-    model_init_params(m, 5);
-    for (int i = 0; i < B * m->in_dim; i++)
-        m->act[0][i] = (float)rng_normal(9, 99, 0, (uint64_t)i, 0);
-    for (int i = 0; i < B; i++)
-        m->labels[i] = (int32_t)(i % m->classes);
+    tu_build(m, text, B, 0);
+    tu_fill_input(m, B);
 }
 
-static double loss_of(struct model *m, int B)
-{
-    int correct;
-    struct pass_ctx ctx = { .train = true, .seed = 1 };
-    model_forward(m, &ctx, B);
-    return model_loss(m, m->labels, B, &correct);
-}
+static const struct pass_ctx train_ctx = { .train = true, .seed = 1 };
 
 /* Central differences of the summed loss against every element of every
  * tensor, biases given non-zero values so that ReLU kinks are not all at the
@@ -397,32 +325,14 @@ static double loss_of(struct model *m, int B)
 START_TEST(test_conv_model_gradients)
 {
     const int B = 3;
+    const char *spec = "in:1x8x8,conv:4k3p1,relu,conv:6k3s2,relu,fc:3";
     struct model m;
-    build(&m, "in:1x8x8,conv:4k3p1,relu,conv:6k3s2,relu,fc:3", B);
+    build(&m, spec, B);
     for (int v = 0; v < m.arena.nviews; v++)
         if (m.arena.views[v].role == ROLE_BIAS)
             for (size_t k = 0; k < m.arena.views[v].n; k++)
                 arena_w(&m.arena, v)[k] = 0.1f * (float)rng_normal(3, 3, (uint64_t)v, k, 0);
-    loss_of(&m, B);
-    model_backward(&m, m.labels, B, NULL, NULL);
-    float *grad = malloc(m.arena.n * sizeof *grad);
-    memcpy(grad, m.arena.g, m.arena.n * sizeof *grad);
-    const float h = 1e-3f;
-    for (int v = 0; v < m.arena.nviews; v++) {
-        const struct tensor_view *tv = &m.arena.views[v];
-        for (size_t k = 0; k < tv->n; k++) {
-            float *w = &m.arena.w[tv->off + k], saved = *w;
-            *w = saved + h;
-            double lp = loss_of(&m, B);
-            *w = saved - h;
-            double lm = loss_of(&m, B);
-            *w = saved;
-            double num = (lp - lm) / (2.0 * h), ana = grad[tv->off + k];
-            ck_assert_msg(fabs(num - ana) <= 2e-2 * fabs(num) + 5e-3, "%s[%zu]: numeric %g analytic %g",
-                          tv->name, k, num, ana);
-        }
-    }
-    free(grad);
+    tu_model_fd(&m, spec, &train_ctx, B, 1e-3f, true);
     model_free(&m);
 }
 END_TEST
@@ -470,29 +380,11 @@ END_TEST
  * one backward are the norms of backward passes over each half alone. */
 START_TEST(test_conv_half_norms)
 {
-    const int B = 6, half = 3, D = 2 * 5 * 5;
+    const int B = 6;
     struct model m;
     build(&m, "in:2x5x5,conv:3k3p1,relu,conv:4k1,fc:3", B);
     ck_assert_int_eq(model_enable_halves(&m), 0);
-    loss_of(&m, B);
-    m.measure_halves = true;
-    model_backward(&m, m.labels, B, NULL, NULL);
-    double halves[2] = { m.half_sq[0], m.half_sq[1] };
-    m.measure_halves = false;
-    float input[6 * 2 * 5 * 5];
-    int32_t labels[6];
-    memcpy(input, m.act[0], sizeof input);
-    memcpy(labels, m.labels, sizeof labels);
-    for (int h = 0; h < 2; h++) {
-        memcpy(m.act[0], input + h * half * D, (size_t)half * D * sizeof(float));
-        memcpy(m.labels, labels + h * half, (size_t)half * sizeof(int32_t));
-        loss_of(&m, half);
-        model_backward(&m, m.labels, half, NULL, NULL);
-        double sq = 0;
-        for (size_t k = 0; k < m.arena.n; k++)
-            sq += (double)m.arena.g[k] * m.arena.g[k];
-        ck_assert_double_eq_tol(halves[h], sq, 1e-5 * sq);
-    }
+    tu_half_norms_split(&m, &train_ctx, B);
     model_free(&m);
 }
 END_TEST

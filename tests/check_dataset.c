@@ -1,7 +1,6 @@
 /* Tests of the data readers on files they write: IDX raw and gzip, every kind
  * of damage, CSV with and without a header, --data resolution, feature
  * statistics and batch normalisation, and the real Fashion-MNIST if present. */
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "check_util.h"
 #include "dataset.h"
 #include "suites.h"
 
@@ -19,28 +19,18 @@ static char dir[64];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/ddtrain-data-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    tu_tmpdir(dir, sizeof dir, "data");
 }
 
 static void teardown(void)
 {
-    ck_assert_int_eq(nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+    tu_rmtree(dir);
 }
 
 /* DIR/name into a caller's buffer. */
 static const char *at(char *buf, size_t len, const char *name)
 {
-    snprintf(buf, len, "%s/%s", dir, name);
-    return buf;
+    return tu_path(buf, len, dir, name);
 }
 
 static void put_be32(unsigned char *p, unsigned v)
@@ -63,10 +53,7 @@ static void write_bytes(const char *name, const void *data, size_t len, int gz)
             ck_assert_int_eq(gzwrite(f, data, (unsigned)len), (int)len);
         ck_assert_int_eq(gzclose(f), Z_OK);
     } else {
-        FILE *f = fopen(path, "wb");
-        ck_assert_ptr_nonnull(f);
-        ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-        ck_assert_int_eq(fclose(f), 0);
+        tu_write_file(path, data, len);
     }
 }
 

@@ -2,7 +2,6 @@
  * they write (read back exactly, every damage refused with its message),
  * per-channel statistics against a double reference, and the training
  * augmentation (its keys, the crop's zero padding, the flip). */
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "augment.h"
+#include "check_util.h"
 #include "dataset.h"
 #include "spec.h"
 #include "suites.h"
@@ -21,27 +21,12 @@ static char dir[64];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/ddtrain-images-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    tu_tmpdir(dir, sizeof dir, "images");
 }
 
 static void teardown(void)
 {
-    ck_assert_int_eq(nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS), 0);
-}
-
-static const char *at(char *buf, size_t len, const char *name)
-{
-    snprintf(buf, len, "%s/%s", dir, name);
-    return buf;
+    tu_rmtree(dir);
 }
 
 /* The pixel p of record k (numbered across all files of a split). */
@@ -56,7 +41,7 @@ static void write_records(const char *name, int first, int n, const uint8_t *lab
                           int label_bytes, int extra)
 {
     char path[256];
-    FILE *f = fopen(at(path, sizeof path, name), "wb");
+    FILE *f = fopen(tu_path(path, sizeof path, dir, name), "wb");
     ck_assert_ptr_nonnull(f);
     for (int k = first; k < first + n; k++) {
         ck_assert_int_eq(fwrite(lab + (size_t)k * label_bytes, 1, (size_t)label_bytes, f),
@@ -202,7 +187,7 @@ START_TEST(test_damaged)
         write_cifar100();
     else
         write_cifar10();
-    at(path, sizeof path, dm->file);
+    tu_path(path, sizeof path, dir, dm->file);
     uint8_t lab[8];
     switch (_i) {
     case 0: /* one byte short of two records */
@@ -261,11 +246,11 @@ START_TEST(test_folder_errors)
 {
     struct dataset d;
     char err[DDT_ERRLEN] = "", p[256];
-    at(p, sizeof p, "nowhere");
+    tu_path(p, sizeof p, dir, "nowhere");
     ck_assert_int_eq(dataset_load_cifar(&d, p, false, "train", LABEL_FINE, 10, 0, err, sizeof err), -1);
     ck_assert_msg(strstr(err, p) && strstr(err, "No such file"), "%s", err);
     write_records("plain", 0, 1, c10_labels, 1, 0);
-    at(p, sizeof p, "plain");
+    tu_path(p, sizeof p, dir, "plain");
     ck_assert_int_eq(dataset_load_cifar(&d, p, false, "test", LABEL_FINE, 10, 0, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "not a folder"), "%s", err);
     ck_assert_int_eq(dataset_load_cifar(&d, dir, true, "test", LABEL_FINE, 100, 0, err, sizeof err), -1);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_util.h"
 #include "ckpt.h"
 #include "commands.h"
 #include "dataset.h"
@@ -20,28 +21,12 @@ static char dir[64];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/ddtrain-inputs-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tu_tmpdir(dir, sizeof dir, "inputs");
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static void path_of(char *out, size_t len, const char *name)
-{
-    snprintf(out, len, "%s/%s", dir, name);
-}
-
-static void write_bytes(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
+    tu_rmtree(dir);
 }
 
 /* ---- regular files only ------------------------------------------------------ */
@@ -50,7 +35,7 @@ static void write_bytes(const char *path, const void *data, size_t len)
  * the tcase timeout fail the test), 1 a directory. */
 static void make_odd(char *path, size_t len, int kind)
 {
-    path_of(path, len, kind == 0 ? "fifo" : "folder");
+    tu_path(path, len, dir, kind == 0 ? "fifo" : "folder");
     ck_assert_int_eq(kind == 0 ? mkfifo(path, 0600) : mkdir(path, 0700), 0);
 }
 
@@ -68,13 +53,13 @@ START_TEST(test_regfile_refuses)
     ck_assert_int_eq(regfile_open(path, err, sizeof err), -1);
     assert_refused(err, path, _i);
     ck_assert_ptr_null(regfile_fopen(path, "r", err, sizeof err));
-    path_of(path, sizeof path, "plain");
-    write_bytes(path, "x", 1);
+    tu_path(path, sizeof path, dir, "plain");
+    tu_write_file(path, "x", 1);
     FILE *f = regfile_fopen(path, "r", err, sizeof err);
     ck_assert_msg(f != NULL, "%s", err);
     ck_assert_int_eq(fgetc(f), 'x');
     fclose(f);
-    path_of(path, sizeof path, "nowhere");
+    tu_path(path, sizeof path, dir, "nowhere");
     ck_assert_ptr_null(regfile_fopen(path, "r", err, sizeof err));
     ck_assert_msg(strstr(err, "No such file") && strstr(err, path), "%s", err);
 }
@@ -109,8 +94,8 @@ END_TEST
 START_TEST(test_config_nul)
 {
     char path[128], err[DDT_ERRLEN] = "";
-    path_of(path, sizeof path, "binary.conf");
-    write_bytes(path, "# fine\nab\0cd\n", 13);
+    tu_path(path, sizeof path, dir, "binary.conf");
+    tu_write_file(path, "# fine\nab\0cd\n", 13);
     struct { int n; } target;
     static const struct option_def none[] = { { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL } };
     ck_assert_int_eq(config_load_file(none, &target, path, err, sizeof err), -1);
@@ -120,7 +105,7 @@ START_TEST(test_config_nul)
     /* a long text line keeps its own message */
     char line[1100];
     memset(line, 'a', sizeof line);
-    write_bytes(path, line, sizeof line);
+    tu_write_file(path, line, sizeof line);
     ck_assert_int_eq(config_load_file(none, &target, path, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "line 1: longer than 1022 characters"), "%s", err);
 }
@@ -129,8 +114,8 @@ END_TEST
 START_TEST(test_csv_nul)
 {
     char path[128], err[DDT_ERRLEN] = "";
-    path_of(path, sizeof path, "data.csv");
-    write_bytes(path, "1,2,3\n0,1\0,2\n", 13);
+    tu_path(path, sizeof path, dir, "data.csv");
+    tu_write_file(path, "1,2,3\n0,1\0,2\n", 13);
     struct dataset d;
     ck_assert_int_eq(dataset_load_csv(&d, path, 3, 0, err, sizeof err), -1);
     ck_assert_msg(strstr(err, path) && strstr(err, "line 2 has a NUL byte"), "%s", err);
@@ -176,11 +161,11 @@ START_TEST(test_store_removes_temps)
                                   "latest.tmp.1.bak", "mine.ckpt.tmp.3" };
     for (size_t i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s", ckdir, stale[i]);
-        write_bytes(path, "partial", 7);
+        tu_write_file(path, "partial", 7);
     }
     for (size_t i = 0; i < 5; i++) {
         snprintf(path, sizeof path, "%s/%s", ckdir, kept[i]);
-        write_bytes(path, "other", 5);
+        tu_write_file(path, "other", 5);
     }
     /* at start (the coordinator calls it when it opens the run directory) */
     ck_assert_int_eq(ckpt_store_remove_temps(dir), 2);
@@ -190,7 +175,7 @@ START_TEST(test_store_removes_temps)
     }
     /* and when a save prunes old checkpoints */
     snprintf(path, sizeof path, "%s/step-00000009.ckpt.tmp.99", ckdir);
-    write_bytes(path, "partial", 7);
+    tu_write_file(path, "partial", 7);
     Ddtrain__Checkpoint msg;
     Ddtrain__Tensor t, *ts[1];
     uint32_t shape[1] = { 4 };
@@ -221,7 +206,7 @@ START_TEST(test_empty_payload)
     snprintf(ckdir, sizeof ckdir, "%s/checkpoints", dir);
     ck_assert_int_eq(mkdir(ckdir, 0700), 0);
     snprintf(path, sizeof path, "%s/step-00000001.ckpt", ckdir);
-    write_bytes(path, empty, sizeof empty);
+    tu_write_file(path, empty, sizeof empty);
     /* the store skips it as damaged, with the reason */
     Ddtrain__Checkpoint *msg = NULL;
     char found[256];
@@ -276,8 +261,8 @@ START_TEST(test_inspect_many_dims)
     Ddtrain__Tensor t, *ts[1];
     small_checkpoint(&msg, &t, ts, shape, 300, "w");
     char path[128], out[128], err[DDT_ERRLEN];
-    path_of(path, sizeof path, "dims.ckpt");
-    path_of(out, sizeof out, "dims.txt");
+    tu_path(path, sizeof path, dir, "dims.ckpt");
+    tu_path(out, sizeof out, dir, "dims.txt");
     ck_assert_msg(ckpt_write_file(path, &msg, err, sizeof err) == 0, "%s", err);
     char *argv[] = { "ddtrain", "inspect", path, NULL };
     ck_assert_int_eq(run_inspect(out, 3, argv), 0);
@@ -369,8 +354,8 @@ START_TEST(test_inspect_json_escapes)
     small_checkpoint(&msg, &t, ts, shape, 2, bad);
     msg.model_spec = "in:4,\"fc\":1";
     char path[128], out[128], err[DDT_ERRLEN];
-    path_of(path, sizeof path, "a\"b\\c\n.ckpt");
-    path_of(out, sizeof out, "out.json");
+    tu_path(path, sizeof path, dir, "a\"b\\c\n.ckpt");
+    tu_path(out, sizeof out, dir, "out.json");
     ck_assert_msg(ckpt_write_file(path, &msg, err, sizeof err) == 0, "%s", err);
     char *argv[] = { "ddtrain", "inspect", path, "--json", NULL };
     ck_assert_int_eq(run_inspect(out, 4, argv), 0);
@@ -395,8 +380,8 @@ START_TEST(test_inspect_show_config)
     cfg.lines = lines;
     msg.config = &cfg;
     char path[128], out[128], err[DDT_ERRLEN];
-    path_of(path, sizeof path, "c.ckpt");
-    path_of(out, sizeof out, "c.txt");
+    tu_path(path, sizeof path, dir, "c.ckpt");
+    tu_path(out, sizeof out, dir, "c.txt");
     ck_assert_msg(ckpt_write_file(path, &msg, err, sizeof err) == 0, "%s", err);
     char *argv[] = { "ddtrain", "inspect", path, "--show-config", NULL };
     ck_assert_int_eq(run_inspect(out, 4, argv), 0);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "batchnorm.h"
+#include "check_util.h"
 #include "dropout.h"
 #include "linear.h"
 #include "relu.h"
@@ -17,46 +18,16 @@
 
 /* ---- helpers ------------------------------------------------------------------
  *
- * Every gradient check uses the scalar loss L = sum(out * R) for a fixed random
- * R, so that dout = R. The kernels' analytic gradients (float) are compared with
+ * Every gradient check compares the kernels' analytic gradients (float) with
  * central differences of a double-precision reference forward written here
- * from the definition; each forward kernel is in turn checked against its
- * reference, so the differences really are those of the kernel's function.
- * With h = 1e-6 in double the differences are good to about 1e-9; the float
- * kernels to about 1e-6 relative. A tolerance of 1e-4 relative plus 1e-4
- * absolute leaves room for float rounding and still catches a missing or
- * wrong term, which would be of order 1. */
-
-#define FD_H 1e-6
-#define FD_RTOL 1e-4
-#define FD_ATOL 1e-4
+ * from the definition (tu_check_grad, whose tolerances check_util.h
+ * explains); each forward kernel is in turn checked against its reference,
+ * so the differences really are those of the kernel's function. */
 
 static void fill(float *x, size_t n, uint64_t key, float scale)
 {
     for (size_t i = 0; i < n; i++)
         x[i] = scale * (float)rng_normal(17, 1, key, i, 0);
-}
-
-static float *falloc(size_t n)
-{
-    float *p = malloc(n * sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-static double *dalloc(size_t n)
-{
-    double *p = malloc(n * sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-static double *to_double(const float *x, size_t n)
-{
-    double *d = dalloc(n);
-    for (size_t i = 0; i < n; i++)
-        d[i] = x[i];
-    return d;
 }
 
 static double ddot(const double *a, const double *b, size_t n)
@@ -65,30 +36,6 @@ static double ddot(const double *a, const double *b, size_t n)
     for (size_t i = 0; i < n; i++)
         s += a[i] * b[i];
     return s;
-}
-
-static void set_all(float *x, size_t n, float v)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = v;
-}
-
-/* Compares analytic (n) - offset with central differences of loss(ctx) over
- * x (n), one of the reference's inputs, perturbed in place and restored. */
-static void check_grad(const char *what, const float *analytic, float offset, double *x, int n,
-                       double (*loss)(void *), void *ctx)
-{
-    for (int k = 0; k < n; k++) {
-        double s = x[k];
-        x[k] = s + FD_H;
-        double lp = loss(ctx);
-        x[k] = s - FD_H;
-        double lm = loss(ctx);
-        x[k] = s;
-        double num = (lp - lm) / (2 * FD_H), got = (double)analytic[k] - offset;
-        ck_assert_msg(fabs(got - num) <= FD_ATOL + FD_RTOL * fabs(num),
-                      "%s[%d]: analytic %.9g, central difference %.9g", what, k, got, num);
-    }
 }
 
 static void check_close(const char *what, const float *got, const double *want, size_t n,
@@ -144,33 +91,33 @@ START_TEST(test_linear_gradients)
     const int *sh = linear_shapes[_i / 2];
     int accumulate = _i % 2, B = sh[0], IN = sh[1], OUT = sh[2];
     size_t nin = (size_t)B * IN, nw = (size_t)OUT * IN, nout = (size_t)B * OUT;
-    float *in = falloc(nin), *w = falloc(nw), *b = falloc(OUT), *R = falloc(nout);
-    float *out = falloc(nout), *din = falloc(nin), *dw = falloc(nw), *db = falloc(OUT);
+    float *in = tu_falloc(nin), *w = tu_falloc(nw), *b = tu_falloc(OUT), *R = tu_falloc(nout);
+    float *out = tu_falloc(nout), *din = tu_falloc(nin), *dw = tu_falloc(nw), *db = tu_falloc(OUT);
     fill(in, nin, 1, 1);
     fill(w, nw, 2, 0.5f);
     fill(b, OUT, 3, 0.5f);
     fill(R, nout, 4, 1);
     /* overwrite must not read what is there (NaN would show); accumulate adds */
     float base = accumulate ? 0.75f : NAN, offset = accumulate ? base : 0.0f;
-    set_all(din, nin, NAN);
-    set_all(out, nout, NAN);
-    set_all(dw, nw, base);
-    set_all(db, OUT, base);
+    tu_set_all(din, nin, NAN);
+    tu_set_all(out, nout, NAN);
+    tu_set_all(dw, nw, base);
+    tu_set_all(db, OUT, base);
     linear_forward(out, in, w, b, B, IN, OUT);
     linear_backward(din, dw, db, R, in, w, B, IN, OUT, accumulate);
 
-    struct linear_ref r = { to_double(in, nin), to_double(w, nw), to_double(b, OUT),
-                            to_double(R, nout), dalloc(nout), B, IN, OUT };
+    struct linear_ref r = { tu_to_double(in, nin), tu_to_double(w, nw), tu_to_double(b, OUT),
+                            tu_to_double(R, nout), tu_dalloc(nout), B, IN, OUT };
     ref_linear(r.out, r.in, r.w, r.b, B, IN, OUT);
     check_close("out", out, r.out, nout, 1e-5);
-    check_grad("din", din, 0.0f, r.in, (int)nin, linear_ref_loss, &r);
-    check_grad("dw", dw, offset, r.w, (int)nw, linear_ref_loss, &r);
-    check_grad("db", db, offset, r.b, OUT, linear_ref_loss, &r);
+    tu_check_grad("din", din, 0.0f, r.in, nin, linear_ref_loss, &r);
+    tu_check_grad("dw", dw, offset, r.w, nw, linear_ref_loss, &r);
+    tu_check_grad("db", db, offset, r.b, OUT, linear_ref_loss, &r);
 
     /* no input gradient wanted (the first layer): the weights' still come */
-    float *dw2 = falloc(nw), *db2 = falloc(OUT);
-    set_all(dw2, nw, NAN);
-    set_all(db2, OUT, NAN);
+    float *dw2 = tu_falloc(nw), *db2 = tu_falloc(OUT);
+    tu_set_all(dw2, nw, NAN);
+    tu_set_all(db2, OUT, NAN);
     linear_backward(NULL, dw2, db2, R, in, w, B, IN, OUT, 0);
     for (size_t k = 0; k < nw; k++)
         ck_assert_float_eq_tol(dw2[k], dw[k] - offset, 1e-5);
@@ -259,23 +206,23 @@ START_TEST(test_bn_train_gradients)
         in[i] += (float)(i % BC); /* features with different means */
     fill(R, BB * BC, 6, 1);
     float base = accumulate ? -0.5f : NAN, offset = accumulate ? base : 0.0f;
-    set_all(din, BB * BC, NAN);
-    set_all(dg, BC, base);
-    set_all(db, BC, base);
+    tu_set_all(din, BB * BC, NAN);
+    tu_set_all(dg, BC, base);
+    tu_set_all(db, BC, base);
     bn_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, BB, BC, G, BN_EPS);
     bn_backward(din, dg, db, scratch, R, xhat, rstd, g, BB, BC, G, accumulate);
 
     double rout[BB * BC], rbm[BC], rbv[BC];
-    struct bn_ref r = { to_double(in, BB * BC), to_double(g, BC), to_double(b, BC),
-                        to_double(R, BB * BC), rout, rbm, rbv, BB, BC, G };
+    struct bn_ref r = { tu_to_double(in, BB * BC), tu_to_double(g, BC), tu_to_double(b, BC),
+                        tu_to_double(R, BB * BC), rout, rbm, rbv, BB, BC, G };
     int ng = ref_bn(rout, rbm, rbv, r.in, r.g, r.b, BB, BC, G, BN_EPS);
     ck_assert_int_eq(bn_group_count(BB, G), ng);
     check_close("out", out, rout, BB * BC, 1e-5);
     check_close("batch_mean", bm, rbm, BC, 1e-5);
     check_close("batch_var", bv, rbv, BC, 1e-5);
-    check_grad("din", din, 0.0f, r.in, BB * BC, bn_ref_loss, &r);
-    check_grad("dgamma", dg, offset, r.g, BC, bn_ref_loss, &r);
-    check_grad("dbeta", db, offset, r.b, BC, bn_ref_loss, &r);
+    tu_check_grad("din", din, 0.0f, r.in, BB * BC, bn_ref_loss, &r);
+    tu_check_grad("dgamma", dg, offset, r.g, BC, bn_ref_loss, &r);
+    tu_check_grad("dbeta", db, offset, r.b, BC, bn_ref_loss, &r);
 
     /* no input gradient wanted: the parameters' are the same */
     float dg2[BC], db2[BC];
@@ -349,8 +296,8 @@ START_TEST(test_bn_stats_accuracy)
     fill(in, B * C, 8, 1);
     for (int i = 0; i < B * C; i++)
         in[i] += 1e4f + 100.0f * (float)(i % C);
-    set_all(g, C, 1);
-    set_all(b, C, 0);
+    tu_set_all(g, C, 1);
+    tu_set_all(b, C, 0);
     bn_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, B, C, 0, 0.0f);
     for (int c = 0; c < C; c++) {
         double m = 0, v = 0, xm = 0, xv = 0;
@@ -413,8 +360,8 @@ END_TEST
 START_TEST(test_bn_eval_wide)
 {
     enum { B = 3, C = 300 };
-    float *in = falloc(B * C), *out = falloc(B * C), *out2 = falloc(B * C), *xh = falloc(B * C);
-    float *R = falloc(B * C), *din = falloc(B * C), g[C], b[C], rm[C], rv[C], dg[C], db[C];
+    float *in = tu_falloc(B * C), *out = tu_falloc(B * C), *out2 = tu_falloc(B * C), *xh = tu_falloc(B * C);
+    float *R = tu_falloc(B * C), *din = tu_falloc(B * C), g[C], b[C], rm[C], rv[C], dg[C], db[C];
     const float eps = 1e-3f;
     fill(in, B * C, 20, 2);
     fill(R, B * C, 21, 1);
@@ -552,24 +499,24 @@ START_TEST(test_bn_spatial_train_gradients)
     fill_planes(in, SB, SC, SHW, 60);
     fill(R, SN, 61, 1);
     /* overwritten, never read: NaN would show */
-    set_all(din, SN, NAN);
-    set_all(dg, SC, NAN);
-    set_all(db, SC, NAN);
-    set_all(out, SN, NAN);
+    tu_set_all(din, SN, NAN);
+    tu_set_all(dg, SC, NAN);
+    tu_set_all(db, SC, NAN);
+    tu_set_all(out, SN, NAN);
     bn_spatial_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, SB, SC, SHW, G, BN_EPS);
     bn_spatial_backward(din, dg, db, scratch, R, xhat, rstd, g, SB, SC, SHW, G);
 
     double rout[SN], rbm[SC], rbv[SC];
-    struct bns_ref r = { to_double(in, SN), to_double(g, SC), to_double(b, SC), to_double(R, SN),
-                         rout, rbm, rbv, to_double(rm, SC), to_double(rv, SC), SB, SC, SHW, G,
+    struct bns_ref r = { tu_to_double(in, SN), tu_to_double(g, SC), tu_to_double(b, SC), tu_to_double(R, SN),
+                         rout, rbm, rbv, tu_to_double(rm, SC), tu_to_double(rv, SC), SB, SC, SHW, G,
                          0 };
     ck_assert_int_eq(ref_bn_spatial(&r), bn_group_count(SB, G));
     check_close("out", out, rout, SN, 1e-5);
     check_close("batch_mean", bm, rbm, SC, 1e-5);
     check_close("batch_var", bv, rbv, SC, 1e-5);
-    check_grad("din", din, 0.0f, r.in, SN, bns_ref_loss, &r);
-    check_grad("dgamma", dg, 0.0f, r.g, SC, bns_ref_loss, &r);
-    check_grad("dbeta", db, 0.0f, r.b, SC, bns_ref_loss, &r);
+    tu_check_grad("din", din, 0.0f, r.in, SN, bns_ref_loss, &r);
+    tu_check_grad("dgamma", dg, 0.0f, r.g, SC, bns_ref_loss, &r);
+    tu_check_grad("dbeta", db, 0.0f, r.b, SC, bns_ref_loss, &r);
 
     /* no input gradient wanted: the parameters' are the same bits */
     float dg2[SC], db2[SC];
@@ -605,23 +552,23 @@ START_TEST(test_bn_spatial_eval)
     float out[SN], out2[SN], xhat[SN], din[SN], dg[SC], db[SC];
     fill_planes(in, SB, SC, SHW, 62);
     fill(R, SN, 63, 1);
-    set_all(din, SN, NAN);
-    set_all(dg, SC, NAN);
-    set_all(db, SC, NAN);
+    tu_set_all(din, SN, NAN);
+    tu_set_all(dg, SC, NAN);
+    tu_set_all(db, SC, NAN);
     bn_spatial_forward_eval(out, xhat, in, g, b, rm, rv, SB, SC, SHW, BN_EPS);
     bn_spatial_forward_eval(out2, NULL, in, g, b, rm, rv, SB, SC, SHW, BN_EPS);
     ck_assert(memcmp(out, out2, sizeof out) == 0);
     bn_spatial_backward_eval(din, dg, db, R, xhat, g, rv, SB, SC, SHW, BN_EPS);
 
     double rout[SN], rbm[SC], rbv[SC];
-    struct bns_ref r = { to_double(in, SN), to_double(g, SC), to_double(b, SC), to_double(R, SN),
-                         rout, rbm, rbv, to_double(rm, SC), to_double(rv, SC), SB, SC, SHW, 0,
+    struct bns_ref r = { tu_to_double(in, SN), tu_to_double(g, SC), tu_to_double(b, SC), tu_to_double(R, SN),
+                         rout, rbm, rbv, tu_to_double(rm, SC), tu_to_double(rv, SC), SB, SC, SHW, 0,
                          1 };
     ref_bn_spatial(&r);
     check_close("out", out, rout, SN, 1e-5);
-    check_grad("din", din, 0.0f, r.in, SN, bns_ref_loss, &r);
-    check_grad("dgamma", dg, 0.0f, r.g, SC, bns_ref_loss, &r);
-    check_grad("dbeta", db, 0.0f, r.b, SC, bns_ref_loss, &r);
+    tu_check_grad("din", din, 0.0f, r.in, SN, bns_ref_loss, &r);
+    tu_check_grad("dgamma", dg, 0.0f, r.g, SC, bns_ref_loss, &r);
+    tu_check_grad("dbeta", db, 0.0f, r.b, SC, bns_ref_loss, &r);
     float dg2[SC], db2[SC];
     bn_spatial_backward_eval(NULL, dg2, db2, R, xhat, g, rv, SB, SC, SHW, BN_EPS);
     ck_assert(memcmp(dg, dg2, sizeof dg) == 0 && memcmp(db, db2, sizeof db) == 0);
@@ -722,13 +669,13 @@ END_TEST
 START_TEST(test_bn_spatial_stats_accuracy)
 {
     enum { B = 16, C = 4, HW = 49, N = B * C * HW };
-    float *in = falloc(N), *out = falloc(N), *xhat = falloc(N), g[C], b[C], mean[C], rstd[C];
+    float *in = tu_falloc(N), *out = tu_falloc(N), *xhat = tu_falloc(N), g[C], b[C], mean[C], rstd[C];
     float bm[C], bv[C];
     fill(in, N, 71, 1);
     for (int k = 0; k < N; k++)
         in[k] += 1e4f + 100.0f * (float)(k / HW % C);
-    set_all(g, C, 1);
-    set_all(b, C, 0);
+    tu_set_all(g, C, 1);
+    tu_set_all(b, C, 0);
     bn_spatial_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, B, C, HW, 0, 0.0f);
     for (int c = 0; c < C; c++) {
         double m = 0, v = 0, xm = 0, xv = 0;
@@ -816,7 +763,7 @@ START_TEST(test_dropout_rate_and_backward)
 {
     enum { B = 200, C = 500 };
     const float p = dropout_rates[_i];
-    float *in = falloc(B * C), *out = falloc(B * C), *d = falloc(B * C), *din = falloc(B * C);
+    float *in = tu_falloc(B * C), *out = tu_falloc(B * C), *d = tu_falloc(B * C), *din = tu_falloc(B * C);
     uint8_t *mask = malloc(B * C);
     ck_assert_ptr_nonnull(mask);
     fill(in, B * C, 40, 1);
@@ -1005,7 +952,7 @@ START_TEST(test_xent_gradient)
         z[5 * K + k] += 200.0f; /* a row that would overflow exp() unshifted */
     double loss = xent_forward(p, &correct, z, y, B, K);
     xent_backward(d, p, y, B, K);
-    struct xent_ref r = { to_double(z, B * K), y, B, K };
+    struct xent_ref r = { tu_to_double(z, B * K), y, B, K };
     ck_assert_double_eq_tol(loss, xent_ref_loss(&r), 1e-5 * (1 + loss));
     for (int i = 0; i < B; i++) {
         double s = 0;
@@ -1013,7 +960,7 @@ START_TEST(test_xent_gradient)
             s += p[i * K + k];
         ck_assert_double_eq_tol(s, 1.0, 1e-6);
     }
-    check_grad("dlogits", d, 0.0f, r.z, B * K, xent_ref_loss, &r);
+    tu_check_grad("dlogits", d, 0.0f, r.z, B * K, xent_ref_loss, &r);
     free(r.z);
 }
 END_TEST

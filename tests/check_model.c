@@ -4,72 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_util.h"
 #include "model.h"
-#include "rng.h"
 #include "suites.h"
-
-static void build(struct model *m, const char *text, int B, int G)
-{
-    struct spec s;
-    char err[256];
-    ck_assert_msg(spec_parse(&s, text, false, 0, err, sizeof err) == 0, "%s", err);
-    struct model_options o = { .bn_group = G, .bn_eps = 1e-5f, .bn_momentum = 0.1f };
-    ck_assert_msg(model_build(m, &s, B, &o, err, sizeof err) == 0, "%s", err);
-    model_init_params(m, 5);
-}
-
-static void fill_input(struct model *m, int B)
-{
-    for (int i = 0; i < B * m->in_dim; i++)
-        m->act[0][i] = (float)rng_normal(9, 99, 0, (uint64_t)i, 0);
-    for (int i = 0; i < B; i++)
-        m->labels[i] = (int32_t)(i % m->classes);
-}
-
-static double loss_of(struct model *m, const struct pass_ctx *ctx, int B)
-{
-    int correct;
-    model_forward(m, ctx, B);
-    return model_loss(m, m->labels, B, &correct);
-}
 
 /* Central differences of the summed loss against the analytic gradient, for
  * a sample of every tensor's elements. */
 static void check_gradients_mode(const char *spec, int B, int G, bool train)
 {
     struct model m;
-    build(&m, spec, B, G);
-    fill_input(&m, B);
-    /* non-trivial batch-norm parameters */
-    for (int v = 0; v < m.arena.nviews; v++)
-        if (m.arena.views[v].role == ROLE_BN_BETA || m.arena.views[v].role == ROLE_BN_GAMMA)
-            for (size_t k = 0; k < m.arena.views[v].n; k++)
-                arena_w(&m.arena, v)[k] += 0.3f * (float)rng_normal(3, 3, (uint64_t)v, k, 0);
-    struct pass_ctx ctx = { .train = train, .seed = 11, .step = 2, .first_sample = 0 };
-    for (size_t k = 0; k < m.bn_running_n / 2; k++) {
-        m.bn_running[k] = 0.1f * (float)k;                       /* running means */
-        m.bn_running[m.bn_running_n / 2 + k] = 0.5f + 0.1f * (float)k; /* variances */
-    }
-    loss_of(&m, &ctx, B);
-    model_backward(&m, m.labels, B, NULL, NULL);
-    float *grad = malloc(m.arena.n * sizeof *grad);
-    memcpy(grad, m.arena.g, m.arena.n * sizeof *grad);
-    const float h = 1e-2f;
-    for (int v = 0; v < m.arena.nviews; v++) {
-        const struct tensor_view *tv = &m.arena.views[v];
-        for (size_t k = 0; k < tv->n; k += 1 + tv->n / 7) {
-            float *w = &m.arena.w[tv->off + k], saved = *w;
-            *w = saved + h;
-            double lp = loss_of(&m, &ctx, B);
-            *w = saved - h;
-            double lm = loss_of(&m, &ctx, B);
-            *w = saved;
-            double num = (lp - lm) / (2.0 * h), ana = grad[tv->off + k];
-            ck_assert_msg(fabs(num - ana) <= 2e-2 * fabs(num) + 5e-3,
-                          "%s %s[%zu]: numeric %g analytic %g", spec, tv->name, k, num, ana);
-        }
-    }
-    free(grad);
+    tu_build(&m, spec, B, G);
+    tu_fill_input(&m, B);
+    tu_model_gradients(&m, spec, B, train, 1e-2f);
     model_free(&m);
 }
 
@@ -103,9 +49,9 @@ START_TEST(test_ghost_bn_split_invariance)
 {
     const int B = 8, G = 2;
     struct model whole, half;
-    build(&whole, "in:5,fc:6,bn,relu,dropout:0.5,fc:3", B, G);
-    build(&half, "in:5,fc:6,bn,relu,dropout:0.5,fc:3", B, G);
-    fill_input(&whole, B);
+    tu_build(&whole, "in:5,fc:6,bn,relu,dropout:0.5,fc:3", B, G);
+    tu_build(&half, "in:5,fc:6,bn,relu,dropout:0.5,fc:3", B, G);
+    tu_fill_input(&whole, B);
     struct pass_ctx ctx = { .train = true, .seed = 4, .step = 9, .first_sample = 0 };
     const float *out = model_forward(&whole, &ctx, B);
     for (int part = 0; part < 2; part++) {
@@ -128,8 +74,8 @@ START_TEST(test_running_statistics)
 {
     const int B = 6, G = 3;
     struct model m;
-    build(&m, "in:2,fc:2,bn,relu,fc:2", B, G);
-    fill_input(&m, B);
+    tu_build(&m, "in:2,fc:2,bn,relu,fc:2", B, G);
+    tu_fill_input(&m, B);
     struct pass_ctx ctx = { .train = true, .seed = 1 };
     model_forward(&m, &ctx, B);
     ck_assert_float_eq(m.bn_batch[m.bn_running_n], 2.0f);
@@ -153,7 +99,7 @@ END_TEST
 START_TEST(test_layout_and_counts)
 {
     struct model m;
-    build(&m, "in:784,fc:1024,bn,relu,fc:1024,bn,relu,fc:10", 4, 0);
+    tu_build(&m, "in:784,fc:1024,bn,relu,fc:1024,bn,relu,fc:10", 4, 0);
     ck_assert_uint_eq(model_param_count(&m),
                       784 * 1024 + 1024 + 2 * 1024 + 1024 * 1024 + 1024 + 2 * 1024 + 1024 * 10 + 10);
     ck_assert_double_eq(model_flops_per_sample(&m), 2.0 * (784 * 1024 + 1024 * 1024 + 1024 * 10));
@@ -183,7 +129,7 @@ START_TEST(test_layer_shapes_and_memory)
 {
     const int B = 8;
     struct model m;
-    build(&m, "in:784,fc:256,bn,relu,dropout:0.5,fc:10", B, 0);
+    tu_build(&m, "in:784,fc:256,bn,relu,dropout:0.5,fc:10", B, 0);
     ck_assert_int_eq(m.nlayers, 5);
     const struct layer *l = m.layers;
     ck_assert_ptr_eq(l[0].kind, &layer_fc);
@@ -218,7 +164,7 @@ END_TEST
 START_TEST(test_layer_rates)
 {
     struct model m;
-    build(&m, "in:4,fc:4,bn,relu,fc:4,bn,relu,fc:3", 2, 0);
+    tu_build(&m, "in:4,fc:4,bn,relu,fc:4,bn,relu,fc:3", 2, 0);
     arena_set_layer_rates(&m.arena, 1, 0.5);
     const struct tensor_view *v = m.arena.views;
     ck_assert_str_eq(v[0].name, "fc1.weight");
@@ -241,30 +187,11 @@ START_TEST(test_half_norms)
 {
     const int B = 8;
     struct model m;
-    build(&m, "in:5,fc:6,relu,fc:3", B, 0);
+    tu_build(&m, "in:5,fc:6,relu,fc:3", B, 0);
     ck_assert_int_eq(model_enable_halves(&m), 0);
-    fill_input(&m, B);
+    tu_fill_input(&m, B);
     struct pass_ctx ctx = { .train = true, .seed = 1 };
-    loss_of(&m, &ctx, B);
-    m.measure_halves = true;
-    model_backward(&m, m.labels, B, NULL, NULL);
-    double halves[2] = { m.half_sq[0], m.half_sq[1] };
-    m.measure_halves = false;
-    float input[8 * 5];
-    int32_t labels[8];
-    memcpy(input, m.act[0], sizeof input);
-    memcpy(labels, m.labels, sizeof labels);
-    for (int h = 0; h < 2; h++) {
-        memcpy(m.act[0], input + h * 4 * 5, 4 * 5 * sizeof(float));
-        memcpy(m.labels, labels + h * 4, 4 * sizeof(int32_t));
-        loss_of(&m, &ctx, 4);
-        model_backward(&m, m.labels, 4, NULL, NULL);
-        double sq = 0;
-        for (int v = 0; v < m.arena.nviews; v++)
-            for (size_t k = 0; k < m.arena.views[v].n; k++)
-                sq += (double)arena_g(&m.arena, v)[k] * arena_g(&m.arena, v)[k];
-        ck_assert_double_eq_tol(halves[h], sq, 1e-5 * sq);
-    }
+    tu_half_norms_split(&m, &ctx, B);
     model_free(&m);
 }
 END_TEST

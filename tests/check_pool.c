@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_util.h"
 #include "model.h"
 #include "pool.h"
 #include "rng.h"
@@ -18,25 +19,7 @@
  * Pooling is piecewise linear: max pooling is linear while no window's max
  * changes, which central differences with h = 1e-6 cannot disturb when the
  * values of a window are further apart than that (the inputs are drawn so
- * that they are, see distinct_inputs). The tolerances are check_layers.c's. */
-
-#define FD_H 1e-6
-#define FD_RTOL 1e-4
-#define FD_ATOL 1e-4
-
-static float *falloc(size_t n)
-{
-    float *p = malloc(n * sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-static double *dalloc(size_t n)
-{
-    double *p = malloc(n * sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
+ * that they are, see distinct_inputs). The tolerances are check_util.h's. */
 
 static void fill(float *x, size_t n, uint64_t key, float scale)
 {
@@ -107,22 +90,6 @@ static double pool_ref_loss(void *p)
     return s;
 }
 
-static void check_grad(const char *what, const float *analytic, double *x, int n,
-                       double (*loss)(void *), void *ctx)
-{
-    for (int k = 0; k < n; k++) {
-        double s = x[k];
-        x[k] = s + FD_H;
-        double lp = loss(ctx);
-        x[k] = s - FD_H;
-        double lm = loss(ctx);
-        x[k] = s;
-        double num = (lp - lm) / (2 * FD_H);
-        ck_assert_msg(fabs(analytic[k] - num) <= FD_ATOL + FD_RTOL * fabs(num),
-                      "%s[%d]: analytic %.9g, central difference %.9g", what, k, analytic[k], num);
-    }
-}
-
 /* Forward against the reference, backward against central differences;
  * din is overwritten (NaN before). Gap is a mean over the plane's window. */
 static void check_pool_op(int op, const struct pool_case *pc)
@@ -133,13 +100,13 @@ static void check_pool_op(int op, const struct pool_case *pc)
     if (op == GAP)
         r.KH = H, r.KW = W, r.S = 1, r.OH = r.OW = 1;
     size_t nin = (size_t)r.B * r.C * H * W, nout = (size_t)r.B * r.C * r.OH * r.OW;
-    float *in = falloc(nin), *out = falloc(nout), *R = falloc(nout), *din = falloc(nin);
+    float *in = tu_falloc(nin), *out = tu_falloc(nout), *R = tu_falloc(nout);
+    float *din = tu_falloc(nin);
     int32_t *arg = malloc(nout * sizeof *arg);
     ck_assert_ptr_nonnull(arg);
     distinct_inputs(in, nin, (uint64_t)(op * 100 + K * 10 + S));
     fill(R, nout, 2, 1);
-    for (size_t k = 0; k < nin; k++)
-        din[k] = NAN;
+    tu_set_all(din, nin, NAN);
     if (op == MAXP) {
         maxpool_forward(out, arg, in, r.B, r.C, H, W, K, S);
         maxpool_backward(din, R, arg, r.B, r.C, H, W, r.OH, r.OW);
@@ -150,18 +117,14 @@ static void check_pool_op(int op, const struct pool_case *pc)
         gap_forward(out, in, r.B, r.C, H * W);
         gap_backward(din, R, r.B, r.C, H * W);
     }
-    r.in = dalloc(nin);
-    r.R = dalloc(nout);
-    r.out = dalloc(nout);
-    for (size_t k = 0; k < nin; k++)
-        r.in[k] = in[k];
-    for (size_t k = 0; k < nout; k++)
-        r.R[k] = R[k];
+    r.in = tu_to_double(in, nin);
+    r.R = tu_to_double(R, nout);
+    r.out = tu_dalloc(nout);
     ref_pool(&r);
     for (size_t k = 0; k < nout; k++)
         ck_assert_msg(fabs(out[k] - r.out[k]) <= 1e-6 * (1 + fabs(r.out[k])),
                       "op %d out[%zu]: %.9g, reference %.9g", op, k, out[k], r.out[k]);
-    check_grad("din", din, r.in, (int)nin, pool_ref_loss, &r);
+    tu_check_grad("din", din, 0.0f, r.in, nin, pool_ref_loss, &r);
     free(in);
     free(out);
     free(R);
@@ -257,13 +220,8 @@ START_TEST(test_pool_spec_round_trip)
 {
     const struct spec_case *c = &spec_good[_i];
     struct spec s, again;
-    char err[256], out[512], out2[512];
-    ck_assert_msg(spec_parse(&s, c->text, false, 0, err, sizeof err) == 0, "%s: %s", c->text, err);
-    spec_format(&s, out, sizeof out);
-    ck_assert_str_eq(out, c->canonical);
-    ck_assert_msg(spec_parse(&again, out, false, 0, err, sizeof err) == 0, "%s: %s", out, err);
-    spec_format(&again, out2, sizeof out2);
-    ck_assert_str_eq(out2, out);
+    char err[256];
+    tu_spec_round_trip(&s, &again, c->text, c->canonical);
     struct shape sh[SPEC_MAX_ITEMS];
     ck_assert_int_eq(spec_shapes(&s, sh, err, sizeof err), 0);
     struct shape l = sh[s.n - 2];
@@ -306,26 +264,11 @@ static const struct bad_case spec_bad[] = {
 
 START_TEST(test_pool_spec_refusals)
 {
-    const struct bad_case *c = &spec_bad[_i];
-    struct spec s;
-    char err[256] = "";
-    ck_assert_int_eq(spec_parse(&s, c->text, false, 0, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, c->says) != NULL, "'%s': message '%s' lacks '%s'", c->text, err,
-                  c->says);
+    tu_spec_refused(spec_bad[_i].text, false, spec_bad[_i].says);
 }
 END_TEST
 
 /* ---- whole models ------------------------------------------------------------- */
-
-static void build(struct model *m, const char *text, int B, int G)
-{
-    struct spec s;
-    char err[256];
-    ck_assert_msg(spec_parse(&s, text, false, 0, err, sizeof err) == 0, "%s", err);
-    struct model_options o = { .bn_group = G, .bn_eps = 1e-5f, .bn_momentum = 0.1f };
-    ck_assert_msg(model_build(m, &s, B, &o, err, sizeof err) == 0, "%s", err);
-    model_init_params(m, 5);
-}
 
 /* Distinct inputs (no ties in any window) with channel offsets, and labels. */
 static void fill_input(struct model *m, int B)
@@ -335,13 +278,6 @@ static void fill_input(struct model *m, int B)
         m->act[0][i] = 3.0f * m->act[0][i] + 0.5f * (float)(i % 3);
     for (int i = 0; i < B; i++)
         m->labels[i] = (int32_t)(i % m->classes);
-}
-
-static double loss_of(struct model *m, const struct pass_ctx *ctx, int B)
-{
-    int correct;
-    model_forward(m, ctx, B);
-    return model_loss(m, m->labels, B, &correct);
 }
 
 /* Central differences of the summed loss against every parameter's analytic
@@ -354,37 +290,9 @@ static double loss_of(struct model *m, const struct pass_ctx *ctx, int B)
 static void check_model_gradients(const char *spec, int B, int G, bool train, float h)
 {
     struct model m;
-    build(&m, spec, B, G);
+    tu_build(&m, spec, B, G);
     fill_input(&m, B);
-    for (int v = 0; v < m.arena.nviews; v++)
-        if (m.arena.views[v].role == ROLE_BN_BETA || m.arena.views[v].role == ROLE_BN_GAMMA)
-            for (size_t k = 0; k < m.arena.views[v].n; k++)
-                arena_w(&m.arena, v)[k] += 0.3f * (float)rng_normal(3, 3, (uint64_t)v, k, 0);
-    for (size_t k = 0; k < m.bn_running_n / 2; k++) {
-        m.bn_running[k] = 0.1f * (float)k;
-        m.bn_running[m.bn_running_n / 2 + k] = 0.5f + 0.1f * (float)k;
-    }
-    struct pass_ctx ctx = { .train = train, .seed = 11, .step = 2, .first_sample = 0 };
-    loss_of(&m, &ctx, B);
-    model_backward(&m, m.labels, B, NULL, NULL);
-    float *grad = malloc(m.arena.n * sizeof *grad);
-    ck_assert_ptr_nonnull(grad);
-    memcpy(grad, m.arena.g, m.arena.n * sizeof *grad);
-    for (int v = 0; v < m.arena.nviews; v++) {
-        const struct tensor_view *tv = &m.arena.views[v];
-        for (size_t k = 0; k < tv->n; k += 1 + tv->n / 7) {
-            float *w = &m.arena.w[tv->off + k], saved = *w;
-            *w = saved + h;
-            double lp = loss_of(&m, &ctx, B);
-            *w = saved - h;
-            double lm = loss_of(&m, &ctx, B);
-            *w = saved;
-            double num = (lp - lm) / (2.0 * h), ana = grad[tv->off + k];
-            ck_assert_msg(fabs(num - ana) <= 2e-2 * fabs(num) + 5e-3,
-                          "%s %s[%zu]: numeric %g analytic %g", spec, tv->name, k, num, ana);
-        }
-    }
-    free(grad);
+    tu_model_gradients(&m, spec, B, train, h);
     model_free(&m);
 }
 
@@ -422,8 +330,8 @@ START_TEST(test_pool_ghost_split_invariance)
     const int B = 8, G = 2;
     const char *spec = "in:2x6x6,bn,relu,dropout:0.5,maxpool:2,bn,fc:3";
     struct model whole, half;
-    build(&whole, spec, B, G);
-    build(&half, spec, B, G);
+    tu_build(&whole, spec, B, G);
+    tu_build(&half, spec, B, G);
     fill_input(&whole, B);
     int in = whole.in_dim;
     struct pass_ctx ctx = { .train = true, .seed = 4, .step = 9, .first_sample = 0 };
@@ -456,7 +364,7 @@ START_TEST(test_pool_running_statistics)
 {
     enum { B = 6, G = 3, C = 2, HW = 9 };
     struct model m;
-    build(&m, "in:2x3x3,bn,maxpool:2,fc:2", B, G);
+    tu_build(&m, "in:2x3x3,bn,maxpool:2,fc:2", B, G);
     fill_input(&m, B);
     ck_assert_uint_eq(m.bn_running_n, 2 * C);
     struct pass_ctx ctx = { .train = true, .seed = 1 };
@@ -497,7 +405,7 @@ START_TEST(test_pool_model_memory)
 {
     const int B = 4;
     struct model m;
-    build(&m, "in:3x7x5,bn,maxpool:3s2,avgpool:2s1,dropout:0.5,gap,fc:4", B, 0);
+    tu_build(&m, "in:3x7x5,bn,maxpool:3s2,avgpool:2s1,dropout:0.5,gap,fc:4", B, 0);
     ck_assert_int_eq(m.nlayers, 6);
     ck_assert_int_eq(m.in_dim, 105);
     const struct layer *l = m.layers;
@@ -528,11 +436,11 @@ START_TEST(test_pool_half_norms)
 {
     const int B = 6;
     struct model m;
-    build(&m, "in:2x4x4,bn,maxpool:2,fc:3", B, 0);
+    tu_build(&m, "in:2x4x4,bn,maxpool:2,fc:3", B, 0);
     ck_assert_int_eq(model_enable_halves(&m), 0);
     fill_input(&m, B);
     struct pass_ctx ctx = { .train = true, .seed = 1 };
-    loss_of(&m, &ctx, B);
+    tu_loss_of(&m, &ctx, B);
     m.measure_halves = true;
     model_backward(&m, m.labels, B, NULL, NULL);
     /* |h|^2 + |g - h|^2 >= |g|^2 / 2 for any h, and both halves count */

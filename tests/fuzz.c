@@ -497,7 +497,8 @@ static int fuzz_one(const struct fuzz_target *t, size_t ti, const struct options
         int rc = fuzz_write_file(o->save_path, in.p, in.n);
         fuzz_buf_free(&in);
         fuzz_corpus_free(&seeds);
-        t->teardown();
+        if (t->teardown)
+            t->teardown();
         return rc ? 1 : 0;
     }
     double t0 = seconds();
@@ -531,7 +532,8 @@ static int fuzz_one(const struct fuzz_target *t, size_t ti, const struct options
     size_t nseeds = seeds.n;
     fuzz_buf_free(&in);
     fuzz_corpus_free(&seeds);
-    t->teardown();
+    if (t->teardown)
+        t->teardown();
     printf("fuzz: %-8s %d regression inputs, %zu seeds, %ld iterations (%ld accepted) in %.1f s: %s\n",
            t->name, nreg, nseeds, iters, accepted, seconds() - t0, bad ? "FAILED" : "ok");
     fflush(stdout);

@@ -58,7 +58,7 @@ struct fuzz_target {
     /* NULL: fuzz_mutate */
     void (*mutate)(struct fuzz_rng *r, const struct fuzz_corpus *seeds, struct fuzz_buf *out);
     int (*run)(const uint8_t *p, size_t n);
-    void (*teardown)(void);
+    void (*teardown)(void);         /* or NULL */
 };
 
 extern const struct fuzz_target fuzz_ckpt_target, fuzz_idx_target, fuzz_csv_target,

@@ -122,14 +122,9 @@ static int config_run(const uint8_t *p, size_t n)
     return file_ok || args == 1;
 }
 
-static void no_teardown(void)
-{
-}
-
 const struct fuzz_target fuzz_config_target = {
     .name = "config",
     .iters = 6000,
     .setup = config_setup,
     .run = config_run,
-    .teardown = no_teardown,
 };

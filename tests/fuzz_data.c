@@ -164,17 +164,12 @@ static int idx_run(const uint8_t *p, size_t n)
     return rc ? -1 : 1;
 }
 
-static void no_teardown(void)
-{
-}
-
 const struct fuzz_target fuzz_idx_target = {
     .name = "idx",
     .iters = 3000,
     .setup = idx_setup,
     .mutate = idx_mutate,
     .run = idx_run,
-    .teardown = no_teardown,
 };
 
 /* ---- csv --------------------------------------------------------------------- */
@@ -228,5 +223,4 @@ const struct fuzz_target fuzz_csv_target = {
     .iters = 6000,
     .setup = csv_setup,
     .run = csv_run,
-    .teardown = no_teardown,
 };
