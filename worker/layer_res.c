@@ -54,11 +54,11 @@ struct res_state {
     float *g_sum, *g_c2, *g_r1, *g_c1, *g_cp;
     float *din_proj;             /* (max_batch, IC, H, W) the projection's input gradient */
     float *scratch;              /* (2 OC) bn backward's group sums */
-    int max_batch;
+    int max_batch;               /* the slice the pieces are sized for */
 };
 
-/* The pieces carved from the block's one buffer, in this order; each starts
- * 64 bytes after a multiple of 64, as a buffer of its own would. */
+/* The pieces carved from the block's one buffer, in this order (absent ones
+ * empty), each on a 64-byte boundary as a buffer of its own would be. */
 enum {
     P_COL, P_R1, P_XHAT1, P_XHAT2, P_XHATP, P_MEAN1, P_RSTD1, P_MEAN2, P_RSTD2, P_MEANP,
     P_RSTDP, P_GSUM, P_GC2, P_GR1, P_GC1, P_GCP, P_DINP, P_SCRATCH, RES_PIECES
@@ -77,9 +77,6 @@ static int res_arg(struct layer_arg *a, const char *text, int len, char *why, si
                  RES_MAX_CHANNELS);
         return -1;
     }
-    a->kernel = 3;
-    a->pad = 1;
-    a->no_bias = true;
     a->stride = 1;
     if (p == end)
         return 0;
@@ -108,8 +105,9 @@ static void res_format(const struct layer_arg *a, char *out, int outlen)
 }
 
 /* conv1's output, with conv:'s own refusals for both convs' sizes. A plane
- * under 2x2 is refused: there the 3x3 kernels would read one pixel and
- * padding, a 1x1 convolution with eight dead weights in nine. */
+ * one pixel high or wide is refused, C x 1 x 1 included: legal math, but
+ * there the 3x3 kernels read one row or column and padding, and at least
+ * three weights in nine would never learn. */
 static int res_shape(const struct layer_arg *a, struct shape in, struct shape *out, char *why,
                      size_t whylen)
 {
