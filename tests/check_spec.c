@@ -59,7 +59,7 @@ static const struct bad_case bad[] = {
     { "in:4,dropout:-0.1,fc:2", "dropout rate must be" },
     { "in:4,fc:3,in:3,fc:2", "in:N may only come first" },
     { "in:4,bn:3,fc:2", "'bn:3' is not a layer" },
-    { "in:4,fc,fc:2", "'fc' is not a layer (known: in:N, fc:N, bn, relu, dropout:P, conv:OCkK[sS][pP][b0], maxpool:K[sS], avgpool:K[sS], gap)" },
+    { "in:4,fc,fc:2", "'fc' is not a layer (known: in:N, fc:N, bn, relu, dropout:P, conv:OCkK[sS][pP][b0], maxpool:K[sS], avgpool:K[sS], gap, res:OC[sS])" },
     { "in:4,relu:1,fc:2", "'relu:1' is not a layer" },
     { "in:4,,fc:2", "item 2 '' is not a layer" },
     { "in:,fc:2", "item 1 'in:': the width must be" },
@@ -88,7 +88,7 @@ START_TEST(test_kind_table)
     ck_assert_ptr_null(layer_kind_find("", 0));
     char usage[256];
     layer_kind_usage(usage, sizeof usage);
-    ck_assert_str_eq(usage, "in:N, fc:N, bn, relu, dropout:P, conv:OCkK[sS][pP][b0], maxpool:K[sS], avgpool:K[sS], gap");
+    ck_assert_str_eq(usage, "in:N, fc:N, bn, relu, dropout:P, conv:OCkK[sS][pP][b0], maxpool:K[sS], avgpool:K[sS], gap, res:OC[sS]");
 }
 END_TEST
 

@@ -16,6 +16,7 @@ Suite *layers_suite(void);
 Suite *model_suite(void);
 Suite *optim_suite(void);
 Suite *pool_suite(void);
+Suite *res_suite(void);
 Suite *rng_suite(void);
 Suite *schedule_suite(void);
 Suite *signals_suite(void);

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Kinds that only the table names (layer_pool.c). */
-extern const struct layer_kind layer_maxpool, layer_avgpool, layer_gap;
+/* Kinds that only the table names (layer_pool.c, layer_res.c). */
+extern const struct layer_kind layer_maxpool, layer_avgpool, layer_gap, layer_res;
 
 /* One row per kind, in the order the parser lists them to a user. */
 static const struct layer_kind *const kinds[] = {
@@ -17,6 +17,7 @@ static const struct layer_kind *const kinds[] = {
     &layer_maxpool,
     &layer_avgpool,
     &layer_gap,
+    &layer_res,
 };
 
 enum { NKINDS = (int)(sizeof kinds / sizeof kinds[0]) };
