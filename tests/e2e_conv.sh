@@ -36,7 +36,8 @@ echo "conv on Fashion-MNIST: learns on 1 and 2 ranks, which agree; resume byte-i
 
 # ---- named models: --model list, a run of fmnist-cnn, its checkpoint read by
 # eval and inspect, a resume that resolves the name again; f1 on flat data
-# takes the data's width and classes, c1 refuses it
+# takes the data's width and classes (and trains as its MLP shorthand), c1
+# refuses it
 "$DDTRAIN" train --model list >"$work/list" 2>"$work/list.err" ||
   fail "train --model list failed: $(cat "$work/list.err")"
 for want in "f1 *1462794 " "c1 *1066506 " "c2 *14990794 " "fmnist-cnn *3276874 " "resnet20 " \
@@ -83,6 +84,12 @@ toy="--data $work/toy-train.csv --classes 3 --batch-size 16 --max-steps 2 --quie
 "$DDTRAIN" inspect "$work/f1/checkpoints/step-00000002.ckpt" >"$work/inspect"
 grep -q "model in:6,fc:512,bn,relu,.*,fc:512,bn,relu,fc:3\$" "$work/inspect" ||
   fail "f1 did not take the CSV's width and classes: $(head -4 "$work/inspect")"
+# f1 is the MLP shorthand with --bn: the same bits
+"$DDTRAIN" train --run-dir "$work/mlp" --model 6-512-512-512-512-512-3 --bn $toy ||
+  fail "the MLP on a CSV file failed"
+tensor_sums "$work/f1/checkpoints/step-00000002.ckpt" >"$work/sums.a"
+tensor_sums "$work/mlp/checkpoints/step-00000002.ckpt" >"$work/sums.b"
+cmp -s "$work/sums.a" "$work/sums.b" || fail "f1 and the same MLP spelt out ended with other parameters"
 set +e
 "$DDTRAIN" train --run-dir "$work/c1" --model c1 $toy 2>"$work/err"
 status=$?

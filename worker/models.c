@@ -40,9 +40,9 @@ static const struct model_entry models[] = {
       "res:64s2,res:64,res:64,gap",
       true, "He et al. 2016 (CVPR), ResNet-20 for CIFAR-10: section 4.2, n = 3" },
     { "fmnist-cnn",
-      /* the size of the PyTorch examples' MNIST network, with batch norm */
+      /* TensorFlow's "Deep MNIST" network with batch norm, without its dropout */
       "conv:32k5p2,bn,relu,maxpool:2,conv:64k5p2,bn,relu,maxpool:2,fc:1024,bn,relu", true,
-      "the common small Fashion-MNIST CNN (PyTorch examples' size), with batch norm" },
+      "TensorFlow's Deep MNIST tutorial CNN (PyTorch Fashion-MNIST examples' size), with batch norm" },
 };
 
 enum { NMODELS = (int)(sizeof models / sizeof models[0]) };
