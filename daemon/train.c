@@ -15,6 +15,7 @@
 #include "log.h"
 #include "memory.h"
 #include "metrics.h"
+#include "models.h"
 #include "noise.h"
 #include "progress.h"
 #include "signals.h"
@@ -202,6 +203,28 @@ static void print_usage(void)
     config_help(train_options, stdout);
 }
 
+/* --model list: every named model as it builds for Fashion-MNIST's samples;
+ * a training step costs about three forward passes (backward: two). */
+static void print_models(void)
+{
+    struct shape in = MODELS_DEFAULT_SHAPE;
+    printf("named models (--model NAME), counted for %dx%dx%d samples and %d classes; a run takes its data set's sample shape and class count\n\n",
+           in.c, in.h, in.w, MODELS_DEFAULT_CLASSES);
+    printf("%-10s %11s %13s  %s\n", "name", "parameters", "train MFLOPs", "source");
+    for (int i = 0; i < models_count(); i++) {
+        const struct model_entry *e = models_at(i);
+        size_t params;
+        double flops;
+        char err[256];
+        if (models_measure(e, in, MODELS_DEFAULT_CLASSES, &params, &flops, err, sizeof err))
+            printf("%-10s %11s %13s  %s (not in this build: %s)\n", e->name, "-", "-", e->source,
+                   err);
+        else
+            printf("%-10s %11zu %13.1f  %s\n", e->name, params, 3 * flops / 1e6, e->source);
+    }
+    printf("\ntrain MFLOPs: millions of floating-point operations per training sample (3x the forward pass)\n");
+}
+
 /* Every rank: a checkpoint, tried once more when the first try fails (the
  * failed temporary file is gone by then). Rank 0 says what happened; every
  * rank learns whether it was saved. Returns 0 or -1 on every rank. */
@@ -316,12 +339,20 @@ static int parse_options(struct trainer *t, int argc, char **argv, int first, st
             print_usage();
         return 1;
     }
+    if (rc == 0 && !strcmp(t->cfg.model, "list")) {
+        if (t->rank == 0)
+            print_models();
+        return 1;
+    }
     if (rc == 0 && t->cfg.resume[0] &&
         train_resolve_resume(t, argc, argv, first, resume, err, sizeof err))
         rc = -1;
     char spec_err[256];
-    if (rc == 0 && spec_parse(s, t->cfg.model, t->cfg.bn, (float)t->cfg.dropout, spec_err,
-                              sizeof spec_err) != 0) {
+    /* a named model is resolved here for Fashion-MNIST's samples, which
+     * checks the name early; train_setup resolves it again for the data */
+    int classes = t->cfg.classes > 1 ? t->cfg.classes : MODELS_DEFAULT_CLASSES;
+    if (rc == 0 && models_parse(s, t->cfg.model, MODELS_DEFAULT_SHAPE, classes, t->cfg.bn,
+                                (float)t->cfg.dropout, spec_err, sizeof spec_err) != 0) {
         snprintf(err, sizeof err, "--model: '%s': %s", t->cfg.model, spec_err);
         rc = -1;
     }
@@ -343,7 +374,7 @@ static int parse_options(struct trainer *t, int argc, char **argv, int first, st
 
 /* Data, engine, restored state, then the run directory on rank 0; every
  * rank learns whether all succeeded. Returns 0 or the exit status. */
-static int start_run(struct trainer *t, const struct spec *s, Ddtrain__Checkpoint *resume)
+static int start_run(struct trainer *t, struct spec *s, Ddtrain__Checkpoint *resume)
 {
     char err[2 * DDT_ERRLEN];
     int status = train_setup(t, s, resume, err, sizeof err);

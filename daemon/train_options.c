@@ -57,7 +57,7 @@ const struct option_def train_options[] = {
     { "eval-train-samples", OPT_INT, F(eval_train_samples), 0, BIG, "0", NULL, 0,
       "training samples used for the train loss of an evaluation (0: all)" },
     { "model", OPT_STRING, F(model), 1, 0, "784-1024-1024-10", NULL, OPTF_MATH,
-      "model spec: an MLP 784-1024-1024-10 or a layer list in:784,fc:256,bn,relu,fc:10" },
+      "model spec: an MLP 784-1024-1024-10, a layer list in:784,fc:256,bn,relu,fc:10, or a named model (--model list)" },
     { "bn", OPT_BOOL, F(bn), 0, 0, "true", NULL, OPTF_MATH,
       "batch norm after every hidden layer of an MLP spec" },
     { "dropout", OPT_DOUBLE, F(dropout), 0, 0.99, "0", NULL, OPTF_MATH,

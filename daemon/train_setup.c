@@ -12,6 +12,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "memory.h"
+#include "models.h"
 #include "spec.h"
 #include "stall.h"
 #include "trainer.h"
@@ -59,9 +60,8 @@ static bool spatial(struct shape s)
 
 /* --classes 0 becomes the data set's count, so that config.txt and the
  * checkpoints name the count the run was built with; --augment is parsed
- * into cfg.aug and refused on a model whose input is flat. */
-static int resolve_data_options(struct trainer *t, const struct spec *s, char *err,
-                                size_t errlen)
+ * into cfg.aug. */
+static int resolve_data_options(struct trainer *t, char *err, size_t errlen)
 {
     struct train_config *c = &t->cfg;
     if (c->classes == 1) {
@@ -70,8 +70,15 @@ static int resolve_data_options(struct trainer *t, const struct spec *s, char *e
     }
     if (c->classes == 0)
         c->classes = dataset_default_classes(c->data, c->label);
-    if (augment_parse(&c->aug, c->augment, err, errlen))
-        return -1;
+    return augment_parse(&c->aug, c->augment, err, errlen);
+}
+
+/* --augment is refused on a model whose input is flat, and a crop's
+ * padding must be smaller than the image. */
+static int check_augment(const struct trainer *t, const struct spec *s, char *err,
+                         size_t errlen)
+{
+    const struct train_config *c = &t->cfg;
     struct shape in = spec_input_shape(s);
     if (augment_active(&c->aug) && !spatial(in)) {
         snprintf(err, errlen, "--augment %s: the model's input in:%d is flat: cropping and flipping need an image input such as in:3x32x32",
@@ -81,6 +88,20 @@ static int resolve_data_options(struct trainer *t, const struct spec *s, char *e
     if (c->aug.crop_pad > 0 && (c->aug.crop_pad >= in.h || c->aug.crop_pad >= in.w)) {
         snprintf(err, errlen, "--augment %s: a padding of %d pixels is not smaller than the %dx%d image",
                  c->augment, c->aug.crop_pad, in.h, in.w);
+        return -1;
+    }
+    return 0;
+}
+
+/* A named model again, now for the data's sample shape and class count
+ * (parse_options resolved it for Fashion-MNIST's). */
+static int resolve_named_model(const struct trainer *t, struct spec *s, char *err, size_t errlen)
+{
+    const struct train_config *c = &t->cfg;
+    char sub[256];
+    if (models_parse(s, c->model, t->train.shape, c->classes, c->bn, (float)c->dropout, sub,
+                     sizeof sub)) {
+        snprintf(err, errlen, "--model: '%s' on the data set '%s': %s", c->model, c->data, sub);
         return -1;
     }
     return 0;
@@ -106,10 +127,13 @@ static int check_input_shape(const struct trainer *t, const struct spec *s, char
     return 0;
 }
 
-/* Loads both splits and checks them against the model; exit-2 errors. */
-static int load_data(struct trainer *t, const struct spec *s, char *err, size_t errlen)
+/* Loads both splits and checks them against the model, which a named
+ * model first takes its input and classes from; exit-2 errors. */
+static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen)
 {
-    if (resolve_data_options(t, s, err, errlen))
+    bool named = models_is_name(t->cfg.model);
+    /* a spec's input is known before the data: refuse --augment early */
+    if (resolve_data_options(t, err, errlen) || (!named && check_augment(t, s, err, errlen)))
         return -1;
     const struct train_config *c = &t->cfg;
     if (dataset_load_labelled(&t->train, c->data, "train", c->label, c->classes,
@@ -117,6 +141,8 @@ static int load_data(struct trainer *t, const struct spec *s, char *err, size_t 
         return -1;
     if (dataset_load_labelled(&t->test, c->data, "test", c->label, c->classes,
                               (size_t)c->test_samples, err, errlen))
+        return -1;
+    if (named && (resolve_named_model(t, s, err, errlen) || check_augment(t, s, err, errlen)))
         return -1;
     if (check_input_shape(t, s, err, errlen))
         return -1;
@@ -305,7 +331,7 @@ static int init_model(struct trainer *t, char *err, size_t errlen)
     return 0;
 }
 
-int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoint *resume,
+int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *resume,
                 char *err, size_t errlen)
 {
     const struct train_config *c = &t->cfg;

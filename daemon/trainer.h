@@ -74,9 +74,10 @@ size_t train_data_bytes(const struct trainer *t);
 long train_steps_in_epoch(const struct trainer *t, int64_t epoch);
 
 /* Data, model, optimizer, communication; then the checkpoint's state when
- * resuming, or its weights with --init-from. Returns 0, 2 for the user's
- * errors (err says which), 1 for others. */
-int train_setup(struct trainer *t, const struct spec *s, const Ddtrain__Checkpoint *resume,
+ * resuming, or its weights with --init-from. A named model's spec s is
+ * rewritten for the data's sample shape and class count. Returns 0, 2 for
+ * the user's errors (err says which), 1 for others. */
+int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *resume,
                 char *err, size_t errlen);
 
 /* Rank 0: the run directory, its control socket, config.txt and metrics. */

@@ -13,6 +13,7 @@ int main(void)
     srunner_add_suite(r, conv_suite());
     srunner_add_suite(r, res_suite());
     srunner_add_suite(r, model_suite());
+    srunner_add_suite(r, models_suite());
     srunner_add_suite(r, optim_suite());
     srunner_add_suite(r, dataset_suite());
     srunner_add_suite(r, images_suite());

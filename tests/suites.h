@@ -14,6 +14,7 @@ Suite *images_suite(void);
 Suite *inputs_suite(void);
 Suite *layers_suite(void);
 Suite *model_suite(void);
+Suite *models_suite(void);
 Suite *optim_suite(void);
 Suite *pool_suite(void);
 Suite *res_suite(void);

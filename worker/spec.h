@@ -10,7 +10,9 @@
  *
  * A list starts with in:, ends with an fc: whose width is the class count, and
  * takes layers by name from the table of layer kinds (layer.c), so new kinds
- * (conv:, pool:) slot in without changing what existing specs mean. */
+ * (conv:, pool:) slot in without changing what existing specs mean. A
+ * model's name (f1, c1, resnet20) is not a spec: models_parse (models.h)
+ * expands it into a list for the data's shape before parsing. */
 #ifndef DDT_SPEC_H
 #define DDT_SPEC_H
 
