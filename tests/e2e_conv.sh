@@ -45,6 +45,7 @@ echo "conv on Fashion-MNIST: learns on 1 and 2 ranks, which agree; resume byte-i
 args="--data fashion-mnist --model in:1x28x28,conv:8k3p1b0,bn,relu,res:8,res:16s2,gap,fc:10
   --train-samples 1024 --test-samples 512 --batch-size 128 --bn-group 8 --epochs 1
   --log-every 1 --ckpt-every 4 --ckpt-keep 10 --quiet"
+res_final=step-00000008.ckpt
 for n in 1 2; do
   "$RUN" -np $n -- train --run-dir "$work/res$n" $args || fail "the residual run on $n ranks failed"
   line=$(grep '"kind":"eval"' "$work/res$n/metrics.jsonl" | tail -n 1)
@@ -57,8 +58,8 @@ for n in 1 2; do
     fail "residual, $n ranks: the training loss went from $first to $last in 8 steps"
 done
 same_losses "$work/res1/metrics.jsonl" "$work/res2/metrics.jsonl" 1e-4 "residual, 1 vs 2 ranks"
-tensor_sums "$work/res1/checkpoints/$final" >"$work/res.sums1"
-tensor_sums "$work/res2/checkpoints/$final" >"$work/res.sums2"
+tensor_sums "$work/res1/checkpoints/$res_final" >"$work/res.sums1"
+tensor_sums "$work/res2/checkpoints/$res_final" >"$work/res.sums2"
 for t in res2.proj.weight res2.projbn.bias; do
   grep -q "$t" "$work/res.sums2" || fail "the residual checkpoint has no $t"
 done
@@ -67,7 +68,7 @@ cp -r "$work/res2" "$work/resb"
 "$RUN" -np 2 -- train --run-dir "$work/resb" \
   --resume "$work/resb/checkpoints/step-00000004.ckpt" --quiet 2>"$work/resb.err" ||
   fail "resume of the residual run failed: $(cat "$work/resb.err")"
-tensor_sums "$work/resb/checkpoints/$final" >"$work/res.sumsb"
+tensor_sums "$work/resb/checkpoints/$res_final" >"$work/res.sumsb"
 cmp -s "$work/res.sums2" "$work/res.sumsb" || { diff "$work/res.sums2" "$work/res.sumsb" >&2; fail "the resumed residual run ended with other parameters"; }
 metrics_no_timing "$work/res2/metrics.jsonl" >"$work/res.metrics2"
 metrics_no_timing "$work/resb/metrics.jsonl" >"$work/res.metricsb"
