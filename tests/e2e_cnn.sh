@@ -201,6 +201,18 @@ A="$sbrun/checkpoints/step-00000064.ckpt"
 B="$study/runs/batch-size=256_seed=1/checkpoints/step-00000008.ckpt"
 [ -f "$A" ] && [ -f "$B" ] || fail "the study left no final checkpoints"
 "$DDTRAIN" inspect "$A" | grep -q "conv2.weight  *16x200 " || fail "inspect does not show conv2.weight as 16x200"
+# as training does, eval refuses flat samples (a CSV of 784 values) for an
+# image model, although they have as many values
+for split in train test; do
+  awk 'BEGIN { for (i = 0; i < 4; i++) { printf "%d", i; for (j = 0; j < 784; j++) printf ",%d", (i * j) % 256; printf "\n" } }' \
+    >"$work/flat_$split.csv"
+done
+set +e
+"$DDTRAIN" eval "$A" --data "$work/flat_train.csv" >/dev/null 2>"$work/err"
+status=$?
+set -e
+[ $status -eq 2 ] && grep -q "samples of 784x1x1, the model takes 1x28x28" "$work/err" ||
+  fail "eval of a conv net on flat samples: status $status, $(cat "$work/err")"
 
 # the study's line (alpha -1, 0, 1, 2): at its ends the test columns are
 # what eval says, and the train loss (on the seeded subset of 256 samples)
