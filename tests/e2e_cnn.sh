@@ -117,9 +117,9 @@ for o in lars:2:0.1 lamb:1:0.01; do
 done
 
 # ---- 2. SIGTERM and resume ----------------------------------------------------
-args="$data --model ${net%,fc:10},dropout:0.1,fc:10 --batch-size 32 --epochs 4 --optimizer adamw
+args="$data --model ${net%,fc:10},dropout:0.1,fc:10 --batch-size 32 --epochs 6 --optimizer adamw
   --lr 0.002 --lr-decay cosine --augment crop:2,flip --log-every 5 --ckpt-every 50 --ckpt-keep 10"
-final=step-00000128.ckpt
+final=step-00000192.ckpt
 "$RUN" -np 2 -- train --run-dir "$work/a" $args || fail "the uninterrupted conv run failed"
 tensor_sums "$work/a/checkpoints/$final" >"$work/sums.a"
 metrics_no_timing "$work/a/metrics.jsonl" >"$work/metrics.a"
