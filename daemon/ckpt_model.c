@@ -1,11 +1,17 @@
 /* Rebuilding a model and its data from a checkpoint. */
 #include "ckpt_model.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ckpt_restore.h"
 #include "spec.h"
+
+static bool same_shape(struct shape a, struct shape b)
+{
+    return a.c == b.c && a.h == b.h && a.w == b.w;
+}
 
 int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, int max_batch,
                     char *err, size_t errlen)
@@ -48,6 +54,15 @@ int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, i
     if (cm->train.dim != (size_t)cm->model.in_dim || cm->test.dim != (size_t)cm->model.in_dim) {
         snprintf(err, errlen, "--data %s: %zu features per sample, the model takes %d", source,
                  cm->train.dim, cm->model.in_dim);
+        goto fail;
+    }
+    /* as in training: an image model takes images of exactly its shape, not
+     * any samples that happen to have as many values */
+    struct shape in = spec_input_shape(&s);
+    if (in.h * in.w > 1 && (!same_shape(cm->train.shape, in) || !same_shape(cm->test.shape, in))) {
+        struct shape d = same_shape(cm->train.shape, in) ? cm->test.shape : cm->train.shape;
+        snprintf(err, errlen, "--data %s: samples of %dx%dx%d, the model takes %dx%dx%d", source,
+                 d.c, d.h, d.w, in.c, in.h, in.w);
         goto fail;
     }
     return 0;

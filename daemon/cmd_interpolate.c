@@ -15,11 +15,14 @@
 struct interpolate_config {
     struct analysis_common common;
     char alpha[CONFIG_STRLEN];
+    int test_samples;
 };
 
 static const struct option_def interpolate_options[] = {
     { "alpha", OPT_STRING, offsetof(struct interpolate_config, alpha), 1, 0, "-1:2:25", NULL, 0,
       "LO:HI:COUNT values of alpha (0 is A, 1 is B)" },
+    { "test-samples", OPT_INT, offsetof(struct interpolate_config, test_samples), 0, 2147483647.0,
+      "0", NULL, 0, "test samples evaluated at each alpha: the first N (0: all)" },
     ANALYSIS_OPTIONS(struct interpolate_config),
     { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL },
 };
@@ -103,9 +106,12 @@ static void walk_line(struct probe *p, struct line_ends *e, const struct interpo
 {
     struct model *m = &p->cm.model;
     struct table t;
-    char header[2048], err[1024];
-    snprintf(header, sizeof header, "ddtrain interpolate a=%s b=%s alpha=%s samples=%zu seed=%llu",
-             pos[0], pos[1], c->alpha, p->nsubset, (unsigned long long)c->common.seed);
+    char header[2048], err[1024], tests[48] = "";
+    size_t ntest = (size_t)c->test_samples;
+    if (ntest && ntest < p->cm.test.n)
+        snprintf(tests, sizeof tests, " test_samples=%zu", ntest);
+    snprintf(header, sizeof header, "ddtrain interpolate a=%s b=%s alpha=%s samples=%zu%s seed=%llu",
+             pos[0], pos[1], c->alpha, p->nsubset, tests, (unsigned long long)c->common.seed);
     static const char *const cols[] = { "alpha", "train_loss", "train_accuracy", "test_loss",
                                         "test_accuracy" };
     if (p->rank == 0)
@@ -115,7 +121,7 @@ static void walk_line(struct probe *p, struct line_ends *e, const struct interpo
         ends_mix(e, p, m, alpha);
         double tra, tea;
         double trl = probe_loss(p, e->x, &tra);
-        double tel = probe_test_loss(p, e->x, &tea);
+        double tel = probe_test_loss(p, e->x, ntest, &tea);
         if (p->rank == 0) {
             double row[5] = { alpha, trl, tra, tel, tea };
             table_row(&t, row);

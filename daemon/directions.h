@@ -1,7 +1,9 @@
 /* Random directions in parameter space for loss-landscape cuts (Li et al.
  * 2018): normal draws keyed by (seed, direction), then filter-normalised so
- * that every output neuron's row of a weight matrix has the norm of the
- * same row of the parameters; biases and batch-norm parameters get zero. */
+ * that every row of a weight has the norm of the same row of the parameters:
+ * a row is an fc layer's output neuron, and a convolution's filter (its
+ * weight is viewed as (OC, IC·k·k), one output channel's IC x k x k weights a
+ * row); biases and batch-norm parameters get zero. */
 #ifndef DDT_DIRECTIONS_H
 #define DDT_DIRECTIONS_H
 

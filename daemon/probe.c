@@ -91,11 +91,13 @@ double probe_loss(struct probe *p, const float *w, double *acc)
     return sums[0] / (double)p->nsubset;
 }
 
-double probe_test_loss(struct probe *p, const float *w, double *acc)
+double probe_test_loss(struct probe *p, const float *w, size_t ntest, double *acc)
 {
     set_params(p, w);
     double loss, a;
-    evaluate_split(&p->cm.model, &p->cm.test, p->cm.test.n, p->comm, &loss, &a);
+    if (ntest == 0 || ntest > p->cm.test.n)
+        ntest = p->cm.test.n;
+    evaluate_split(&p->cm.model, &p->cm.test, ntest, p->comm, &loss, &a);
     if (acc)
         *acc = a;
     return loss;

@@ -33,8 +33,9 @@ double probe_loss(struct probe *p, const float *w, double *acc);
 /* Mean loss at w and its gradient (n floats, identical on every rank). */
 double probe_loss_grad(struct probe *p, const float *w, float *grad);
 
-/* Loss and accuracy of the test set at w (whole test set). */
-double probe_test_loss(struct probe *p, const float *w, double *acc);
+/* Loss and accuracy at w of the first ntest test samples (0: the whole
+ * test set). */
+double probe_test_loss(struct probe *p, const float *w, size_t ntest, double *acc);
 
 /* Parses "lo:hi:count" into count evenly spaced values (count >= 2, or 1 for
  * lo alone). Returns the count or -1. */

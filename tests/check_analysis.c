@@ -1,7 +1,7 @@
 /* Tests of the analysis numerics without MPI: power iteration with deflation
  * on a matrix with known eigenvalues, the finite-difference Hessian-vector
  * product of a softmax linear model against its closed-form Hessian, and
- * filter-normalised directions. */
+ * filter-normalised directions of fully connected and convolutional layers. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +218,57 @@ START_TEST(test_filter_normalised_directions)
 }
 END_TEST
 
+/* Li et al.'s filters of a convolution: filter f of a conv layer is output
+ * channel f's IC x k x k weights, the f-th run of IC k k floats of the
+ * weight. Filters of very different norms each keep their own; the bias of
+ * a convolution does not move. */
+START_TEST(test_filter_normalised_conv_directions)
+{
+    struct spec s;
+    char err[128];
+    ck_assert_int_eq(spec_parse(&s, "in:2x5x5,conv:3k3p1,bn,relu,conv:4k3s2,relu,fc:3", false, 0,
+                                err, sizeof err), 0);
+    struct model_options mo = { .bn_eps = 1e-5f, .bn_momentum = 0.1f };
+    struct model m;
+    ck_assert_int_eq(model_build(&m, &s, 2, &mo, err, sizeof err), 0);
+    model_init_params(&m, 4);
+    const struct arena *a = &m.arena;
+    static const struct { const char *name; int filters, size; } conv[] = {
+        { "conv1.weight", 3, 2 * 3 * 3 }, { "conv2.weight", 4, 3 * 3 * 3 } };
+    /* filter f scaled by 10^f: one norm for the whole tensor would drown the small ones */
+    for (int v = 0; v < a->nviews; v++)
+        if (!strncmp(a->views[v].name, "conv", 4) && a->views[v].role == ROLE_WEIGHT)
+            for (size_t k = 0; k < a->views[v].n; k++)
+                a->w[a->views[v].off + k] *= (float)pow(10.0, (double)(k / (size_t)a->views[v].cols));
+    float *d = malloc(a->n * sizeof *d);
+    direction_random(d, a, a->w, 11, 0, true);
+    for (int c = 0; c < 2; c++) {
+        int v = 0;
+        while (strcmp(a->views[v].name, conv[c].name))
+            v++;
+        const float *dv = d + a->views[v].off, *wv = a->w + a->views[v].off;
+        ck_assert_uint_eq(a->views[v].n, (size_t)conv[c].filters * (size_t)conv[c].size);
+        for (int f = 0; f < conv[c].filters; f++) {
+            double dn = 0, wn = 0, dot = 0;
+            for (int k = f * conv[c].size; k < (f + 1) * conv[c].size; k++) {
+                dn += (double)dv[k] * dv[k];
+                wn += (double)wv[k] * wv[k];
+                dot += (double)dv[k] * wv[k];
+            }
+            ck_assert_msg(fabs(sqrt(dn) - sqrt(wn)) < 1e-5 * sqrt(wn), "%s filter %d: |d| %g, |w| %g",
+                          conv[c].name, f, sqrt(dn), sqrt(wn));
+            ck_assert_msg(fabs(dot) < 0.999 * dn, "%s filter %d is the weight itself", conv[c].name, f);
+        }
+    }
+    for (int v = 0; v < a->nviews; v++)
+        if (a->views[v].role != ROLE_WEIGHT)
+            for (size_t k = 0; k < a->views[v].n; k++)
+                ck_assert_msg(d[a->views[v].off + k] == 0.0f, "%s moves", a->views[v].name);
+    free(d);
+    model_free(&m);
+}
+END_TEST
+
 /* A separable convex quadratic f(y) = sum a_i y_i + h_i y_i^2 / 2 takes its
  * maximum over the box |y_i| <= b_i at the corner y_i = sign(a_i) b_i, where
  * it is sum |a_i| b_i + h_i b_i^2 / 2: the answer in closed form. */
@@ -283,6 +334,7 @@ Suite *analysis_suite(void)
     tcase_add_test(tc, test_box_ascent_closed_form);
     tcase_add_test(tc, test_hvp_against_closed_form);
     tcase_add_test(tc, test_filter_normalised_directions);
+    tcase_add_test(tc, test_filter_normalised_conv_directions);
     suite_add_tcase(s, tc);
     return s;
 }
