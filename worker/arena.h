@@ -14,7 +14,7 @@ struct tensor_view {
     size_t off;        /* offset into the arena, in floats */
     size_t n;          /* element count */
     int rows, cols;    /* shape; cols == 1 for vectors */
-    int layer;         /* index of the trainable layer (linear) it belongs to, from 0 */
+    int layer;         /* index of the trainable layer (fc, conv or res) it belongs to, from 0 */
     float lr_mult;     /* learning-rate multiplier (0 freezes the tensor) */
 };
 
