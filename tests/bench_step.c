@@ -280,6 +280,7 @@ struct phases {
     const char *kind[MAX_KINDS];
     double t[MAX_KINDS];
     double other, optim; /* gather, loss, running statistics; the optimizer */
+    double fwd[SPEC_MAX_ITEMS], bwd[SPEC_MAX_ITEMS]; /* by layer */
 };
 
 static double *phase_of(struct phases *ph, const char *kind)
@@ -307,7 +308,9 @@ static double timed_step(struct model *m, struct optim *o, const struct dataset 
         struct layer *l = &m->layers[i];
         t = now();
         l->kind->forward(l, &ctx, m->act[i + 1], m->act[i], B);
-        *phase_of(ph, l->kind->name) += now() - t;
+        t = now() - t;
+        *phase_of(ph, l->kind->name) += t;
+        ph->fwd[i] += t;
     }
     int correct, cur = 0;
     model_loss(m, m->labels, B, &correct);
@@ -318,7 +321,9 @@ static double timed_step(struct model *m, struct optim *o, const struct dataset 
         t = now();
         if (din || l->w_view >= 0)
             l->kind->backward(l, &m->arena, din, m->dact[cur], m->act[i], m->act[i + 1], B);
-        *phase_of(ph, l->kind->name) += now() - t;
+        t = now() - t;
+        *phase_of(ph, l->kind->name) += t;
+        ph->bwd[i] += t;
         cur = 1 - cur;
     }
     model_update_running(m);
@@ -405,6 +410,10 @@ static int bench_model(const char *name, const char *text, int B, double seconds
            gflops / gemm_time / 1e9, flops / step / 1e9, flops / step / (gflops / gemm_time),
            B / step, step * 1e3, 100.0 * (step - gemm_time) / step);
     print_phases(&ph, total, gemm_time / step);
+    if (getenv("BENCH_LAYERS")) /* each layer's mean forward and backward milliseconds */
+        for (int i = 0; i < m.nlayers; i++)
+            printf("           %2d %-8s %8.3f %8.3f\n", i, m.layers[i].kind->name,
+                   1e3 * ph.fwd[i] / (double)cnt, 1e3 * ph.bwd[i] / (double)cnt);
     free(steps);
     free(gemms);
     free(ga);
