@@ -53,6 +53,15 @@ static double gemm_step(const int *dims, int nl, int B, float **a, float **w, fl
     return now() - t0;
 }
 
+/* This thread's CPU seconds: on a shared machine, a phase's own cost
+ * without the time other processes held the core. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static float *randn(size_t n, uint64_t key)
 {
     float *p = aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63);
@@ -178,6 +187,7 @@ static void bench_batch(int B, double seconds)
 struct gemm {
     bool ta, tb;
     int M, N, K, count;
+    int layer; /* whose */
 };
 
 enum { MAX_GEMMS = 3 * SPEC_MAX_ITEMS };
@@ -196,15 +206,15 @@ static int model_gemms(const struct model *m, int B, struct gemm *g)
             conv_geom_init(&cg, l->in.c, l->in.h, l->in.w, a->width, a->kernel, a->stride,
                            a->pad);
             int K = cg.ic * cg.k * cg.k, P = cg.oh * cg.ow;
-            g[n++] = (struct gemm){ false, false, cg.oc, P, K, B };
-            g[n++] = (struct gemm){ false, true, cg.oc, K, P, B };
+            g[n++] = (struct gemm){ false, false, cg.oc, P, K, B, i };
+            g[n++] = (struct gemm){ false, true, cg.oc, K, P, B, i };
             if (i > 0)
-                g[n++] = (struct gemm){ true, false, K, P, cg.oc, B };
+                g[n++] = (struct gemm){ true, false, K, P, cg.oc, B, i };
         } else if (!strcmp(l->kind->name, "fc")) {
-            g[n++] = (struct gemm){ false, true, B, l->out_dim, l->in_dim, 1 };
-            g[n++] = (struct gemm){ true, false, l->out_dim, l->in_dim, B, 1 };
+            g[n++] = (struct gemm){ false, true, B, l->out_dim, l->in_dim, 1, i };
+            g[n++] = (struct gemm){ true, false, l->out_dim, l->in_dim, B, 1, i };
             if (i > 0)
-                g[n++] = (struct gemm){ false, false, B, l->in_dim, l->out_dim, 1 };
+                g[n++] = (struct gemm){ false, false, B, l->in_dim, l->out_dim, 1, i };
         }
     }
     return n;
@@ -233,16 +243,23 @@ static size_t gemm_list_most(const struct gemm *g, int n)
 }
 
 /* Every GEMM of the list once, on the scratch matrices a, b, c (each large
- * enough for any of them); returns seconds. */
-static double gemm_list_run(const struct gemm *g, int n, const float *a, const float *b, float *c)
+ * enough for any of them); returns seconds, and adds each GEMM's to its
+ * layer's by_layer unless NULL. */
+static double gemm_list_run(const struct gemm *g, int n, const float *a, const float *b, float *c,
+                            double *by_layer)
 {
-    double t0 = now();
+    double t0 = now(), t = by_layer ? cpu_now() : 0;
     for (int k = 0; k < n; k++) {
         int lda = g[k].ta ? g[k].M : g[k].K, ldb = g[k].tb ? g[k].K : g[k].N;
         for (int r = 0; r < g[k].count; r++)
             cblas_sgemm(CblasRowMajor, g[k].ta ? CblasTrans : CblasNoTrans,
                         g[k].tb ? CblasTrans : CblasNoTrans, g[k].M, g[k].N, g[k].K, 1.0f, a, lda,
                         b, ldb, r ? 1.0f : 0.0f, c, g[k].N);
+        if (by_layer) {
+            double t1 = cpu_now();
+            by_layer[g[k].layer] += t1 - t;
+            t = t1;
+        }
     }
     return now() - t0;
 }
@@ -258,7 +275,7 @@ static void gemm_list_rates(const struct gemm *g, int n, double seconds, double 
     double *times = malloc(cap * sizeof *times), flops = gemm_list_flops(g, n);
     double t_end = now() + seconds;
     do {
-        double t = gemm_list_run(g, n, a, b, c);
+        double t = gemm_list_run(g, n, a, b, c, NULL);
         if (cnt == cap)
             times = realloc(times, (cap *= 2) * sizeof *times);
         times[cnt++] = t;
@@ -280,7 +297,9 @@ struct phases {
     const char *kind[MAX_KINDS];
     double t[MAX_KINDS];
     double other, optim; /* gather, loss, running statistics; the optimizer */
+    double cpu;          /* the steps' */
     double fwd[SPEC_MAX_ITEMS], bwd[SPEC_MAX_ITEMS]; /* by layer */
+    double gemm[SPEC_MAX_ITEMS]; /* the layer's GEMMs alone */
 };
 
 static double *phase_of(struct phases *ph, const char *kind)
@@ -296,19 +315,19 @@ static double *phase_of(struct phases *ph, const char *kind)
 }
 
 /* One training step as model_batch_loss, model_backward, model_update_running
- * and optim_step make it, with a clock around every layer's forward and
- * backward. Returns the step's seconds. */
+ * and optim_step make it, with a clock (of CPU time) around every layer's
+ * forward and backward. Returns the step's seconds of wall time. */
 static double timed_step(struct model *m, struct optim *o, const struct dataset *d,
                          const uint32_t *idx, int B, uint64_t step, struct phases *ph)
 {
-    double t0 = now(), t;
+    double t0 = now(), c0 = cpu_now(), t;
     struct pass_ctx ctx = { .train = true, .seed = 1, .step = step };
     dataset_gather(m->act[0], m->labels, d, idx, B, m->in_mean, m->in_inv_std);
     for (int i = 0; i < m->nlayers; i++) {
         struct layer *l = &m->layers[i];
-        t = now();
+        t = cpu_now();
         l->kind->forward(l, &ctx, m->act[i + 1], m->act[i], B);
-        t = now() - t;
+        t = cpu_now() - t;
         *phase_of(ph, l->kind->name) += t;
         ph->fwd[i] += t;
     }
@@ -318,20 +337,20 @@ static double timed_step(struct model *m, struct optim *o, const struct dataset 
     for (int i = m->nlayers - 1; i >= 0; i--) {
         struct layer *l = &m->layers[i];
         float *din = i > 0 ? m->dact[1 - cur] : NULL;
-        t = now();
+        t = cpu_now();
         if (din || l->w_view >= 0)
             l->kind->backward(l, &m->arena, din, m->dact[cur], m->act[i], m->act[i + 1], B);
-        t = now() - t;
+        t = cpu_now() - t;
         *phase_of(ph, l->kind->name) += t;
         ph->bwd[i] += t;
         cur = 1 - cur;
     }
     model_update_running(m);
-    t = now();
+    t = cpu_now();
     optim_step(o, &m->arena, 0.01f, 0.9f, 1.0f / (float)B);
-    ph->optim += now() - t;
-    t = now() - t0;
-    return t;
+    ph->optim += cpu_now() - t;
+    ph->cpu += cpu_now() - c0;
+    return now() - t0;
 }
 
 static int build_spec_model(struct model *m, const char *text, int B)
@@ -348,10 +367,10 @@ static int build_spec_model(struct model *m, const char *text, int B)
     return 0;
 }
 
-/* Prints the kinds' shares of the summed step time total. */
+/* Prints the kinds' shares of the steps' summed CPU time total. */
 static void print_phases(const struct phases *ph, double total, double gemm_share)
 {
-    printf("         time by layer kind, forward + backward (GEMMs alone would take %.0f%%):",
+    printf("         CPU time by layer kind, forward + backward (their GEMMs alone: %.0f%%):",
            100.0 * gemm_share);
     for (int k = 0; k < ph->nkinds; k++)
         printf(" %s %.1f%%,", ph->kind[k], 100.0 * ph->t[k] / total);
@@ -397,11 +416,11 @@ static int bench_model(const char *name, const char *text, int B, double seconds
             steps = realloc(steps, (cap *= 2) * sizeof *steps);
             gemms = realloc(gemms, cap * sizeof *gemms);
         }
-        gemms[cnt] = gemm_list_run(g, ng, ga, gb, gc);
+        gemms[cnt] = gemm_list_run(g, ng, ga, gb, gc, ph.gemm);
         steps[cnt] = timed_step(&m, &o, &d, idx, B, cnt, &ph);
         total += steps[cnt++];
     } while (now() < t_end);
-    ph.other = total - ph.optim;
+    ph.other = ph.cpu - ph.optim;
     for (int k = 0; k < ph.nkinds; k++)
         ph.other -= ph.t[k];
     double flops = 3.0 * model_flops_per_sample(&m) * B, gflops = gemm_list_flops(g, ng);
@@ -409,11 +428,15 @@ static int bench_model(const char *name, const char *text, int B, double seconds
     printf("%-10s %6d %10.1f %10.1f %8.3f %12.0f %9.3f %12.1f%%\n", name, B,
            gflops / gemm_time / 1e9, flops / step / 1e9, flops / step / (gflops / gemm_time),
            B / step, step * 1e3, 100.0 * (step - gemm_time) / step);
-    print_phases(&ph, total, gemm_time / step);
-    if (getenv("BENCH_LAYERS")) /* each layer's mean forward and backward milliseconds */
+    double gemm_cpu = 0;
+    for (int i = 0; i < m.nlayers; i++)
+        gemm_cpu += ph.gemm[i];
+    print_phases(&ph, ph.cpu, gemm_cpu / ph.cpu);
+    if (getenv("BENCH_LAYERS")) /* each layer's mean CPU ms: forward, backward, its GEMMs */
         for (int i = 0; i < m.nlayers; i++)
-            printf("           %2d %-8s %8.3f %8.3f\n", i, m.layers[i].kind->name,
-                   1e3 * ph.fwd[i] / (double)cnt, 1e3 * ph.bwd[i] / (double)cnt);
+            printf("           %2d %-8s %8.3f %8.3f %8.3f\n", i, m.layers[i].kind->name,
+                   1e3 * ph.fwd[i] / (double)cnt, 1e3 * ph.bwd[i] / (double)cnt,
+                   1e3 * ph.gemm[i] / (double)cnt);
     free(steps);
     free(gemms);
     free(ga);
