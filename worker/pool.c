@@ -78,11 +78,13 @@ void maxpool_backward(float *din, const float *dout, const int32_t *arg, int B, 
                       int W, int OH, int OW)
 {
     size_t n_in = (size_t)H * W, n_out = (size_t)OH * OW;
-    memset(din, 0, (size_t)B * C * n_in * sizeof *din);
     for (size_t p = 0; p < (size_t)B * C; p++) {
         float *dx = din + p * n_in;
         const float *d = dout + p * n_out;
         const int32_t *a = arg + p * n_out;
+        /* zeroed plane by plane, so the adds below find it in cache rather
+         * than in memory after a pass over the whole batch */
+        memset(dx, 0, n_in * sizeof *dx);
         /* overlapping windows can share a max, whose gradients then add */
         for (size_t o = 0; o < n_out; o++)
             dx[a[o]] += d[o];
