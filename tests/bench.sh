@@ -11,6 +11,10 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/ddtrain-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 run="$src/launch/ddtrain-run"
 export DDTRAIN="$build/ddtrain"
+sections=${BENCH_SECTIONS:-1 2 3 4 5}
+want() { case " $sections " in *" $1 "*) return 0 ;; esac; return 1; }
+# on a shared machine every figure below depends on what else runs
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 
 # samples/s over the second half of a run (the first half warms up), the
 # share of the step spent waiting on communication, and the memory report
@@ -27,10 +31,13 @@ throughput() { # N BATCH STEPS EXTRA...
   echo "$sps $wait_share|$mem"
 }
 
+if want 1; then
 echo "== 1. one rank: the training step against sgemm of the same shapes"
 "$build/tests/bench_step" "$secs"
-
 echo
+fi
+
+if want 2; then
 echo "== 2. data parallel on Fashion-MNIST, MLP 784-1024-1024-10 + BN, SGD momentum"
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   echo "(skipped: dataset-fashion-mnist is not installed)"
@@ -95,15 +102,19 @@ else
   echo
   echo "memory, N = 2, batch 256: $mem256"
 fi
-
 echo
+fi
+
+if want 3; then
 echo "== 3. checkpoints"
 "$build/tests/bench_ckpt" "$build"
-
 echo
-echo "== 4. convolutional networks, one rank: the step against sgemm of its own shapes"
+fi
+
 fmnist_cnn=in:1x28x28,conv:32k5p2,bn,relu,maxpool:2,conv:64k5p2,bn,relu,maxpool:2,fc:1024,bn,relu,fc:10
 c1=in:1x28x28,conv:64k5p2,bn,relu,maxpool:3s2,conv:64k5p2,bn,relu,maxpool:3s2,fc:384,bn,relu,fc:192,bn,relu,fc:10
+if want 4; then
+echo "== 4. convolutional networks, one rank: the step against sgemm of its own shapes"
 echo "(step FLOPs: 3 x the forward's, from the shapes; sgemm: the step's own GEMMs"
 echo " alone (per sample for a convolution: OC x IC k k x OH OW forward, and the"
 echo " weight and input gradients), passes taking turns with the steps so that both"
@@ -114,8 +125,10 @@ for b in 32 256; do
   "$build/tests/bench_step" --model fmnist-cnn "$fmnist_cnn" $b "$secs"
   "$build/tests/bench_step" --model c1 "$c1" $b "$secs"
 done
-
 echo
+fi
+
+if want 5; then
 echo "== 5. convolutional networks, data parallel on Fashion-MNIST, SGD momentum"
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   echo "(skipped: dataset-fashion-mnist is not installed)"
@@ -151,4 +164,5 @@ else
   for name in fmnist-cnn c1; do
     echo "memory, $name, N = 2, batch 256: $(cat "$work/mem_$name")"
   done
+fi
 fi
