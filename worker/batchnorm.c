@@ -251,7 +251,75 @@ void bn_backward(float *din, float *dgamma, float *dbeta, float *scratch, const 
  * Every sample's channel is a plane of HW values, contiguous: the loops walk
  * planes, with the plane's position innermost. A channel's sum takes each
  * plane's own sum first, then adds the planes in sample order, which keeps
- * the float error of a long sum down to that of the shorter ones. */
+ * the float error of a long sum down to that of the shorter ones.
+ *
+ * A plane's sum is taken in BN_LANES interleaved partial sums (lane l adds
+ * x[l], x[l + BN_LANES], ...), added pairwise in a fixed tree, then the tail
+ * in order: a sequential sum would be one chain of dependent additions, which
+ * no compiler may reorder; this order is written out, so every ISA clone,
+ * rank and run adds the same numbers in the same order. */
+enum { BN_LANES = 16 };
+
+/* acc (BN_LANES) added pairwise: ((a0 + a1) + (a2 + a3)) + ... */
+static inline float lanes_total(float *acc)
+{
+    for (int w = BN_LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++)
+            acc[l] = acc[2 * l] + acc[2 * l + 1];
+    return acc[0];
+}
+
+/* The sum of x (n). */
+static inline float plane_sum(const float *restrict x, int n)
+{
+    float acc[BN_LANES] = { 0 };
+    int p = 0;
+    for (; p + BN_LANES <= n; p += BN_LANES)
+        for (int l = 0; l < BN_LANES; l++)
+            acc[l] += x[p + l];
+    float s = lanes_total(acc);
+    for (; p < n; p++)
+        s += x[p];
+    return s;
+}
+
+/* The sum of (x - m)^2 over x (n). */
+static inline float plane_sq_dev(const float *restrict x, float m, int n)
+{
+    float acc[BN_LANES] = { 0 };
+    int p = 0;
+    for (; p + BN_LANES <= n; p += BN_LANES)
+        for (int l = 0; l < BN_LANES; l++) {
+            float d = x[p + l] - m;
+            acc[l] += d * d;
+        }
+    float s = lanes_total(acc);
+    for (; p < n; p++) {
+        float d = x[p] - m;
+        s += d * d;
+    }
+    return s;
+}
+
+/* *sd = the sum of d (n), *sdx = the sum of d xh (n). */
+static inline void plane_grad_sums(float *sd, float *sdx, const float *restrict d,
+                                   const float *restrict xh, int n)
+{
+    float acc[BN_LANES] = { 0 }, accx[BN_LANES] = { 0 };
+    int p = 0;
+    for (; p + BN_LANES <= n; p += BN_LANES)
+        for (int l = 0; l < BN_LANES; l++) {
+            acc[l] += d[p + l];
+            accx[l] += d[p + l] * xh[p + l];
+        }
+    float s = lanes_total(acc), sx = lanes_total(accx);
+    for (; p < n; p++) {
+        s += d[p];
+        sx += d[p] * xh[p];
+    }
+    *sd = s;
+    *sdx = sx;
+}
 
 /* Statistics of rows [lo, hi): mean (C), then the biased variance into var (C). */
 DDT_HOT static void group_stats_spatial(float *restrict mean, float *restrict var,
@@ -260,27 +328,15 @@ DDT_HOT static void group_stats_spatial(float *restrict mean, float *restrict va
     memset(mean, 0, (size_t)C * sizeof *mean);
     memset(var, 0, (size_t)C * sizeof *var);
     for (int i = lo; i < hi; i++)
-        for (int c = 0; c < C; c++) {
-            const float *x = in + ((size_t)i * C + c) * HW;
-            float s = 0.0f;
-            for (int p = 0; p < HW; p++)
-                s += x[p];
-            mean[c] += s;
-        }
+        for (int c = 0; c < C; c++)
+            mean[c] += plane_sum(in + ((size_t)i * C + c) * HW, HW);
     float inv_n = 1.0f / (float)((hi - lo) * HW);
     for (int c = 0; c < C; c++)
         mean[c] *= inv_n;
     /* two passes, as group_stats: no cancellation when the mean is large */
     for (int i = lo; i < hi; i++)
-        for (int c = 0; c < C; c++) {
-            const float *x = in + ((size_t)i * C + c) * HW;
-            float m = mean[c], s = 0.0f;
-            for (int p = 0; p < HW; p++) {
-                float d = x[p] - m;
-                s += d * d;
-            }
-            var[c] += s;
-        }
+        for (int c = 0; c < C; c++)
+            var[c] += plane_sq_dev(in + ((size_t)i * C + c) * HW, mean[c], HW);
     for (int c = 0; c < C; c++)
         var[c] *= inv_n;
 }
@@ -372,12 +428,8 @@ DDT_HOT static void add_plane_sums(float *restrict sd, float *restrict sdx,
     for (int i = lo; i < hi; i++)
         for (int c = 0; c < C; c++) {
             size_t at = ((size_t)i * C + c) * HW;
-            const float *d = dout + at, *xh = xhat + at;
-            float s = 0.0f, sx = 0.0f;
-            for (int p = 0; p < HW; p++) {
-                s += d[p];
-                sx += d[p] * xh[p];
-            }
+            float s, sx;
+            plane_grad_sums(&s, &sx, dout + at, xhat + at, HW);
             sd[c] += s;
             sdx[c] += sx;
         }

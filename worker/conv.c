@@ -5,6 +5,8 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "simd.h"
+
 int conv_geom_init(struct conv_geom *g, int ic, int h, int w, int oc, int k, int stride, int pad)
 {
     *g = (struct conv_geom){ .ic = ic, .h = h, .w = w, .oc = oc, .k = k, .stride = stride,
@@ -35,46 +37,77 @@ double conv_flops(const struct conv_geom *g)
 }
 
 /* The outputs o in [*lo, *hi) of n_out whose tap o·s + off lies inside an
- * input of n_in; the others read padding. */
+ * input of n_in; the others read padding. Stride 1 (the usual case) without
+ * a division: these are found once per tap. */
 static void inside(int n_in, int n_out, int off, int s, int *lo, int *hi)
 {
-    *lo = off >= 0 ? 0 : (-off + s - 1) / s;
-    *hi = n_in - 1 - off < 0 ? 0 : (n_in - 1 - off) / s + 1;
+    if (s == 1) {
+        *lo = off >= 0 ? 0 : -off;
+        *hi = n_in - off;
+    } else {
+        *lo = off >= 0 ? 0 : (-off + s - 1) / s;
+        *hi = n_in - 1 - off < 0 ? 0 : (n_in - 1 - off) / s + 1;
+    }
     if (*hi > n_out)
         *hi = n_out;
     if (*lo > *hi)
         *lo = *hi;
 }
 
-/* Zeroes columns [0, xlo) and [xhi, OW) of rows [ylo, yhi) of row (OH·OW). */
-static void zero_fringe(float *row, int ylo, int yhi, int xlo, int xhi, int OW)
+/* Kernel tap (i, j): its offsets into the input (i - pad, j - pad) and the
+ * output rows [ylo, yhi) and columns [xlo, xhi) that read inside the input,
+ * the same for every channel. */
+struct tap {
+    int di, dj, ylo, yhi, xlo, xhi;
+};
+
+static struct tap tap_of(int i, int j, const struct conv_geom *g)
 {
-    for (int y = ylo; y < yhi; y++) {
-        float *r = row + (size_t)y * OW;
-        for (int x = 0; x < xlo; x++)
-            r[x] = 0.0f;
-        for (int x = xhi; x < OW; x++)
-            r[x] = 0.0f;
-    }
+    struct tap t = { .di = i - g->pad, .dj = j - g->pad };
+    inside(g->h, g->oh, t.di, g->stride, &t.ylo, &t.yhi);
+    inside(g->w, g->ow, t.dj, g->stride, &t.xlo, &t.xhi);
+    return t;
+}
+
+/* The loops below copy and zero rows of often 8 to 32 floats: GCC would
+ * turn each into a call of memcpy or memset, which costs more than the copy
+ * (the calls were two thirds of im2col's time). glibc keeps its own loops
+ * as loops the same way. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CONV_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define CONV_LOOPS
+#endif
+
+/* Zeroes columns [0, xlo) and [xhi, OW) of rows [ylo, yhi) of row (OH·OW):
+ * a column at a time, as the fringes are narrow (at most the padding) and
+ * the rows many. */
+CONV_LOOPS static inline __attribute__((always_inline)) void
+zero_fringe(float *row, int ylo, int yhi, int xlo, int xhi, int OW)
+{
+    for (int x = 0; x < xlo; x++)
+        for (int y = ylo; y < yhi; y++)
+            row[(size_t)y * OW + x] = 0.0f;
+    for (int x = xhi; x < OW; x++)
+        for (int y = ylo; y < yhi; y++)
+            row[(size_t)y * OW + x] = 0.0f;
 }
 
 /* Row (i, j) of one channel's columns: row (OH·OW) from plane (H, W), 0
  * where the tap lies in the padding. Plain loops rather than memset and
- * memcpy: rows are often 8 to 32 floats, where a library call costs more
- * than the copy, and the compiler vectorises the stride-1 loop. */
-static void im2col_tap(float *restrict row, const float *restrict plane, int i, int j,
-                       const struct conv_geom *g)
+ * memcpy (CONV_LOOPS): the compiler vectorises the stride-1 loop. */
+CONV_LOOPS static inline __attribute__((always_inline)) void
+im2col_tap(float *restrict row, const float *restrict plane,
+                              const struct tap *t, const struct conv_geom *g)
 {
-    int s = g->stride, OW = g->ow, ylo, yhi, xlo, xhi;
-    inside(g->h, g->oh, i - g->pad, s, &ylo, &yhi);
-    inside(g->w, OW, j - g->pad, s, &xlo, &xhi);
+    int s = g->stride, OW = g->ow, ylo = t->ylo, yhi = t->yhi, xlo = t->xlo, xhi = t->xhi;
     for (int p = 0; p < ylo * OW; p++)
         row[p] = 0.0f;
     if (s == 1 && OW == g->w && ylo < yhi) {
         /* "same" padding: the tap's rows are one run of the plane shifted by
          * a constant; copy it whole, then zero the columns that wrapped */
         size_t a = (size_t)ylo * OW + xlo, b = (size_t)(yhi - 1) * OW + xhi;
-        const float *restrict src = plane + (size_t)(ylo + i - g->pad) * g->w + xlo + (j - g->pad);
+        const float *restrict src = plane + (size_t)(ylo + t->di) * g->w + xlo + t->dj;
         for (size_t p = 0; p < b - a; p++)
             row[a + p] = src[p];
         zero_fringe(row, ylo, yhi, xlo, xhi, OW);
@@ -83,7 +116,7 @@ static void im2col_tap(float *restrict row, const float *restrict plane, int i, 
     for (int y = ylo; y < yhi; y++) {
         float *restrict r = row + (size_t)y * OW;
         /* the tap's input row, indexed by output column (x s + j - pad) */
-        const float *restrict src = plane + (size_t)(y * s + i - g->pad) * g->w + (j - g->pad);
+        const float *restrict src = plane + (size_t)(y * s + t->di) * g->w + t->dj;
         int x = 0;
         for (; x < xlo; x++)
             r[x] = 0.0f;
@@ -100,27 +133,29 @@ static void im2col_tap(float *restrict row, const float *restrict plane, int i, 
         row[p] = 0.0f;
 }
 
-void conv_im2col(float *col, const float *in, const struct conv_geom *g)
+/* Taps outermost: their bounds are found once, not once per channel. */
+CONV_LOOPS DDT_HOT void conv_im2col(float *col, const float *in, const struct conv_geom *g)
 {
     size_t P = (size_t)g->oh * g->ow, plane = (size_t)g->h * g->w;
-    for (int c = 0; c < g->ic; c++)
-        for (int i = 0; i < g->k; i++)
-            for (int j = 0; j < g->k; j++)
-                im2col_tap(col + ((size_t)(c * g->k + i) * g->k + j) * P, in + c * plane, i, j, g);
+    for (int i = 0; i < g->k; i++)
+        for (int j = 0; j < g->k; j++) {
+            struct tap t = tap_of(i, j, g);
+            for (int c = 0; c < g->ic; c++)
+                im2col_tap(col + ((size_t)(c * g->k + i) * g->k + j) * P, in + c * plane, &t, g);
+        }
 }
 
 /* The adjoint of im2col_tap: plane (H, W) += row (OH·OW) where it was read. */
-static void col2im_tap(float *restrict plane, float *restrict row, int i, int j,
-                       const struct conv_geom *g)
+CONV_LOOPS static inline __attribute__((always_inline)) void
+col2im_tap(float *restrict plane, float *restrict row, const struct tap *t,
+                              const struct conv_geom *g)
 {
-    int s = g->stride, OW = g->ow, ylo, yhi, xlo, xhi;
-    inside(g->h, g->oh, i - g->pad, s, &ylo, &yhi);
-    inside(g->w, OW, j - g->pad, s, &xlo, &xhi);
+    int s = g->stride, OW = g->ow, ylo = t->ylo, yhi = t->yhi, xlo = t->xlo, xhi = t->xhi;
     if (s == 1 && OW == g->w && ylo < yhi) {
         /* as in im2col_tap: one run, once the entries that would land on a
          * wrapped column are zero (adding 0 changes nothing) */
         size_t a = (size_t)ylo * OW + xlo, b = (size_t)(yhi - 1) * OW + xhi;
-        float *restrict dst = plane + (size_t)(ylo + i - g->pad) * g->w + xlo + (j - g->pad);
+        float *restrict dst = plane + (size_t)(ylo + t->di) * g->w + xlo + t->dj;
         zero_fringe(row, ylo, yhi, xlo, xhi, OW);
         for (size_t p = 0; p < b - a; p++)
             dst[p] += row[a + p];
@@ -128,7 +163,7 @@ static void col2im_tap(float *restrict plane, float *restrict row, int i, int j,
     }
     for (int y = ylo; y < yhi; y++) {
         const float *restrict r = row + (size_t)y * OW;
-        float *restrict dst = plane + (size_t)(y * s + i - g->pad) * g->w + (j - g->pad);
+        float *restrict dst = plane + (size_t)(y * s + t->di) * g->w + t->dj;
         if (s == 1)
             for (int x = xlo; x < xhi; x++)
                 dst[x] += r[x];
@@ -138,14 +173,18 @@ static void col2im_tap(float *restrict plane, float *restrict row, int i, int j,
     }
 }
 
-void conv_col2im(float *din, float *col, const struct conv_geom *g)
+/* Taps outermost, as conv_im2col: each plane still takes its taps in the
+ * order (i, j), so its sums are those of a channel-by-channel loop. */
+CONV_LOOPS DDT_HOT void conv_col2im(float *din, float *col, const struct conv_geom *g)
 {
     size_t P = (size_t)g->oh * g->ow, plane = (size_t)g->h * g->w;
-    for (int c = 0; c < g->ic; c++)
-        for (int i = 0; i < g->k; i++)
-            for (int j = 0; j < g->k; j++)
-                col2im_tap(din + c * plane, col + ((size_t)(c * g->k + i) * g->k + j) * P, i, j,
+    for (int i = 0; i < g->k; i++)
+        for (int j = 0; j < g->k; j++) {
+            struct tap t = tap_of(i, j, g);
+            for (int c = 0; c < g->ic; c++)
+                col2im_tap(din + c * plane, col + ((size_t)(c * g->k + i) * g->k + j) * P, &t,
                            g);
+        }
 }
 
 void conv_forward(float *out, float *col, const float *in, const float *w, const float *b, int B,
@@ -173,17 +212,35 @@ void conv_forward(float *out, float *col, const float *in, const float *w, const
     }
 }
 
-void conv_bias_grad(float *db, const float *dout, int B, int OC, int P)
+enum { CONV_LANES = 16 };
+
+/* The sum of r (n) in CONV_LANES interleaved partial sums (lane l adds r[l],
+ * r[l + CONV_LANES], ...) added pairwise in a fixed tree, then the tail in
+ * order: a plain sequential sum is one chain of dependent additions that no
+ * compiler may reorder (a quarter of a small layer's backward); this order is
+ * written out, so every ISA clone, rank and run adds alike. */
+static inline float plane_sum(const float *restrict r, int n)
+{
+    float acc[CONV_LANES] = { 0 };
+    int p = 0;
+    for (; p + CONV_LANES <= n; p += CONV_LANES)
+        for (int l = 0; l < CONV_LANES; l++)
+            acc[l] += r[p + l];
+    for (int w = CONV_LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++)
+            acc[l] = acc[2 * l] + acc[2 * l + 1];
+    float s = acc[0];
+    for (; p < n; p++)
+        s += r[p];
+    return s;
+}
+
+DDT_HOT void conv_bias_grad(float *db, const float *dout, int B, int OC, int P)
 {
     memset(db, 0, (size_t)OC * sizeof *db);
     for (int n = 0; n < B; n++)
-        for (int o = 0; o < OC; o++) {
-            const float *r = dout + ((size_t)n * OC + o) * P;
-            float s = 0.0f;
-            for (int p = 0; p < P; p++)
-                s += r[p];
-            db[o] += s;
-        }
+        for (int o = 0; o < OC; o++)
+            db[o] += plane_sum(dout + ((size_t)n * OC + o) * P, P);
 }
 
 void conv_backward(float *din, float *dw, float *db, float *col, const float *dout,
