@@ -304,6 +304,23 @@ END_TEST
 
 /* ---- running statistics ------------------------------------------------------ */
 
+/* Channel c of samples [lo, hi) of x (B, C, HW): the mean and the sum of
+ * squared deviations from it, over n = (hi - lo) x HW values, in double. */
+static double ref_group_moments(const float *x, int C, int HW, int c, int lo, int hi,
+                                double *var)
+{
+    double n = (double)(hi - lo) * HW, mean = 0;
+    for (int i = lo; i < hi; i++)
+        for (int p = 0; p < HW; p++)
+            mean += x[((size_t)i * C + c) * HW + p];
+    mean /= n;
+    *var = 0;
+    for (int i = lo; i < hi; i++)
+        for (int p = 0; p < HW; p++)
+            *var += pow(x[((size_t)i * C + c) * HW + p] - mean, 2);
+    return mean;
+}
+
 /* Sums over ghost groups of G samples of x (B, C, HW)'s group means and
  * unbiased group variances (n = group size x HW), per channel. */
 static void ref_stats(double *sm, double *sv, const float *x, int B, int C, int HW, int G)
@@ -312,14 +329,8 @@ static void ref_stats(double *sm, double *sv, const float *x, int B, int C, int 
         sm[c] = sv[c] = 0;
         for (int lo = 0; lo < B; lo += G) {
             int hi = lo + G < B ? lo + G : B;
-            double n = (double)(hi - lo) * HW, mean = 0, var = 0;
-            for (int i = lo; i < hi; i++)
-                for (int p = 0; p < HW; p++)
-                    mean += x[((size_t)i * C + c) * HW + p];
-            mean /= n;
-            for (int i = lo; i < hi; i++)
-                for (int p = 0; p < HW; p++)
-                    var += pow(x[((size_t)i * C + c) * HW + p] - mean, 2);
+            double n = (double)(hi - lo) * HW, var;
+            double mean = ref_group_moments(x, C, HW, c, lo, hi, &var);
             sm[c] += mean;
             sv[c] += var / (n - 1);
         }
@@ -333,14 +344,8 @@ static void ref_bn_relu(float *x, int B, int C, int HW, int G, double eps)
     for (int c = 0; c < C; c++)
         for (int lo = 0; lo < B; lo += G) {
             int hi = lo + G < B ? lo + G : B;
-            double n = (double)(hi - lo) * HW, mean = 0, var = 0;
-            for (int i = lo; i < hi; i++)
-                for (int p = 0; p < HW; p++)
-                    mean += x[((size_t)i * C + c) * HW + p];
-            mean /= n;
-            for (int i = lo; i < hi; i++)
-                for (int p = 0; p < HW; p++)
-                    var += pow(x[((size_t)i * C + c) * HW + p] - mean, 2);
+            double n = (double)(hi - lo) * HW, var;
+            double mean = ref_group_moments(x, C, HW, c, lo, hi, &var);
             double rstd = 1 / sqrt(var / n + eps);
             for (int i = lo; i < hi; i++)
                 for (int p = 0; p < HW; p++) {
