@@ -135,6 +135,26 @@ find_victim() {
   done
 }
 
+# Waits until process $1 runs the launcher and catches SIGTERM (bit 15 of
+# SigCgt in its status), at most 10 s; returns 1 when it ends first. A SIGTERM
+# that comes before the launcher's shell has run its first line kills it like
+# any script (status 143): on a loaded machine a moment a few ms after the
+# launch can come that early, and no program can take a signal before it runs.
+await_trap() {
+  i=0
+  while running "$1"; do
+    caught=""
+    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q ddtrain-run &&
+      caught=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+    caught=${caught#????????}
+    [ -z "$caught" ] || [ $(((0x$caught >> 14) & 1)) -eq 0 ] || return 0
+    i=$((i + 1))
+    [ $i -le 1000 ] || return 0
+    sleep 0.01
+  done
+  return 1
+}
+
 mpirun_of() {
   pgrep -P "$1" -x mpirun || true
 }
@@ -186,7 +206,7 @@ interrupt() {
         fi
       else sent=0; fi ;;
     term)
-      if await "$2"; then
+      if await "$2" && await_trap $job; then
         logged=$(last_step)
         kill -TERM $job 2>/dev/null || sent=0
         what="SIGTERM to the launcher at $2"
