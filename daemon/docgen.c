@@ -306,7 +306,7 @@ static void completion(FILE *out)
           "        prev=${COMP_WORDS[COMP_CWORD-2]}\n"
           "    fi\n"
           "    if ((COMP_CWORD == 1)); then\n"
-          "        COMPREPLY=($(compgen -W \"",
+          "        COMPREPLY=($(IFS=' ' compgen -W \"",
           out);
     for (const struct command_doc *d = command_docs; d->name; d++)
         fprintf(out, "%s ", d->name);
