@@ -247,13 +247,18 @@ static int man_script(FILE *out, const char *path, const char *name, const char 
     return 0;
 }
 
+/* An option that takes a value completion has nothing to offer for. */
+static bool plain_value(const struct option_def *o)
+{
+    return o->type != OPT_BOOL && o->type != OPT_ENUM &&
+           !(o->type == OPT_STRING && path_option(o->name) >= 0);
+}
+
 /* The completion of one command's option values: a case arm per option that
- * takes one (enum choices, file names, or nothing to offer), and the list of
- * its options. */
+ * takes one (enum choices, file names), and one arm for the options whose
+ * value has nothing to offer. */
 static void completion_command(FILE *out, const struct command_doc *d)
 {
-    char none[8192] = "";
-    size_t used = 0;
     for (const struct option_def *o = d->options; o->name; o++) {
         int p = path_option(o->name);
         if (o->type == OPT_ENUM) {
@@ -264,13 +269,17 @@ static void completion_command(FILE *out, const struct command_doc *d)
         } else if (o->type == OPT_STRING && p >= 0) {
             fprintf(out, "    \"%s --%s\") files=%s words=\"%s\" ;;\n", d->name, o->name,
                     path_options[p].files, path_options[p].words);
-        } else if (o->type != OPT_BOOL && used < sizeof none) {
-            used += (size_t)snprintf(none + used, sizeof none - used, "%s\"%s --%s\"",
-                                     used ? "|" : "", d->name, o->name);
         }
     }
-    if (none[0])
-        fprintf(out, "    %s) return 0 ;;\n", none);
+    bool first = true;
+    for (const struct option_def *o = d->options; o->name; o++) {
+        if (!plain_value(o))
+            continue;
+        fprintf(out, "%s\"%s --%s\"", first ? "    " : "|", d->name, o->name);
+        first = false;
+    }
+    if (!first)
+        fputs(") return 0 ;;\n", out);
 }
 
 static void completion_options(FILE *out, const struct command_doc *d)
