@@ -17,7 +17,7 @@ struct ctl_config {
     bool json;
 };
 
-static const struct option_def ctl_options[] = {
+const struct option_def ctl_options[] = {
     { "run-dir", OPT_STRING, offsetof(struct ctl_config, run_dir), 1, 0, "runs/default", NULL, 0,
       "run directory of the training job" },
     { "timeout-ms", OPT_INT, offsetof(struct ctl_config, timeout_ms), 1, 3600000, "10000", NULL,

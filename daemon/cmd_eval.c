@@ -17,7 +17,7 @@ struct eval_config {
     bool json;
 };
 
-static const struct option_def eval_options[] = {
+const struct option_def eval_options[] = {
     { "data", OPT_STRING, offsetof(struct eval_config, data), 0, 0, "", NULL, 0,
       "data set (default: the one the run trained on)" },
     { "train-samples", OPT_INT, offsetof(struct eval_config, train_samples), 0, 2147483647, "0",

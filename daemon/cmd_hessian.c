@@ -18,7 +18,7 @@ struct hessian_config {
     double tol, fd_step;
 };
 
-static const struct option_def hessian_options[] = {
+const struct option_def hessian_options[] = {
     { "top", OPT_INT, offsetof(struct hessian_config, top), 1, 100, "1", NULL, 0,
       "how many of the largest eigenvalues" },
     { "iters", OPT_INT, offsetof(struct hessian_config, iters), 1, 100000, "100", NULL, 0,

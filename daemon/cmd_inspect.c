@@ -16,7 +16,7 @@ struct inspect_config {
 };
 
 /* Not "config": that name is every command's "read options from FILE". */
-static const struct option_def inspect_options[] = {
+const struct option_def inspect_options[] = {
     { "json", OPT_BOOL, offsetof(struct inspect_config, json), 0, 0, "false", NULL, 0,
       "print JSON" },
     { "show-config", OPT_BOOL, offsetof(struct inspect_config, show_config), 0, 0, "false", NULL,

@@ -18,7 +18,7 @@ struct interpolate_config {
     int test_samples;
 };
 
-static const struct option_def interpolate_options[] = {
+const struct option_def interpolate_options[] = {
     { "alpha", OPT_STRING, offsetof(struct interpolate_config, alpha), 1, 0, "-1:2:25", NULL, 0,
       "LO:HI:COUNT values of alpha (0 is A, 1 is B)" },
     { "test-samples", OPT_INT, offsetof(struct interpolate_config, test_samples), 0, 2147483647.0,

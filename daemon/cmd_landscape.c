@@ -18,7 +18,7 @@ struct landscape_config {
     bool filter_norm;
 };
 
-static const struct option_def landscape_options[] = {
+const struct option_def landscape_options[] = {
     { "dims", OPT_INT, offsetof(struct landscape_config, dims), 1, 2, "1", NULL, 0,
       "one or two random directions" },
     { "range", OPT_STRING, offsetof(struct landscape_config, range), 1, 0, "-1:1:21", NULL, 0,

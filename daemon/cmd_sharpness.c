@@ -33,7 +33,7 @@ struct sharpness_config {
     int iters;
 };
 
-static const struct option_def sharpness_options[] = {
+const struct option_def sharpness_options[] = {
     { "eps", OPT_DOUBLE, offsetof(struct sharpness_config, eps), 0, 1, "1e-3", NULL,
       OPTF_POSITIVE, "box size epsilon" },
     { "subspace", OPT_INT, offsetof(struct sharpness_config, subspace), 0, 100000, "0", NULL, 0,

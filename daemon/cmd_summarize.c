@@ -33,7 +33,7 @@ struct summarize_config {
     char out[CONFIG_STRLEN];
 };
 
-static const struct option_def summarize_options[] = {
+const struct option_def summarize_options[] = {
     { "markdown", OPT_BOOL, offsetof(struct summarize_config, markdown), 0, 0, "false", NULL, 0,
       "a markdown table instead of CSV" },
     { "out", OPT_STRING, offsetof(struct summarize_config, out), 0, 0, "", NULL, 0,

@@ -362,31 +362,36 @@ void config_write(const struct option_def *table, const void *target, FILE *out)
     }
 }
 
+void config_kind(const struct option_def *o, char *out, size_t outlen)
+{
+    switch (o->type) {
+    case OPT_INT:
+    case OPT_U64:
+    case OPT_DOUBLE:
+        range_text(o, out, outlen);
+        break;
+    case OPT_STRING:
+        snprintf(out, outlen, "text");
+        break;
+    case OPT_BOOL:
+        snprintf(out, outlen, "flag (--%s / --no-%s)", o->name, o->name);
+        break;
+    case OPT_ENUM: {
+        char choices[256 - 8];
+        enum_choices(o->enums, choices, sizeof choices);
+        snprintf(out, outlen, "one of %s", choices);
+        break;
+    }
+    }
+}
+
 void config_help(const struct option_def *table, FILE *out)
 {
     char kind[256];
     for (const struct option_def *o = table; o->name; o++) {
-        switch (o->type) {
-        case OPT_INT:
-        case OPT_U64:
-        case OPT_DOUBLE:
-            range_text(o, kind, sizeof kind);
-            break;
-        case OPT_STRING:
-            snprintf(kind, sizeof kind, "text");
-            break;
-        case OPT_BOOL:
-            snprintf(kind, sizeof kind, "flag (--%s / --no-%s)", o->name, o->name);
-            break;
-        case OPT_ENUM: {
-            char choices[256 - 8];
-            enum_choices(o->enums, choices, sizeof choices);
-            snprintf(kind, sizeof kind, "one of %s", choices);
-            break;
-        }
-        }
+        config_kind(o, kind, sizeof kind);
         fprintf(out, "  --%-20s %s\n  %-22s   %s; default %s\n", o->name, o->help, "", kind,
                 o->def[0] ? o->def : "(empty)");
     }
-    fprintf(out, "  --%-20s %s\n", "config FILE", "read `key = value` lines first (the command line wins)");
+    fprintf(out, "  --%-20s %s\n", "config FILE", CONFIG_FILE_HELP);
 }

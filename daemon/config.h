@@ -35,6 +35,9 @@ struct option_def {
 
 #define CONFIG_STRLEN 256
 
+/* What --config FILE does, which every table takes besides its rows. */
+#define CONFIG_FILE_HELP "read `key = value` lines first (the command line wins)"
+
 /* Sets every field to its default. */
 void config_defaults(const struct option_def *table, void *target);
 
@@ -61,6 +64,10 @@ void config_write(const struct option_def *table, const void *target, FILE *out)
 /* Formats one option's current value. */
 void config_format_value(const struct option_def *opt, const void *target, char *out,
                          size_t outlen);
+
+/* What an option takes, as --help says it: "a number in (0, 100]",
+ * "one of sgd, adam", "text", "flag (--x / --no-x)". */
+void config_kind(const struct option_def *o, char *out, size_t outlen);
 
 /* Prints --help text: each option, its type or choices, default, help. */
 void config_help(const struct option_def *table, FILE *out);
