@@ -10,5 +10,6 @@ int hessian_main(int argc, char **argv, int first);     /* after MPI_Init */
 int interpolate_main(int argc, char **argv, int first); /* after MPI_Init */
 int landscape_main(int argc, char **argv, int first);   /* after MPI_Init */
 int summarize_main(int argc, char **argv, int first);   /* no MPI */
+int export_main(int argc, char **argv, int first);      /* no MPI */
 
 #endif
