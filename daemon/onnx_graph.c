@@ -221,15 +221,16 @@ static const char *gb_view(struct onnx_graph *g, struct model *m, int view, int 
 }
 
 /* x - mean, times 1/std: the model's per-feature normalisation, its arrays
- * shaped 1 x F or 1 x C x H x W so that they broadcast over the batch. */
+ * shaped F or C x H x W, which broadcast over the batch (OpenCV 4.6 refuses
+ * the equivalent 1 x C x H x W against a larger batch). */
 static void emit_input(struct onnx_graph *g, struct model *m, struct gb_cursor *c)
 {
     struct shape in = spec_input_shape(&m->spec);
-    int64_t dims[4] = { 1, in.c, in.h, in.w };
+    int64_t dims[3] = { in.c, in.h, in.w };
     if (c->rank == 2)
-        dims[1] = m->in_dim;
-    const char *mean = gb_init(g, "input.mean", m->in_mean, false, c->rank, dims);
-    const char *inv = gb_init(g, "input.inv_std", m->in_inv_std, false, c->rank, dims);
+        dims[0] = m->in_dim;
+    const char *mean = gb_init(g, "input.mean", m->in_mean, false, c->rank - 1, dims);
+    const char *inv = gb_init(g, "input.inv_std", m->in_inv_std, false, c->rank - 1, dims);
     const char *sub[] = { "input", mean };
     Onnx__NodeProto *n = gb_node(g, m, 0, "Sub", "input.centred", sub, 2);
     const char *mul[] = { n ? n->output[0] : NULL, inv };
