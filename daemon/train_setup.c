@@ -13,6 +13,7 @@
 #include "log.h"
 #include "memory.h"
 #include "models.h"
+#include "onnx_import.h"
 #include "spec.h"
 #include "stall.h"
 #include "trainer.h"
@@ -372,6 +373,12 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
     if (resume) {
         if (train_ckpt_restore(t, resume, false, false, sub, sizeof sub)) {
             snprintf(err, errlen, "--resume: %s", sub);
+            return 2;
+        }
+    } else if (c->init_from[0] && onnx_import_is_onnx(c->init_from)) {
+        if (onnx_import_model(engine_model(&t->engine), (float)c->model_opts.bn_eps,
+                              c->init_from, c->reset_head, sub, sizeof sub)) {
+            snprintf(err, errlen, "--init-from %s: %s", c->init_from, sub);
             return 2;
         }
     } else if (c->init_from[0]) {
