@@ -376,11 +376,15 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
             return 2;
         }
     } else if (c->init_from[0] && onnx_import_is_onnx(c->init_from)) {
+        double t0 = MPI_Wtime();
         if (onnx_import_model(engine_model(&t->engine), (float)c->model_opts.bn_eps,
                               c->init_from, c->reset_head, sub, sizeof sub)) {
             snprintf(err, errlen, "--init-from %s: %s", c->init_from, sub);
             return 2;
         }
+        if (t->rank == 0)
+            log_info("--init-from %s: the ONNX graph matches the model, loaded in %.3f s",
+                     c->init_from, MPI_Wtime() - t0);
     } else if (c->init_from[0]) {
         Ddtrain__Checkpoint *init;
         if (ckpt_read_file(c->init_from, &init, sub, sizeof sub)) {
