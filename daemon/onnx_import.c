@@ -9,6 +9,7 @@
 
 #include "errbuf.h"
 #include "onnx_graph.h"
+#include "regfile.h"
 
 /* Bigger than any model we build; keeps a damaged length from asking for
  * all of memory. */
@@ -19,7 +20,8 @@ bool onnx_import_is_onnx(const char *path)
     size_t n = strlen(path);
     if (n >= 5 && !strcmp(path + n - 5, ".onnx"))
         return true;
-    FILE *f = fopen(path, "rb");
+    char err[DDT_ERRLEN];
+    FILE *f = regfile_fopen(path, "rb", err, sizeof err); /* a FIFO would block */
     if (!f)
         return false;
     int first = fgetc(f);
@@ -30,11 +32,9 @@ bool onnx_import_is_onnx(const char *path)
 /* The whole of path, parsed. */
 static Onnx__ModelProto *read_model(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open: %s", strerror(errno));
+    FILE *f = regfile_fopen(path, "rb", err, errlen);
+    if (!f)
         return NULL;
-    }
     uint8_t *buf = NULL;
     long len = -1;
     if (fseek(f, 0, SEEK_END) == 0)
