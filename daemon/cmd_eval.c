@@ -3,18 +3,22 @@
 #include <mpi.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "ckpt_model.h"
 #include "commands.h"
 #include "config.h"
 #include "evaluate.h"
+#include "fsutil.h"
 #include "metrics.h"
 
 struct eval_config {
     char data[CONFIG_STRLEN];
     int train_samples, test_samples, batch_size;
     bool json;
+    char predictions[CONFIG_STRLEN];
 };
 
 const struct option_def eval_options[] = {
@@ -28,8 +32,64 @@ const struct option_def eval_options[] = {
       "samples per forward pass on each rank" },
     { "json", OPT_BOOL, offsetof(struct eval_config, json), 0, 0, "false", NULL, 0,
       "print one JSON object" },
+    { "predictions", OPT_STRING, offsetof(struct eval_config, predictions), 0, 0, "", NULL, 0,
+      "write FILE: a CSV row per test sample, in order (index,label,prediction,logit0..,prob0..)" },
     { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL },
 };
+
+/* One CSV row of sample `index`: its label, the arg-max (the lowest index
+ * on ties, as the accuracy counts it), K logits and K probabilities, each
+ * float printed with 9 significant digits so that it reads back exactly. */
+static void prediction_row(FILE *f, size_t index, int label, const float *z, const float *p,
+                           int K)
+{
+    int arg = 0;
+    for (int k = 1; k < K; k++)
+        if (z[k] > z[arg])
+            arg = k;
+    fprintf(f, "%zu,%d,%d", index, label, arg);
+    for (int k = 0; k < K; k++)
+        fprintf(f, ",%.9g", z[k]);
+    for (int k = 0; k < K; k++)
+        fprintf(f, ",%.9g", p[k]);
+    fputc('\n', f);
+}
+
+/* --predictions: test samples [0, n) forwarded in evaluation mode in
+ * batches of the model's capacity, one row each, written atomically. */
+static int write_predictions(struct model *m, const struct dataset *d, size_t n, const char *path,
+                             char *err, size_t errlen)
+{
+    struct atomic_file a;
+    uint32_t *idx = malloc((size_t)m->max_batch * sizeof *idx);
+    if (!idx) {
+        snprintf(err, errlen, "--predictions %s: out of memory", path);
+        return -1;
+    }
+    if (fs_atomic_open(&a, path, err, errlen)) {
+        free(idx);
+        return -1;
+    }
+    int K = m->classes;
+    fprintf(a.f, "index,label,prediction");
+    for (int k = 0; k < K; k++)
+        fprintf(a.f, ",logit%d", k);
+    for (int k = 0; k < K; k++)
+        fprintf(a.f, ",prob%d", k);
+    fputc('\n', a.f);
+    struct pass_ctx ctx = { .train = false };
+    for (size_t at = 0; at < n; at += (size_t)m->max_batch) {
+        int B = n - at < (size_t)m->max_batch ? (int)(n - at) : m->max_batch, correct;
+        for (int i = 0; i < B; i++)
+            idx[i] = (uint32_t)(at + (size_t)i);
+        model_batch_loss(m, d, idx, B, &ctx, &correct);
+        for (int i = 0; i < B; i++)
+            prediction_row(a.f, at + (size_t)i, m->labels[i], m->act[m->nlayers] + (size_t)i * K,
+                           m->probs + (size_t)i * K, K);
+    }
+    free(idx);
+    return fs_atomic_commit(&a, err, errlen);
+}
 
 int eval_main(int argc, char **argv, int first)
 {
@@ -67,6 +127,12 @@ int eval_main(int argc, char **argv, int first)
     double trl, tra, tel, tea;
     evaluate_split(&cm.model, &cm.train, ntrain, MPI_COMM_WORLD, &trl, &tra);
     evaluate_split(&cm.model, &cm.test, ntest, MPI_COMM_WORLD, &tel, &tea);
+    if (rank == 0 && c.predictions[0] &&
+        write_predictions(&cm.model, &cm.test, ntest, c.predictions, err, sizeof err)) {
+        fprintf(stderr, "ddtrain eval: %s\n", err);
+        ckpt_model_free(&cm);
+        return 1;
+    }
     if (rank == 0) {
         if (c.json) {
             printf("{\"checkpoint\":\"%s\",\"train_samples\":%zu,\"test_samples\":%zu,\"train_loss\":",

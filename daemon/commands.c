@@ -52,6 +52,14 @@ const struct command_doc command_docs[] = {
       "Prints the header of the checkpoint CKPT, its schedule state, and every tensor's "
       "name, shape and checksum.",
       "files", inspect_options },
+    { "export", "a checkpoint's model as an ONNX graph (--onnx FILE)",
+      "ddtrain export CKPT --onnx FILE",
+      "Writes the checkpoint's model as an ONNX inference graph (opset 13): input "
+      "\"input\" (batch x features, or batch x C x H x W) of raw sample values as the data "
+      "set stores them, the input normalisation as its first nodes, output \"logits\" "
+      "(batch x classes). Batch norm keeps its running statistics (not folded); dropout "
+      "is left out.",
+      "files", export_options },
     { "ctl", "ask a running job for its status, a checkpoint, or a clean stop",
       "ddtrain ctl --run-dir DIR status|checkpoint|stop [--json]",
       "Talks to the coordinator of the job training in DIR through its control socket.",

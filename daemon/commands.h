@@ -12,11 +12,12 @@ int hessian_main(int argc, char **argv, int first);     /* after MPI_Init */
 int interpolate_main(int argc, char **argv, int first); /* after MPI_Init */
 int landscape_main(int argc, char **argv, int first);   /* after MPI_Init */
 int summarize_main(int argc, char **argv, int first);   /* no MPI */
+int export_main(int argc, char **argv, int first);      /* no MPI */
 
 /* Each command's option table, {NULL}-terminated (train's is in train.h). */
 extern const struct option_def ctl_options[], inspect_options[], eval_options[],
     sharpness_options[], hessian_options[], interpolate_options[], landscape_options[],
-    summarize_options[];
+    summarize_options[], export_options[];
 
 /* What the man pages and the shell completion say about a command; built
  * from the same tables and lines as --help and `ddtrain help`, so that they

@@ -20,6 +20,7 @@ static void usage(FILE *out)
             "  landscape   the loss along random filter-normalised directions\n"
             "  summarize   one row per run directory: settings, losses, gap, sharpness\n"
             "  inspect     a checkpoint's header, schedule state and tensors\n"
+            "  export      a checkpoint's model as an ONNX graph (--onnx FILE)\n"
             "  ctl         ask a running job for its status, a checkpoint, or a clean stop\n"
             "  help        this text\n\n"
             "`ddtrain COMMAND --help` lists a command's options.\n");
@@ -62,6 +63,8 @@ int main(int argc, char **argv)
         return summarize_main(argc, argv, 2);
     if (!strcmp(cmd, "inspect"))
         return inspect_main(argc, argv, 2);
+    if (!strcmp(cmd, "export"))
+        return export_main(argc, argv, 2);
     if (!strcmp(cmd, "ctl"))
         return ctl_main(argc, argv, 2);
     fprintf(stderr, "ddtrain: unknown command '%s'\n", cmd);

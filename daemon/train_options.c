@@ -159,7 +159,7 @@ const struct option_def train_options[] = {
     { "resume", OPT_STRING, F(resume), 0, 0, "", NULL, 0,
       "continue a run: auto (the run directory's newest good checkpoint) or a checkpoint path" },
     { "init-from", OPT_STRING, F(init_from), 0, 0, "", NULL, OPTF_MATH,
-      "fine-tune: start from this checkpoint's weights and input normalisation" },
+      "fine-tune: start from this checkpoint's (or ddtrain-exported .onnx graph's) weights and input normalisation" },
     { "reset-head", OPT_BOOL, F(reset_head), 0, 0, "false", NULL, OPTF_MATH,
       "with --init-from: re-initialise the last layer (e.g. for another class count)" },
     { "freeze-layers", OPT_INT, F(freeze_layers), 0, 1000, "0", NULL, OPTF_MATH,

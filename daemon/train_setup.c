@@ -13,6 +13,7 @@
 #include "log.h"
 #include "memory.h"
 #include "models.h"
+#include "onnx_import.h"
 #include "spec.h"
 #include "stall.h"
 #include "trainer.h"
@@ -331,6 +332,38 @@ static int init_model(struct trainer *t, char *err, size_t errlen)
     return 0;
 }
 
+/* --init-from: the weights, batch-norm statistics and input normalisation
+ * of a checkpoint, or of an ONNX graph export wrote. */
+static int load_init_from(struct trainer *t, char *err, size_t errlen)
+{
+    const struct train_config *c = &t->cfg;
+    char sub[DDT_ERRLEN];
+    if (onnx_import_is_onnx(c->init_from)) {
+        double t0 = MPI_Wtime();
+        if (onnx_import_model(engine_model(&t->engine), (float)c->model_opts.bn_eps,
+                              c->init_from, c->reset_head, sub, sizeof sub)) {
+            snprintf(err, errlen, "--init-from %s: %s", c->init_from, sub);
+            return 2;
+        }
+        if (t->rank == 0)
+            log_info("--init-from %s: the ONNX graph matches the model, loaded in %.3f s",
+                     c->init_from, MPI_Wtime() - t0);
+        return 0;
+    }
+    Ddtrain__Checkpoint *init;
+    if (ckpt_read_file(c->init_from, &init, sub, sizeof sub)) {
+        snprintf(err, errlen, "--init-from: %s", sub);
+        return 2;
+    }
+    int rc = train_ckpt_restore(t, init, true, c->reset_head, sub, sizeof sub);
+    ckpt_free(init);
+    if (rc) {
+        snprintf(err, errlen, "--init-from %s: %s", c->init_from, sub);
+        return 2;
+    }
+    return 0;
+}
+
 int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *resume,
                 char *err, size_t errlen)
 {
@@ -375,17 +408,7 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
             return 2;
         }
     } else if (c->init_from[0]) {
-        Ddtrain__Checkpoint *init;
-        if (ckpt_read_file(c->init_from, &init, sub, sizeof sub)) {
-            snprintf(err, errlen, "--init-from: %s", sub);
-            return 2;
-        }
-        int rc = train_ckpt_restore(t, init, true, c->reset_head, sub, sizeof sub);
-        ckpt_free(init);
-        if (rc) {
-            snprintf(err, errlen, "--init-from %s: %s", c->init_from, sub);
-            return 2;
-        }
+        return load_init_from(t, err, errlen);
     }
     return 0;
 }

@@ -386,7 +386,7 @@ static void install_handlers(void)
 
 static const struct fuzz_target *const targets[] = { &fuzz_ckpt_target, &fuzz_idx_target,
                                                      &fuzz_csv_target, &fuzz_config_target,
-                                                     &fuzz_control_target };
+                                                     &fuzz_control_target, &fuzz_onnx_target };
 #define NTARGETS (sizeof targets / sizeof targets[0])
 
 struct options {

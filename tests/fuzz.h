@@ -62,7 +62,7 @@ struct fuzz_target {
 };
 
 extern const struct fuzz_target fuzz_ckpt_target, fuzz_idx_target, fuzz_csv_target,
-    fuzz_config_target, fuzz_control_target;
+    fuzz_config_target, fuzz_control_target, fuzz_onnx_target;
 
 int fuzz_write_file(const char *path, const void *p, size_t n);
 int fuzz_read_file(const char *path, struct fuzz_buf *out);

@@ -14,7 +14,7 @@ fail() {
 }
 
 scripts="ddtrain-run ddtrain-sweep ddtrain-plot ddtrain-study-sharp-minima"
-commands="train eval sharpness hessian interpolate landscape summarize inspect ctl"
+commands="train eval sharpness hessian interpolate landscape summarize inspect ctl export"
 for f in "$bindir/ddtrain" $(for s in $scripts; do echo "$bindir/$s"; done); do
   [ -x "$f" ] || fail "$f is not installed"
 done
