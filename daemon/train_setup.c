@@ -52,6 +52,11 @@ long train_steps_in_epoch(const struct trainer *t, int64_t epoch)
     return (long)(t->train.n / (size_t)sched_batch_at(&t->cfg.sched, (double)epoch));
 }
 
+static long steps_in_epoch_of(long e, void *user)
+{
+    return train_steps_in_epoch(user, e);
+}
+
 /* Is a shape an image (more than one pixel per channel)? */
 static bool spatial(struct shape s)
 {
@@ -367,6 +372,8 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
         t->total_steps += train_steps_in_epoch(t, e);
     if (c->max_steps > 0 && c->max_steps < t->total_steps)
         t->total_steps = c->max_steps;
+    /* the decay starts where a warm-up in steps ends, which the data's size decides */
+    sched_set_warmup_steps_end(&t->cfg.sched, steps_in_epoch_of, t);
 
     char sub[DDT_ERRLEN];
     if (resume) {
