@@ -287,6 +287,22 @@ double sched_decay_factor(const struct sched_config *c, double epoch)
     }
 }
 
+bool sched_shape_needs_length(const struct sched_config *c)
+{
+    return c->decay == DECAY_POLY || c->decay == DECAY_COSINE || c->decay == DECAY_ONECYCLE;
+}
+
+const char *sched_decay_name(enum lr_decay d)
+{
+    static const char *names[] = { [DECAY_CONSTANT] = "constant", [DECAY_STEP] = "step",
+                                   [DECAY_EXP] = "exp",           [DECAY_POLY] = "poly",
+                                   [DECAY_COSINE] = "cosine",     [DECAY_SGDR] = "sgdr",
+                                   [DECAY_CYCLIC] = "cyclic",     [DECAY_ONECYCLE] = "onecycle" };
+    if ((int)d < DECAY_CONSTANT || (int)d > DECAY_ONECYCLE)
+        return "?";
+    return names[d];
+}
+
 /* lr = base_lr x scale(B(t)) x warm-up(t, step) x decay(t); the warm-up
  * multiplies every decay kind, one-cycle included (whose rise is a warm-up of
  * its own, so users normally leave --warmup-* at 0 with it). */

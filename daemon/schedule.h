@@ -97,6 +97,13 @@ double sched_decay_factor(const struct sched_config *c, double t);
 /* The learning rate at epoch t and global step `step`. */
 double sched_lr_at(const struct sched_config *c, double t, long step);
 
+/* Does the rate's shape depend on the length of training (--epochs)? True
+ * for poly, cosine and one-cycle, whose horizon ends with training. */
+bool sched_shape_needs_length(const struct sched_config *c);
+
+/* The decay kind's option value ("cosine"). */
+const char *sched_decay_name(enum lr_decay d);
+
 /* The momentum (or beta1) at epoch t. */
 double sched_momentum_at(const struct sched_config *c, double t);
 

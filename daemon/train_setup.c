@@ -336,6 +336,23 @@ static int init_model(struct trainer *t, char *err, size_t errlen)
     return 0;
 }
 
+/* What --extend made of the schedule, from the resumed step to the new end. */
+static void log_extended_schedule(const struct trainer *t)
+{
+    const struct sched_config *s = &t->cfg.sched;
+    int64_t e = t->epoch;
+    long b = (long)t->batch_in_epoch;
+    if (b >= train_steps_in_epoch(t, e)) {
+        e++;
+        b = 0;
+    }
+    double pos = (double)e + (double)b / (double)train_steps_in_epoch(t, e);
+    log_info("resume --extend: the %s decay runs from step %ld (epoch %.3f, lr %.6g) to step %ld (the end of epoch %d, lr %.6g); warm-up ended at epoch %g",
+             sched_decay_name(s->decay), (long)t->step, pos,
+             sched_lr_at(s, pos, (long)t->step), t->total_steps, s->epochs,
+             sched_lr_at(s, (double)s->epochs, t->total_steps), sched_warmup_end(s));
+}
+
 int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *resume,
                 char *err, size_t errlen)
 {
@@ -381,6 +398,8 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
             snprintf(err, errlen, "--resume: %s", sub);
             return 2;
         }
+        if (c->extend && t->rank == 0 && sched_shape_needs_length(&c->sched))
+            log_extended_schedule(t);
     } else if (c->init_from[0]) {
         Ddtrain__Checkpoint *init;
         if (ckpt_read_file(c->init_from, &init, sub, sizeof sub)) {
@@ -445,13 +464,39 @@ int train_open_run_dir(struct trainer *t, bool resuming, char *err, size_t errle
     return metrics_open(&t->metrics, t->cfg.run_dir, err, errlen);
 }
 
+/* A new --epochs moves the end of a decay whose shape depends on the length:
+ * the rate at the resumed step would jump (a finished 2-epoch cosine run at
+ * its floor is half way down a 3-epoch one). Refused unless --extend asks
+ * for it, which says what the schedule becomes. Returns 0 or 2 with err. */
+static int check_new_length(const struct trainer *t, const struct train_config *saved,
+                            const struct train_config *now, char *err, size_t errlen)
+{
+    const struct sched_config *s = &now->sched;
+    if (saved->sched.epochs == s->epochs || !sched_shape_needs_length(s))
+        return 0;
+    const char *kind = sched_decay_name(s->decay);
+    if (!now->extend) {
+        snprintf(err, errlen, "--epochs: %d differs from the resumed run's %d, and the %s decay's shape depends on the length of training, so the rate would jump at the resumed step: keep --epochs %d, or pass --extend to stretch the %s decay to the end of epoch %d",
+                 s->epochs, saved->sched.epochs, kind, saved->sched.epochs, kind, s->epochs);
+        return 2;
+    }
+    if (t->rank == 0)
+        log_info("resume --extend: --epochs changes from %d to %d: the %s decay now ends with epoch %d instead of %d",
+                 saved->sched.epochs, s->epochs, kind, s->epochs, saved->sched.epochs);
+    return 0;
+}
+
 /* The run's configuration as `saved` (the checkpoint's or config.txt's),
  * overridden by what the command line says, into t->cfg; refuses changes
- * to options that change the math. Returns 0 or 2 with err. */
+ * to options that change the math (and a new length of a length-shaped
+ * decay without --extend, unless the run starts over: at_start). Returns 0
+ * or 2 with err. */
 static int merge_resumed_config(struct trainer *t, const struct train_config *saved, int argc,
-                                char **argv, int first, char *err, size_t errlen)
+                                char **argv, int first, bool at_start, char *err, size_t errlen)
 {
     struct train_config now = *saved;
+    /* --extend is this command's, never the resumed run's */
+    now.extend = false;
     char cfg_err[DDT_ERRLEN];
     char *pos[1];
     int npos;
@@ -468,9 +513,11 @@ static int merge_resumed_config(struct trainer *t, const struct train_config *sa
                      o->name, b, a);
             return 2;
         }
-        if (t->rank == 0 && strcmp(o->name, "resume") != 0)
+        if (t->rank == 0 && strcmp(o->name, "resume") != 0 && strcmp(o->name, "extend") != 0)
             log_info("resume: --%s changes from %s to %s", o->name, a, b);
     }
+    if (!at_start && check_new_length(t, saved, &now, err, errlen))
+        return 2;
     t->cfg = now;
     return 0;
 }
@@ -491,7 +538,7 @@ static int restart_without_checkpoint(struct trainer *t, int argc, char **argv, 
             snprintf(err, errlen, "--resume auto: %s", cfg_err);
             return 2;
         }
-        if (merge_resumed_config(t, &saved, argc, argv, first, err, errlen))
+        if (merge_resumed_config(t, &saved, argc, argv, first, true, err, errlen))
             return 2;
     }
     if (t->rank == 0)
@@ -538,7 +585,7 @@ int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
         ckpt_free(msg);
         return 2;
     }
-    if (merge_resumed_config(t, &saved, argc, argv, first, err, errlen)) {
+    if (merge_resumed_config(t, &saved, argc, argv, first, false, err, errlen)) {
         ckpt_free(msg);
         return 2;
     }
