@@ -336,6 +336,41 @@ static int init_model(struct trainer *t, char *err, size_t errlen)
     return 0;
 }
 
+/* Do ghost groups of G samples tile every rank's slice of every global
+ * batch of the schedule, with n ranks? Then the groups are the same
+ * G-sample blocks of the global batch whatever n is. */
+static bool groups_tile(const struct sched_config *s, int G, int n)
+{
+    if (G <= 0 || s->base_batch % (n * G) != 0)
+        return false;
+    for (int i = 0; i < s->nbatch; i++)
+        if (s->batch_sizes[i] % (n * G) != 0)
+            return false;
+    return true;
+}
+
+/* A resume on another rank count: what stays and what changes. Batch norm
+ * normalises over each rank's slice (or ghost groups inside it), so with
+ * batch norm the groups change with the slice unless --bn-group tiles the
+ * slices of both counts. */
+static void warn_rank_count(const struct trainer *t, int was)
+{
+    const struct model *m = engine_model_const(&t->engine);
+    int G = t->cfg.model_opts.bn_group;
+    int B = sched_batch_at(&t->cfg.sched, (double)t->epoch);
+    const char *bits = "bitwise equality with an uninterrupted run is not promised (sums run in another order)";
+    if (m->bn_running_n == 0)
+        log_warn("the checkpoint was written by %d ranks and this run has %d: the model has no batch norm, so the math is the same, but %s",
+                 was, t->nranks, bits);
+    else if (groups_tile(&t->cfg.sched, G, was) && groups_tile(&t->cfg.sched, G, t->nranks))
+        log_warn("the checkpoint was written by %d ranks and this run has %d: batch norm keeps its groups of %d samples (--bn-group), so the math is the same, but %s",
+                 was, t->nranks, G, bits);
+    else
+        log_warn("the checkpoint was written by %d ranks and this run has %d: the math changes: batch norm's statistics are taken over each rank's slice%s, which goes from %d to %d samples of the global batch of %d, so the normalisation and the running statistics differ from an uninterrupted run; resume on %d ranks, or train with a --bn-group that divides the slices of both counts, for the same math",
+                 was, t->nranks, G > 0 ? " in ghost groups that no longer tile it" : "",
+                 B / was, B / t->nranks, B, was);
+}
+
 /* What --extend made of the schedule, from the resumed step to the new end. */
 static void log_extended_schedule(const struct trainer *t)
 {
@@ -400,6 +435,8 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
         }
         if (c->extend && t->rank == 0 && sched_shape_needs_length(&c->sched))
             log_extended_schedule(t);
+        if (t->rank == 0 && resume->nranks != (uint32_t)t->nranks)
+            warn_rank_count(t, (int)resume->nranks);
     } else if (c->init_from[0]) {
         Ddtrain__Checkpoint *init;
         if (ckpt_read_file(c->init_from, &init, sub, sizeof sub)) {
@@ -591,9 +628,6 @@ int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
     }
     if (t->rank == 0) {
         log_info("resuming from %s at step %" PRIu64, path, msg->schedule ? msg->schedule->step : 0);
-        if (msg->nranks != (uint32_t)t->nranks)
-            log_warn("the checkpoint was written by %u ranks and this run has %d: the math is the same, but bitwise equality with an uninterrupted run is not promised",
-                     msg->nranks, t->nranks);
     }
     *out = msg;
     return 0;

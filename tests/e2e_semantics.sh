@@ -2,7 +2,7 @@
 # End to end: options whose meaning could change a run's results without a
 # word are refused or say what they do. A changed --epochs on resume of a
 # length-shaped decay (refused; --extend accepts and says what the schedule
-# becomes), ...
+# becomes), a resume on another rank count (says what batch norm changes), ...
 . "$(dirname "$0")/lib.sh"
 need_fashion_mnist
 
@@ -36,5 +36,25 @@ grep -q "resume --extend: the cosine decay runs from step 16 (epoch 2.000, lr 0.
 "$DDTRAIN" train --run-dir "$work/const" $small --epochs 1 2>/dev/null || fail "the constant run failed"
 "$DDTRAIN" train --run-dir "$work/const" --resume auto --epochs 2 --quiet 2>/dev/null ||
   fail "a constant-rate run resumed with another --epochs was refused"
+
+# 2. resume on another rank count says what changes with batch norm
+ranks() { # NAME NP1 NP2 OPTIONS...: trains 1 epoch on NP1 ranks, resumes on NP2 for a 2nd
+  name=$1 np1=$2 np2=$3
+  shift 3
+  "$RUN" -np "$np1" -- train --run-dir "$work/$name" $small --epochs 1 "$@" 2>/dev/null ||
+    fail "$name: the run on $np1 ranks failed"
+  "$RUN" -np "$np2" -- train --run-dir "$work/$name" --resume auto --epochs 2 --quiet \
+    2>"$work/$name.err" || { cat "$work/$name.err" >&2; fail "$name: the resume on $np2 ranks failed"; }
+}
+ranks bn 2 1
+grep -q "written by 2 ranks and this run has 1: the math changes: batch norm's statistics are taken over each rank's slice, which goes from 256 to 512 samples" "$work/bn.err" ||
+  { cat "$work/bn.err" >&2; fail "resume on another rank count with batch norm: no word of what changes"; }
+grep -q "the math is the same" "$work/bn.err" && fail "resume with batch norm on another rank count still says the math is the same"
+ranks ghost 2 1 --bn-group 64
+grep -q "batch norm keeps its groups of 64 samples (--bn-group), so the math is the same" "$work/ghost.err" ||
+  { cat "$work/ghost.err" >&2; fail "resume with --bn-group 64: not said to be the same math"; }
+ranks nobn 1 2 --no-bn
+grep -q "written by 1 ranks and this run has 2: the model has no batch norm, so the math is the same" "$work/nobn.err" ||
+  { cat "$work/nobn.err" >&2; fail "resume without batch norm: not said to be the same math"; }
 
 echo "e2e_semantics: ok"
