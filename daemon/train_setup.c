@@ -498,7 +498,13 @@ int train_open_run_dir(struct trainer *t, bool resuming, char *err, size_t errle
         return -1;
     if (write_effective_config(t, err, errlen))
         return -1;
-    return metrics_open(&t->metrics, t->cfg.run_dir, err, errlen);
+    if (metrics_open(&t->metrics, t->cfg.run_dir, err, errlen))
+        return -1;
+    if (restart && t->start_reason && metrics_start(&t->metrics, t->start_reason)) {
+        metrics_error(&t->metrics, err, errlen);
+        return -1;
+    }
+    return 0;
 }
 
 /* A new --epochs moves the end of a decay whose shape depends on the length:
@@ -559,16 +565,56 @@ static int merge_resumed_config(struct trainer *t, const struct train_config *sa
     return 0;
 }
 
+/* Does the command line say what to train: an option that changes the
+ * math (--model, --data, --lr, ...) or a --config file? Then a missing run
+ * directory under --resume auto is the first submission of a job that a
+ * scheduler may requeue, not a mistyped --run-dir. */
+static bool command_defines_run(int argc, char **argv, int first)
+{
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0)
+            continue;
+        a += 2;
+        size_t len = strcspn(a, "=");
+        if (len == 6 && !strncmp(a, "config", 6))
+            return true;
+        if (len > 3 && !strncmp(a, "no-", 3)) {
+            a += 3;
+            len -= 3;
+        }
+        for (const struct option_def *o = train_options; o->name; o++)
+            if ((o->flags & OPTF_MATH) && strlen(o->name) == len && !strncmp(o->name, a, len))
+                return true;
+    }
+    return false;
+}
+
 /* --resume auto found no checkpoint: the run starts at step 0, with the
  * configuration of the run directory's config.txt when an interrupted run
- * left one (the same rules as a resume). Returns 0 or 2 with err. */
+ * left one (the same rules as a resume). A run directory that does not
+ * exist is refused unless the command line defines the run. Says so on
+ * stderr and (t->start_reason) in metrics.jsonl. Returns 0 or 2 with err. */
 static int restart_without_checkpoint(struct trainer *t, int argc, char **argv, int first,
                                       char *err, size_t errlen)
 {
     char path[4200], cfg_err[DDT_ERRLEN];
-    snprintf(path, sizeof path, "%s/config.txt", t->cfg.run_dir);
     struct stat st;
-    if (stat(path, &st) == 0) {
+    if (stat(t->cfg.run_dir, &st) != 0) {
+        if (!command_defines_run(argc, argv, first)) {
+            snprintf(err, errlen, "--resume auto: the run directory %s does not exist, and the command line does not say what to train (no --model, --data, --lr or other option of the run, nor --config): check --run-dir, or give the run's options to start it there",
+                     t->cfg.run_dir);
+            return 2;
+        }
+        t->start_reason = "no run directory";
+        if (t->rank == 0)
+            log_warn("--resume auto: %s does not exist: nothing to resume, starting a new run there from step 0",
+                     t->cfg.run_dir);
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s/config.txt", t->cfg.run_dir);
+    bool interrupted = stat(path, &st) == 0;
+    if (interrupted) {
         struct train_config saved;
         config_defaults(train_options, &saved);
         if (config_load_file(train_options, &saved, path, cfg_err, sizeof cfg_err)) {
@@ -578,9 +624,10 @@ static int restart_without_checkpoint(struct trainer *t, int argc, char **argv, 
         if (merge_resumed_config(t, &saved, argc, argv, first, true, err, errlen))
             return 2;
     }
+    t->start_reason = "no checkpoint";
     if (t->rank == 0)
-        log_info("--resume auto: %s has no checkpoint yet: starting the run from step 0",
-                 t->cfg.run_dir);
+        log_warn("--resume auto: %s has no checkpoint yet: starting the run from step 0 (nothing to resume; the configuration of %s)",
+                 t->cfg.run_dir, interrupted ? "its config.txt and the command line" : "the command line");
     return 0;
 }
 

@@ -60,6 +60,7 @@ struct trainer {
     double wall_before;      /* training seconds of earlier sessions of this run */
     struct control ctl;      /* rank 0 */
     char last_ckpt[512];
+    const char *start_reason; /* --resume auto that found nothing: why it starts at step 0 */
 };
 
 /* ---- set-up (train_setup.c) ---- */

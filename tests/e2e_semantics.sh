@@ -2,7 +2,9 @@
 # End to end: options whose meaning could change a run's results without a
 # word are refused or say what they do. A changed --epochs on resume of a
 # length-shaped decay (refused; --extend accepts and says what the schedule
-# becomes), a resume on another rank count (says what batch norm changes), ...
+# becomes), a resume on another rank count (says what batch norm changes),
+# --resume auto with nothing to resume (says so; refuses a missing directory
+# unless the command line defines the run), ...
 . "$(dirname "$0")/lib.sh"
 need_fashion_mnist
 
@@ -56,5 +58,36 @@ grep -q "batch norm keeps its groups of 64 samples (--bn-group), so the math is 
 ranks nobn 1 2 --no-bn
 grep -q "written by 1 ranks and this run has 2: the model has no batch norm, so the math is the same" "$work/nobn.err" ||
   { cat "$work/nobn.err" >&2; fail "resume without batch norm: not said to be the same math"; }
+
+# 3. --resume auto with nothing to resume: a missing run directory is refused
+# unless the command line defines the run; a start says so on stderr and in
+# metrics.jsonl
+set +e
+"$DDTRAIN" train --run-dir "$work/typo" --resume auto --quiet 2>"$work/err"
+status=$?
+set -e
+[ $status -eq 2 ] || fail "--resume auto on a missing directory without run options: exit $status, want 2"
+grep -q -- "--resume auto: the run directory $work/typo does not exist, and the command line does not say what to train" "$work/err" ||
+  { cat "$work/err" >&2; fail "--resume auto on a missing directory: no clear refusal"; }
+[ ! -e "$work/typo" ] || fail "a refused --resume auto created the run directory"
+"$DDTRAIN" train --run-dir "$work/fresh" --resume auto $small --epochs 1 2>"$work/err" ||
+  { cat "$work/err" >&2; fail "--resume auto on a missing directory with --model failed"; }
+grep -q "does not exist: nothing to resume, starting a new run there from step 0" "$work/err" ||
+  { cat "$work/err" >&2; fail "--resume auto on a missing directory: the start is not announced"; }
+[ "$(head -n 1 "$work/fresh/metrics.jsonl")" = '{"kind":"start","step":0,"resume":"auto","reason":"no run directory"}' ] ||
+  fail "metrics.jsonl does not begin with the start line: $(head -n 1 "$work/fresh/metrics.jsonl")"
+mkdir "$work/empty"
+"$DDTRAIN" train --run-dir "$work/empty" --resume auto $small --epochs 2 --max-steps 3 2>"$work/err" ||
+  { cat "$work/err" >&2; fail "--resume auto on an empty directory failed"; }
+grep -q "has no checkpoint yet: starting the run from step 0 (nothing to resume" "$work/err" ||
+  { cat "$work/err" >&2; fail "--resume auto on an empty directory: the start is not announced"; }
+[ "$(head -n 1 "$work/empty/metrics.jsonl")" = '{"kind":"start","step":0,"resume":"auto","reason":"no checkpoint"}' ] ||
+  fail "metrics.jsonl of the empty directory does not begin with the start line"
+# a real resume keeps the start line and adds none
+"$DDTRAIN" train --run-dir "$work/empty" --resume auto --max-steps 0 --quiet 2>/dev/null ||
+  fail "the resume after the start failed"
+[ "$(grep -c '"kind":"start"' "$work/empty/metrics.jsonl")" -eq 1 ] || fail "a resume wrote another start line"
+# a plain start (no --resume) writes no start line: its metrics are as before
+[ "$(grep -c '"kind":"start"' "$work/len/metrics.jsonl")" -eq 0 ] || fail "a plain run wrote a start line"
 
 echo "e2e_semantics: ok"
