@@ -26,7 +26,15 @@ int train_build_schedule(struct trainer *t, char *err, size_t errlen)
         return -1;
     if (sched_parse_batch_list(&c->sched, c->batch_schedule, err, errlen))
         return -1;
-    return sched_validate(&c->sched, err, errlen);
+    if (sched_validate(&c->sched, err, errlen))
+        return -1;
+    /* --batch-scales-lr is on by default, which reads as "the rate follows
+     * the batch"; with no scaling rule there is nothing to follow */
+    if (t->rank == 0 && c->sched.nbatch > 0 && c->sched.scaling == SCALE_NONE &&
+        c->sched.batch_scales_lr)
+        log_warn("--batch-schedule %s with --lr-scaling none: the rate will not follow the batch (--batch-scales-lr applies the scaling rule, and none keeps the rate); choose --lr-scaling linear or sqrt for the rate to grow with the batch, or pass --no-batch-scales-lr to say it stays",
+                 c->batch_schedule);
+    return 0;
 }
 
 static int max_global_batch(const struct sched_config *s)

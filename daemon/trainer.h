@@ -60,6 +60,7 @@ struct trainer {
     double wall_before;      /* training seconds of earlier sessions of this run */
     struct control ctl;      /* rank 0 */
     char last_ckpt[512];
+    int plan_batch;          /* the global batch of the last plan (rank 0) */
     const char *start_reason; /* --resume auto that found nothing: why it starts at step 0 */
 };
 

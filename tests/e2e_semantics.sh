@@ -4,7 +4,8 @@
 # length-shaped decay (refused; --extend accepts and says what the schedule
 # becomes), a resume on another rank count (says what batch norm changes),
 # --resume auto with nothing to resume (says so; refuses a missing directory
-# unless the command line defines the run), ...
+# unless the command line defines the run), a batch schedule whose rate
+# cannot follow (warned; each change announced), ...
 . "$(dirname "$0")/lib.sh"
 need_fashion_mnist
 
@@ -89,5 +90,21 @@ grep -q "has no checkpoint yet: starting the run from step 0 (nothing to resume"
 [ "$(grep -c '"kind":"start"' "$work/empty/metrics.jsonl")" -eq 1 ] || fail "a resume wrote another start line"
 # a plain start (no --resume) writes no start line: its metrics are as before
 [ "$(grep -c '"kind":"start"' "$work/len/metrics.jsonl")" -eq 0 ] || fail "a plain run wrote a start line"
+
+# 4. a batch schedule without a scaling rule: warned; each change announced,
+# and the batch shown in the progress line
+"$DDTRAIN" train --run-dir "$work/bs" --data fashion-mnist --model 784-64-10 --train-samples 4096 \
+  --test-samples 500 --batch-size 512 --log-every 4 --epochs 3 --batch-schedule 1:1024,2:2048 \
+  2>"$work/err" || { cat "$work/err" >&2; fail "the batch-schedule run failed"; }
+grep -q -- "--batch-schedule 1:1024,2:2048 with --lr-scaling none: the rate will not follow the batch" "$work/err" ||
+  { cat "$work/err" >&2; fail "--batch-schedule with --lr-scaling none: no warning"; }
+grep -q "epoch 1: the global batch changes from 512 to 1024 (--batch-schedule), 1024 per rank; lr 0.1" "$work/err" ||
+  { cat "$work/err" >&2; fail "the change to 1024 is not announced"; }
+grep -q "epoch 2: the global batch changes from 1024 to 2048" "$work/err" || fail "the change to 2048 is not announced"
+grep -q "step 14/14 epoch 2.50/3 .* lr 0.1 batch 2048 " "$work/err" ||
+  { cat "$work/err" >&2; fail "the progress line does not show the batch"; }
+"$DDTRAIN" train --run-dir "$work/bs2" $small --epochs 2 --batch-schedule 1:1024 --lr-scaling linear \
+  2>"$work/err" || fail "the scaled batch-schedule run failed"
+grep -q "will not follow" "$work/err" && fail "warned although --lr-scaling linear makes the rate follow"
 
 echo "e2e_semantics: ok"
