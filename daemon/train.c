@@ -380,6 +380,8 @@ static int parse_options(struct trainer *t, int argc, char **argv, int first, st
     }
     if (rc == 0 && train_build_schedule(t, err, sizeof err))
         rc = -1;
+    if (rc == 0 && train_check_optimizer(t, argc, argv, first, err, sizeof err))
+        rc = -1;
     if (rc != 0) {
         if (t->rank == 0)
             fprintf(stderr, "ddtrain train: %s\n", err);

@@ -573,6 +573,90 @@ static int merge_resumed_config(struct trainer *t, const struct train_config *sa
     return 0;
 }
 
+/* Is --name (or --name=V, --no-name) on the command line? */
+static bool option_given(int argc, char **argv, int first, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0)
+            continue;
+        a += 2;
+        if (!strncmp(a, "no-", 3) && !strncmp(a + 3, name, n) && (a[3 + n] == '\0' || a[3 + n] == '='))
+            return true;
+        if (!strncmp(a, name, n) && (a[n] == '\0' || a[n] == '='))
+            return true;
+    }
+    return false;
+}
+
+static const char *optim_name(enum optim_kind k)
+{
+    switch (k) {
+    case OPTIM_SGD: return "sgd";
+    case OPTIM_ADAM: return "adam";
+    case OPTIM_ADAMW: return "adamw";
+    case OPTIM_LARS: return "lars";
+    case OPTIM_LAMB: return "lamb";
+    }
+    return "?";
+}
+
+/* Options the chosen optimizer would silently ignore, or that contradict
+ * it: refused, each with what to do instead. An option counts when its
+ * value differs from the default (the table's), and --wd-mode also when it
+ * is on the command line (l2 is the default, and still nonsense beside
+ * adamw). */
+static int check_optimizer_combination(const struct train_config *c, int argc, char **argv,
+                                       int first, char *err, size_t errlen)
+{
+    const struct optim_config *o = &c->optim;
+    const char *k = optim_name(o->kind);
+    bool adam_family = o->kind == OPTIM_ADAM || o->kind == OPTIM_ADAMW || o->kind == OPTIM_LAMB;
+    if (o->nesterov && adam_family) {
+        snprintf(err, errlen, "--nesterov: not with --optimizer %s: Nesterov momentum is an SGD and LARS update (%s's first moment is an average, not a velocity); drop --nesterov (NAdam is not available)", k, k);
+        return -1;
+    }
+    if (o->nesterov && c->sched.momentum == 0) {
+        snprintf(err, errlen, "--nesterov: needs momentum, and --momentum is 0: give a --momentum above 0 or drop --nesterov");
+        return -1;
+    }
+    bool wd_mode_set = o->wd_mode != WD_L2 || option_given(argc, argv, first, "wd-mode");
+    if (o->kind != OPTIM_SGD && wd_mode_set) {
+        const char *instead = o->kind == OPTIM_ADAMW ? "AdamW's decay is decoupled by definition; for L2 decay through the gradient use --optimizer adam"
+                              : o->kind == OPTIM_ADAM ? "Adam adds L2 decay to the gradient; for decoupled decay use --optimizer adamw"
+                                                      : "LARS and LAMB apply their own decay inside the trust ratio";
+        snprintf(err, errlen, "--wd-mode: only for --optimizer sgd, not %s: %s; drop --wd-mode", k, instead);
+        return -1;
+    }
+    if (o->kind != OPTIM_LARS && o->trust_coef != 0.001) {
+        snprintf(err, errlen, "--trust-coef: only for --optimizer lars, not %s (LAMB's trust ratio has no coefficient); drop --trust-coef", k);
+        return -1;
+    }
+    if (!adam_family && (o->beta2 != 0.999 || o->eps != 1e-8)) {
+        snprintf(err, errlen, "--beta2/--adam-eps: only for --optimizer adam, adamw or lamb, not %s, which keeps no second moment; drop them", k);
+        return -1;
+    }
+    return 0;
+}
+
+/* The optimizer's options against each other, and a rate chosen for
+ * another optimizer: Adam-like updates are normalised, so SGD's default
+ * 0.1 moves every weight by up to 0.1 a step. Returns 0 or -1 with err. */
+int train_check_optimizer(const struct trainer *t, int argc, char **argv, int first, char *err,
+                          size_t errlen)
+{
+    const struct train_config *c = &t->cfg;
+    if (check_optimizer_combination(c, argc, argv, first, err, errlen))
+        return -1;
+    enum optim_kind k = c->optim.kind;
+    if (t->rank == 0 && (k == OPTIM_ADAM || k == OPTIM_ADAMW || k == OPTIM_LAMB) &&
+        c->sched.base_lr == 0.1 && !option_given(argc, argv, first, "lr"))
+        log_warn("--optimizer %s at --lr 0.1, the default chosen for SGD: %s's steps are normalised, so 0.1 moves each weight by up to 0.1 per step, which usually diverges; the usual range is 1e-4 to 3e-3 (e.g. --lr 1e-3)",
+                 optim_name(k), optim_name(k));
+    return 0;
+}
+
 /* Does the command line say what to train: an option that changes the
  * math (--model, --data, --lr, ...) or a --config file? Then a missing run
  * directory under --resume auto is the first submission of a job that a

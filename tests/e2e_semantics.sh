@@ -5,7 +5,8 @@
 # becomes), a resume on another rank count (says what batch norm changes),
 # --resume auto with nothing to resume (says so; refuses a missing directory
 # unless the command line defines the run), a batch schedule whose rate
-# cannot follow (warned; each change announced), ...
+# cannot follow (warned; each change announced), optimizer options that
+# contradict --optimizer (refused) and Adam at SGD's default rate (warned).
 . "$(dirname "$0")/lib.sh"
 need_fashion_mnist
 
@@ -106,5 +107,36 @@ grep -q "step 14/14 epoch 2.50/3 .* lr 0.1 batch 2048 " "$work/err" ||
 "$DDTRAIN" train --run-dir "$work/bs2" $small --epochs 2 --batch-schedule 1:1024 --lr-scaling linear \
   2>"$work/err" || fail "the scaled batch-schedule run failed"
 grep -q "will not follow" "$work/err" && fail "warned although --lr-scaling linear makes the rate follow"
+
+# 5. optimizer options that contradict --optimizer or that it would ignore
+refused() { # WHAT OPTIONS...: exit 2, the message starts with WHAT, nothing written
+  what=$1
+  shift
+  set +e
+  "$DDTRAIN" train --run-dir "$work/opt" $small --epochs 1 "$@" 2>"$work/err"
+  status=$?
+  set -e
+  [ $status -eq 2 ] || fail "$*: exit $status, want 2"
+  grep -q -- "^ddtrain train: $what" "$work/err" || { cat "$work/err" >&2; fail "$*: no message '$what'"; }
+  [ ! -e "$work/opt" ] || fail "$*: a refused run wrote its run directory"
+}
+refused "--nesterov: not with --optimizer adam" --optimizer adam --nesterov
+refused "--nesterov: not with --optimizer adamw" --optimizer adamw --lr 1e-3 --nesterov
+refused "--wd-mode: only for --optimizer sgd, not adamw: AdamW's decay is decoupled" --optimizer adamw --wd-mode l2
+refused "--wd-mode: only for --optimizer sgd, not adam" --optimizer adam --wd-mode decoupled
+refused "--wd-mode: only for --optimizer sgd, not lars" --optimizer lars --wd-mode=decoupled
+refused "--trust-coef: only for --optimizer lars, not sgd" --trust-coef 0.01
+refused "--beta2/--adam-eps: only for --optimizer adam, adamw or lamb, not sgd" --beta2 0.99
+refused "--nesterov: needs momentum" --nesterov --momentum 0
+# Adam at SGD's default rate warns; a rate given does not
+"$DDTRAIN" train --run-dir "$work/adam" $small --epochs 1 --optimizer adam --max-steps 1 2>"$work/err" ||
+  fail "adam at the default rate failed"
+grep -q -- "--optimizer adam at --lr 0.1, the default chosen for SGD" "$work/err" ||
+  { cat "$work/err" >&2; fail "adam at the default rate: no warning"; }
+"$DDTRAIN" train --run-dir "$work/adam2" $small --epochs 1 --optimizer adam --lr 1e-3 --max-steps 1 \
+  2>"$work/err" || fail "adam at --lr 1e-3 failed"
+grep -q "default chosen for SGD" "$work/err" && fail "adam with --lr given still warns"
+"$DDTRAIN" train --run-dir "$work/sgdn" $small --epochs 1 --nesterov --max-steps 1 2>/dev/null ||
+  fail "sgd --nesterov was refused"
 
 echo "e2e_semantics: ok"
