@@ -321,6 +321,31 @@ static void engine_settings_from(struct trainer *t, const struct spec *s,
     es->stall_user = t->rank == 0 ? &t->ctl : NULL; /* rank 0 shows it in ctl status */
 }
 
+/* Which tensors --freeze-layers holds (by name, "fc1, bn1": a tensor's name
+ * up to its '.'), and how many parameters still train. */
+static void log_frozen(const struct model *m, int frozen)
+{
+    char names[512] = "", last[32] = "";
+    size_t len = 0, trained = 0;
+    for (int v = 0; v < m->arena.nviews; v++) {
+        const struct tensor_view *tv = &m->arena.views[v];
+        if (tv->lr_mult != 0.0f) {
+            trained += tv->n;
+            continue;
+        }
+        char base[32];
+        snprintf(base, sizeof base, "%.*s", (int)strcspn(tv->name, "."), tv->name);
+        if (!strcmp(base, last))
+            continue;
+        snprintf(last, sizeof last, "%s", base);
+        int n = snprintf(names + len, sizeof names - len, "%s%s", len ? ", " : "", base);
+        if (n > 0 && (size_t)n < sizeof names - len)
+            len += (size_t)n;
+    }
+    log_info("--freeze-layers %d: %s frozen (weights, and batch norms' running statistics); %zu of %zu parameters train",
+             frozen, names, trained, m->arena.n);
+}
+
 /* Freezing, initial parameters, input normalisation, per-layer rates. */
 static int init_model(struct trainer *t, char *err, size_t errlen)
 {
@@ -341,6 +366,9 @@ static int init_model(struct trainer *t, char *err, size_t errlen)
     else
         dataset_feature_stats(&t->train, m->in_mean, m->in_inv_std);
     arena_set_layer_rates(&m->arena, c->freeze_layers, c->layer_lr_decay);
+    m->frozen_groups = c->freeze_layers;
+    if (c->freeze_layers > 0 && t->rank == 0)
+        log_frozen(m, c->freeze_layers);
     return 0;
 }
 

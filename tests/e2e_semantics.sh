@@ -6,7 +6,8 @@
 # --resume auto with nothing to resume (says so; refuses a missing directory
 # unless the command line defines the run), a batch schedule whose rate
 # cannot follow (warned; each change announced), optimizer options that
-# contradict --optimizer (refused) and Adam at SGD's default rate (warned).
+# contradict --optimizer (refused) and Adam at SGD's default rate (warned),
+# --freeze-layers (the frozen batch norms' running statistics stay; logged).
 . "$(dirname "$0")/lib.sh"
 need_fashion_mnist
 
@@ -138,5 +139,20 @@ grep -q -- "--optimizer adam at --lr 0.1, the default chosen for SGD" "$work/err
 grep -q "default chosen for SGD" "$work/err" && fail "adam with --lr given still warns"
 "$DDTRAIN" train --run-dir "$work/sgdn" $small --epochs 1 --nesterov --max-steps 1 2>/dev/null ||
   fail "sgd --nesterov was refused"
+
+# 6. --freeze-layers freezes the frozen layers' batch-norm running statistics
+# too, and says what it froze
+crc() { "$DDTRAIN" inspect "$1" | grep " $2 " | head -n 1 | sed 's/.*crc32 //'; }
+"$DDTRAIN" train --run-dir "$work/base" $small --epochs 1 2>/dev/null || fail "the base run failed"
+"$DDTRAIN" train --run-dir "$work/tune" $small --epochs 1 --seed 7 \
+  --init-from "$work/base/checkpoints/step-00000008.ckpt" --freeze-layers 1 2>"$work/err" ||
+  { cat "$work/err" >&2; fail "fine-tuning with a frozen layer failed"; }
+[ "$(crc "$work/base/checkpoints/step-00000008.ckpt" bn.running)" = \
+  "$(crc "$work/tune/checkpoints/step-00000008.ckpt" bn.running)" ] ||
+  fail "bn1's running statistics moved although --freeze-layers 1 froze bn1"
+[ "$(crc "$work/base/checkpoints/step-00000008.ckpt" fc2.weight)" != \
+  "$(crc "$work/tune/checkpoints/step-00000008.ckpt" fc2.weight)" ] || fail "fc2 did not train"
+grep -q -- "--freeze-layers 1: fc1, bn1 frozen (weights, and batch norms' running statistics); 650 of 51018 parameters train" "$work/err" ||
+  { cat "$work/err" >&2; fail "--freeze-layers does not say what it froze"; }
 
 echo "e2e_semantics: ok"
