@@ -25,7 +25,7 @@ const struct option_def hessian_options[] = {
       "power iterations at most, per eigenvalue" },
     { "tol", OPT_DOUBLE, offsetof(struct hessian_config, tol), 0, 1, "1e-4", NULL, OPTF_POSITIVE,
       "stop when the eigenvalue changes by less than this, relatively" },
-    { "fd-step", OPT_DOUBLE, offsetof(struct hessian_config, fd_step), 0, 1, "1e-3", NULL,
+    { "fd-step", OPT_DOUBLE, offsetof(struct hessian_config, fd_step), 0, 1, "1e-4", NULL,
       OPTF_POSITIVE, "finite-difference step, relative to max(1, |x|)" },
     ANALYSIS_OPTIONS(struct hessian_config),
     { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL },
@@ -60,10 +60,8 @@ int hessian_main(int argc, char **argv, int first)
     if (probe_open(&p, pos[0], (size_t)c.common.samples, c.common.seed, MPI_COMM_WORLD, err,
                    sizeof err))
         return analysis_fail("hessian", err);
-    double xn = 0;
-    for (size_t i = 0; i < p.n; i++)
-        xn += (double)p.x0[i] * p.x0[i];
-    struct hvp_ctx h = { .p = &p, .step = c.fd_step * fmax(1.0, sqrt(xn)) };
+    /* the default is HESSIAN_FD_STEP, the table's "1e-4" */
+    struct hvp_ctx h = { .p = &p, .step = hessian_fd_radius(c.fd_step, p.x0, p.n) };
     h.work = malloc(3 * p.n * sizeof *h.work);
     float *vecs = malloc((size_t)c.top * p.n * sizeof *vecs);
     float *work = malloc(p.n * sizeof *work);

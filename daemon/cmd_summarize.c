@@ -159,7 +159,7 @@ static const char *value_of(const struct run *r, const char *key)
 /* Keys whose values differ between runs, minus bookkeeping ones. */
 static int swept_keys(struct run *runs, int n, const char **out)
 {
-    static const char *skip[] = { "run-dir", "resume", "quiet", "max-steps", NULL };
+    static const char *skip[] = { "run-dir", "resume", "extend", "quiet", "max-steps", NULL };
     int count = 0;
     for (int k = 0; k < runs[0].nkeys && count < MAX_KEYS; k++) {
         const char *key = runs[0].keys[k];

@@ -34,6 +34,11 @@ void hvp_central(grad_fn grad, void *user, const float *x0, const float *v, size
         out[i] = (float)(((double)gp[i] - gm[i]) / (2.0 * r));
 }
 
+double hessian_fd_radius(double step, const float *x, size_t n)
+{
+    return step * fmax(1.0, sqrt(dotf(x, x, n)));
+}
+
 static void normalise(float *v, size_t n)
 {
     double s = sqrt(dotf(v, v, n));

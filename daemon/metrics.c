@@ -118,6 +118,14 @@ int metrics_train(struct metrics *m, long step, double epoch, double lr, double 
     return write_line(m, &l);
 }
 
+int metrics_start(struct metrics *m, const char *reason)
+{
+    struct line l = { .len = 0, .over = false };
+    /* reason is our own text: nothing in it needs escaping */
+    put(&l, "{\"kind\":\"start\",\"step\":0,\"resume\":\"auto\",\"reason\":\"%s\"}\n", reason);
+    return write_line(m, &l);
+}
+
 int metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
                  double train_acc, double test_loss, double test_acc, double wall_seconds)
 {

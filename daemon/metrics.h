@@ -28,6 +28,12 @@ int metrics_train(struct metrics *m, long step, double epoch, double lr, double 
 int metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
                  double train_acc, double test_loss, double test_acc, double wall_seconds);
 
+/* The line a run that starts from step 0 under --resume auto writes first,
+ * {"kind":"start","step":0,"resume":"auto","reason":REASON}: nothing was
+ * resumed, so a reader can tell a requeued fresh start from a continuation.
+ * Returns as metrics_train. */
+int metrics_start(struct metrics *m, const char *reason);
+
 /* What the first failed write was: "cannot append to PATH: strerror". */
 void metrics_error(const struct metrics *m, char *err, size_t errlen);
 

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "evaluate.h"
-#include "rng.h"
 #include "sampler.h"
 
 enum { PROBE_BATCH = 512 };
@@ -32,9 +31,10 @@ int probe_open(struct probe *p, const char *ckpt, size_t samples, uint64_t seed,
         probe_close(p);
         return -1;
     }
-    /* a seeded subset: the first samples of a permutation keyed by the seed */
+    /* a seeded subset: the first samples of a permutation keyed by the seed,
+     * from the subset stream (not a training epoch's order) */
     if (p->nsubset < ntrain)
-        sampler_permutation(p->subset, ntrain, seed, RNG_SUBSET);
+        sampler_subset(p->subset, ntrain, seed, 0);
     else
         for (size_t i = 0; i < ntrain; i++)
             p->subset[i] = (uint32_t)i;

@@ -27,15 +27,17 @@ void progress_format_duration(double s, char *out, int outlen)
 }
 
 void progress_step(struct progress *p, long step, long total_steps, double epoch, int epochs,
-                   double loss, double acc, double lr, double samples_per_sec,
+                   double loss, double acc, double lr, int batch, double samples_per_sec,
                    double eta_seconds, double noise_scale)
 {
-    char eta[32], noise[48] = "";
+    char eta[32], noise[48] = "", bs[32] = "";
     progress_format_duration(eta_seconds, eta, sizeof eta);
     if (isfinite(noise_scale))
         snprintf(noise, sizeof noise, " B_noise %.0f", noise_scale);
-    fprintf(stderr, "%sstep %ld/%ld epoch %.2f/%d loss %.4f acc %.3f lr %.4g %.0f samples/s%s ETA %s%s",
-            p->tty ? "\r\033[K" : "", step, total_steps, epoch, epochs, loss, acc, lr,
+    if (batch > 0)
+        snprintf(bs, sizeof bs, " batch %d", batch);
+    fprintf(stderr, "%sstep %ld/%ld epoch %.2f/%d loss %.4f acc %.3f lr %.4g%s %.0f samples/s%s ETA %s%s",
+            p->tty ? "\r\033[K" : "", step, total_steps, epoch, epochs, loss, acc, lr, bs,
             samples_per_sec, noise, eta, p->tty ? "" : "\n");
     p->line_open = p->tty;
     fflush(stderr);

@@ -188,56 +188,119 @@ static double cyclic(const struct sched_config *c, double t)
     return c->floor + (1.0 - c->floor) * fmax(0.0, 1.0 - x);
 }
 
+/* The share t/T of a horizon T done; a horizon of 0 or less (a warm-up as
+ * long as training) never starts. */
+static double share(double t, double T)
+{
+    return T > 0 ? clamp01(t / T) : 0.0;
+}
+
 /* One-cycle, Smith 2018, "A disciplined approach to neural network
  * hyper-parameters: Part 1", in the form of PyTorch's OneCycleLR with cosine
  * annealing. With p = t/T, a = pct, lo = 1/div, end = 1/(div final_div):
  *   p < a:  lo + (1 - lo)(1 - cos(pi p/a))/2               (rise lo -> 1)
  *   p >= a: end + (1 - end)(1 + cos(pi (p - a)/(1 - a)))/2 (fall 1 -> end) */
-static double onecycle(const struct sched_config *c, double t)
+static double onecycle(const struct sched_config *c, double t, double T)
 {
-    double p = clamp01(t / c->epochs), a = c->onecycle_pct;
+    double p = share(t, T), a = c->onecycle_pct;
     double lo = 1.0 / c->onecycle_div, end = lo / c->onecycle_final_div;
     if (p < a)
         return lo + (1.0 - lo) * (1.0 - cos(M_PI * p / a)) / 2.0;
     return cosine_anneal(end, (p - a) / (1.0 - a));
 }
 
-/* Decay factors, peak 1, at epoch t of T = epochs, floor f:
+double sched_warmup_end(const struct sched_config *c)
+{
+    if (c->warmup_steps > 0)
+        return c->warmup_steps_end;
+    return c->warmup_epochs;
+}
+
+/* The position of step warmup_steps is what the trainer's position would be
+ * there: epoch + step in epoch / steps of the epoch. */
+void sched_set_warmup_steps_end(struct sched_config *c, long (*steps_in)(long e, void *user),
+                                void *user)
+{
+    long left = c->warmup_steps, e = 0;
+    c->warmup_steps_end = 0;
+    if (left <= 0)
+        return;
+    for (; e < c->epochs; e++) {
+        long n = steps_in(e, user);
+        if (n <= 0)
+            break;
+        if (left < n) {
+            c->warmup_steps_end = (double)e + (double)left / (double)n;
+            return;
+        }
+        left -= n;
+    }
+    /* a warm-up that outlasts training: the decay never starts */
+    c->warmup_steps_end = (double)c->epochs;
+}
+
+static double step_decay(const struct sched_config *c, double t)
+{
+    double factor = 1.0;
+    for (int i = 0; i < c->nmilestones && c->milestones[i] <= t; i++)
+        factor *= c->gamma;
+    return factor;
+}
+
+/* Decay factors, peak 1, at time t since the end of warm-up w, over the
+ * horizon T = epochs - w, floor f (Goyal et al. 2017 warm up, then decay
+ * over the rest of training; without warm-up w = 0 and t, T are exact):
  *   constant 1
- *   step     gamma^(number of milestones <= t)  (He et al. 2016's 30/60/90)
+ *   step     gamma^(number of milestones <= epoch)  (He et al. 2016's 30/60/90;
+ *            the milestones are absolute epochs, warm-up or not)
  *   exp      gamma^t
  *   poly     f + (1 - f)(1 - min(t, T)/T)^power  (Chen et al. 2017, DeepLab)
  *   cosine   f + (1 - f)(1 + cos(pi min(t, T)/T))/2  (SGDR without restarts)
- *   sgdr, cyclic, onecycle: see above. */
-double sched_decay_factor(const struct sched_config *c, double t)
+ *   sgdr, cyclic, onecycle: see above, on t and T. */
+double sched_decay_factor(const struct sched_config *c, double epoch)
 {
-    double T = c->epochs, f = c->floor;
     /* time before the start is the start */
+    if (epoch < 0)
+        epoch = 0;
+    if (c->decay == DECAY_STEP)
+        return step_decay(c, epoch);
+    double w = sched_warmup_end(c);
+    double t = epoch - w, T = c->epochs - w, f = c->floor;
     if (t < 0)
         t = 0;
     switch (c->decay) {
-    case DECAY_STEP: {
-        double factor = 1.0;
-        for (int i = 0; i < c->nmilestones && c->milestones[i] <= t; i++)
-            factor *= c->gamma;
-        return factor;
-    }
     case DECAY_EXP:
         return pow(c->gamma, t);
     case DECAY_POLY:
-        return f + (1.0 - f) * pow(1.0 - clamp01(t / T), c->power);
+        return f + (1.0 - f) * pow(1.0 - share(t, T), c->power);
     case DECAY_COSINE:
-        return cosine_anneal(f, clamp01(t / T));
+        return cosine_anneal(f, share(t, T));
     case DECAY_SGDR:
         return sgdr(c, t);
     case DECAY_CYCLIC:
         return cyclic(c, t);
     case DECAY_ONECYCLE:
-        return onecycle(c, t);
+        return onecycle(c, t, T);
     case DECAY_CONSTANT:
     default:
         return 1.0;
     }
+}
+
+bool sched_shape_needs_length(const struct sched_config *c)
+{
+    return c->decay == DECAY_POLY || c->decay == DECAY_COSINE || c->decay == DECAY_ONECYCLE;
+}
+
+const char *sched_decay_name(enum lr_decay d)
+{
+    static const char *names[] = { [DECAY_CONSTANT] = "constant", [DECAY_STEP] = "step",
+                                   [DECAY_EXP] = "exp",           [DECAY_POLY] = "poly",
+                                   [DECAY_COSINE] = "cosine",     [DECAY_SGDR] = "sgdr",
+                                   [DECAY_CYCLIC] = "cyclic",     [DECAY_ONECYCLE] = "onecycle" };
+    if ((int)d < DECAY_CONSTANT || (int)d > DECAY_ONECYCLE)
+        return "?";
+    return names[d];
 }
 
 /* lr = base_lr x scale(B(t)) x warm-up(t, step) x decay(t); the warm-up
@@ -257,7 +320,9 @@ double sched_momentum_at(const struct sched_config *c, double t)
 {
     if (c->decay != DECAY_ONECYCLE)
         return c->momentum;
-    double p = clamp01(t / c->epochs), a = c->onecycle_pct;
+    /* on the rate's clock: from the end of warm-up */
+    double w = sched_warmup_end(c);
+    double p = share(t < w ? 0.0 : t - w, c->epochs - w), a = c->onecycle_pct;
     double hi = c->momentum, lo = c->momentum_min;
     if (p < a)
         return hi - (hi - lo) * (1.0 - cos(M_PI * p / a)) / 2.0;

@@ -38,6 +38,10 @@ struct sched_config {
     int warmup_steps;         /* ... or in steps (used when > 0) */
     double warmup_start;      /* start factor relative to the scaled rate;
                                  < 0 means "the unscaled rate" (1 / scale) */
+    double warmup_steps_end;  /* not an option: the epoch position of step
+                                 warmup_steps, set by sched_set_warmup_steps_end
+                                 (it needs the steps per epoch); read only when
+                                 warmup_steps > 0 */
 
     enum lr_decay decay;
     double gamma;             /* step, exponential */
@@ -76,11 +80,29 @@ double sched_scale(const struct sched_config *c, int B);
 /* Warm-up factor (start..1) at epoch t / step. */
 double sched_warmup_factor(const struct sched_config *c, double t, long step);
 
-/* Decay multiplier (peak 1) at epoch t. */
+/* The epoch at which the warm-up ends (0 without one): the decay's time
+ * and horizon start there, so that the end of warm-up is the peak. */
+double sched_warmup_end(const struct sched_config *c);
+
+/* Sets warmup_steps_end from the number of steps of each epoch (steps_in(e,
+ * user) for epoch e), walking the epochs as the trainer does. */
+void sched_set_warmup_steps_end(struct sched_config *c, long (*steps_in)(long e, void *user),
+                                void *user);
+
+/* Decay multiplier (peak 1) at epoch t: every kind but step runs on the
+ * time since the warm-up ended, over the rest of training; step decay's
+ * milestones are absolute epochs. */
 double sched_decay_factor(const struct sched_config *c, double t);
 
 /* The learning rate at epoch t and global step `step`. */
 double sched_lr_at(const struct sched_config *c, double t, long step);
+
+/* Does the rate's shape depend on the length of training (--epochs)? True
+ * for poly, cosine and one-cycle, whose horizon ends with training. */
+bool sched_shape_needs_length(const struct sched_config *c);
+
+/* The decay kind's option value ("cosine"). */
+const char *sched_decay_name(enum lr_decay d);
 
 /* The momentum (or beta1) at epoch t. */
 double sched_momentum_at(const struct sched_config *c, double t);

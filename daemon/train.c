@@ -51,6 +51,21 @@ static void run_eval(struct trainer *t, const struct step_plan *p)
 
 /* ---- the coordinator's plan ------------------------------------------------------ */
 
+/* A batch schedule's change, said when it takes effect (rank 0). */
+static void announce_batch(struct trainer *t, const struct step_plan *p)
+{
+    if (t->plan_batch > 0) {
+        if (t->progress.line_open) {
+            fputc('\n', stderr);
+            t->progress.line_open = false;
+        }
+        log_info("epoch %ld: the global batch changes from %d to %d (--batch-schedule), %d per rank; lr %.4g",
+                 (long)p->epoch, t->plan_batch, p->global_batch,
+                 p->global_batch / t->nranks, p->lr);
+    }
+    t->plan_batch = p->global_batch;
+}
+
 static void plan_next(struct trainer *t, struct step_plan *p)
 {
     memset(p, 0, sizeof *p);
@@ -76,6 +91,8 @@ static void plan_next(struct trainer *t, struct step_plan *p)
     p->global_batch = sched_batch_at(&t->cfg.sched, (double)t->epoch);
     p->lr = sched_lr_at(&t->cfg.sched, pos, (long)t->step);
     p->momentum = sched_momentum_at(&t->cfg.sched, pos);
+    if (p->global_batch != t->plan_batch)
+        announce_batch(t, p);
     bool last_of_epoch = t->batch_in_epoch + 1 == spe;
     bool last_step = (t->cfg.max_steps > 0 && t->step + 1 == t->cfg.max_steps) ||
                      (last_of_epoch && t->epoch + 1 == t->cfg.sched.epochs);
@@ -111,7 +128,8 @@ static void log_step(struct trainer *t, const struct step_plan *p)
                   p->global_batch, loss, acc, sps, grad_norm, bnoise);
     if (!t->cfg.quiet)
         progress_step(&t->progress, (long)p->step + 1, t->total_steps, p->epoch_pos,
-                      t->cfg.sched.epochs, loss, acc, p->lr, sps, eta, bnoise);
+                      t->cfg.sched.epochs, loss, acc, p->lr,
+                      t->cfg.sched.nbatch > 0 ? p->global_batch : 0, sps, eta, bnoise);
     t->recent_loss = loss;
     t->recent_sps = sps;
     t->log_loss = t->log_correct = t->log_count = t->log_grad_sq = 0;
@@ -362,6 +380,8 @@ static int parse_options(struct trainer *t, int argc, char **argv, int first, st
     }
     if (rc == 0 && train_build_schedule(t, err, sizeof err))
         rc = -1;
+    if (rc == 0 && train_check_optimizer(t, argc, argv, first, err, sizeof err))
+        rc = -1;
     if (rc != 0) {
         if (t->rank == 0)
             fprintf(stderr, "ddtrain train: %s\n", err);
@@ -462,6 +482,7 @@ static int train_loop(struct trainer *t, bool *stopped)
         struct step_plan now = { .global_batch = sched_batch_at(&t->cfg.sched, (double)t->epoch),
                                    .lr = sched_lr_at(&t->cfg.sched, (double)t->epoch, (long)t->step) };
         t->recent_loss = NAN;
+        t->plan_batch = now.global_batch;
         publish_status(t, &now);
     }
     *stopped = false;

@@ -52,6 +52,8 @@ struct train_config {
     double noise_ema;
     int max_steps;           /* 0: no limit (for tests and benchmarks) */
     char resume[CONFIG_STRLEN];    /* "", "auto" or a checkpoint path */
+    bool extend;             /* --resume may change --epochs of a length-shaped decay;
+                                never carried over from the resumed run */
     char init_from[CONFIG_STRLEN]; /* fine-tuning: weights from this checkpoint */
     bool reset_head;
     int freeze_layers;

@@ -158,6 +158,8 @@ const struct option_def train_options[] = {
       "stop after N steps (0: run all epochs)" },
     { "resume", OPT_STRING, F(resume), 0, 0, "", NULL, 0,
       "continue a run: auto (the run directory's newest good checkpoint) or a checkpoint path" },
+    { "extend", OPT_BOOL, F(extend), 0, 0, "false", NULL, 0,
+      "with --resume: accept a new --epochs for a poly, cosine or onecycle decay, whose shape is stretched to the new end (refused without it)" },
     { "init-from", OPT_STRING, F(init_from), 0, 0, "", NULL, OPTF_MATH,
       "fine-tune: start from this checkpoint's (or ddtrain-exported .onnx graph's) weights and input normalisation" },
     { "reset-head", OPT_BOOL, F(reset_head), 0, 0, "false", NULL, OPTF_MATH,

@@ -27,7 +27,15 @@ int train_build_schedule(struct trainer *t, char *err, size_t errlen)
         return -1;
     if (sched_parse_batch_list(&c->sched, c->batch_schedule, err, errlen))
         return -1;
-    return sched_validate(&c->sched, err, errlen);
+    if (sched_validate(&c->sched, err, errlen))
+        return -1;
+    /* --batch-scales-lr is on by default, which reads as "the rate follows
+     * the batch"; with no scaling rule there is nothing to follow */
+    if (t->rank == 0 && c->sched.nbatch > 0 && c->sched.scaling == SCALE_NONE &&
+        c->sched.batch_scales_lr)
+        log_warn("--batch-schedule %s with --lr-scaling none: the rate will not follow the batch (--batch-scales-lr applies the scaling rule, and none keeps the rate); choose --lr-scaling linear or sqrt for the rate to grow with the batch, or pass --no-batch-scales-lr to say it stays",
+                 c->batch_schedule);
+    return 0;
 }
 
 static int max_global_batch(const struct sched_config *s)
@@ -51,6 +59,11 @@ static int min_global_batch(const struct sched_config *s)
 long train_steps_in_epoch(const struct trainer *t, int64_t epoch)
 {
     return (long)(t->train.n / (size_t)sched_batch_at(&t->cfg.sched, (double)epoch));
+}
+
+static long steps_in_epoch_of(long e, void *user)
+{
+    return train_steps_in_epoch(user, e);
 }
 
 /* Is a shape an image (more than one pixel per channel)? */
@@ -309,6 +322,31 @@ static void engine_settings_from(struct trainer *t, const struct spec *s,
     es->stall_user = t->rank == 0 ? &t->ctl : NULL; /* rank 0 shows it in ctl status */
 }
 
+/* Which tensors --freeze-layers holds (by name, "fc1, bn1": a tensor's name
+ * up to its '.'), and how many parameters still train. */
+static void log_frozen(const struct model *m, int frozen)
+{
+    char names[512] = "", last[32] = "";
+    size_t len = 0, trained = 0;
+    for (int v = 0; v < m->arena.nviews; v++) {
+        const struct tensor_view *tv = &m->arena.views[v];
+        if (tv->lr_mult != 0.0f) {
+            trained += tv->n;
+            continue;
+        }
+        char base[32];
+        snprintf(base, sizeof base, "%.*s", (int)strcspn(tv->name, "."), tv->name);
+        if (!strcmp(base, last))
+            continue;
+        snprintf(last, sizeof last, "%s", base);
+        int n = snprintf(names + len, sizeof names - len, "%s%s", len ? ", " : "", base);
+        if (n > 0 && (size_t)n < sizeof names - len)
+            len += (size_t)n;
+    }
+    log_info("--freeze-layers %d: %s frozen (weights, and batch norms' running statistics); %zu of %zu parameters train",
+             frozen, names, trained, m->arena.n);
+}
+
 /* Freezing, initial parameters, input normalisation, per-layer rates. */
 static int init_model(struct trainer *t, char *err, size_t errlen)
 {
@@ -329,6 +367,9 @@ static int init_model(struct trainer *t, char *err, size_t errlen)
     else
         dataset_feature_stats(&t->train, m->in_mean, m->in_inv_std);
     arena_set_layer_rates(&m->arena, c->freeze_layers, c->layer_lr_decay);
+    m->frozen_groups = c->freeze_layers;
+    if (c->freeze_layers > 0 && t->rank == 0)
+        log_frozen(m, c->freeze_layers);
     return 0;
 }
 
@@ -362,6 +403,58 @@ static int load_init_from(struct trainer *t, char *err, size_t errlen)
         return 2;
     }
     return 0;
+}
+
+/* Do ghost groups of G samples tile every rank's slice of every global
+ * batch of the schedule, with n ranks? Then the groups are the same
+ * G-sample blocks of the global batch whatever n is. */
+static bool groups_tile(const struct sched_config *s, int G, int n)
+{
+    if (G <= 0 || s->base_batch % (n * G) != 0)
+        return false;
+    for (int i = 0; i < s->nbatch; i++)
+        if (s->batch_sizes[i] % (n * G) != 0)
+            return false;
+    return true;
+}
+
+/* A resume on another rank count: what stays and what changes. Batch norm
+ * normalises over each rank's slice (or ghost groups inside it), so with
+ * batch norm the groups change with the slice unless --bn-group tiles the
+ * slices of both counts. */
+static void warn_rank_count(const struct trainer *t, int was)
+{
+    const struct model *m = engine_model_const(&t->engine);
+    int G = t->cfg.model_opts.bn_group;
+    int B = sched_batch_at(&t->cfg.sched, (double)t->epoch);
+    const char *bits = "bitwise equality with an uninterrupted run is not promised (sums run in another order)";
+    if (m->bn_running_n == 0)
+        log_warn("the checkpoint was written by %d ranks and this run has %d: the model has no batch norm, so the math is the same, but %s",
+                 was, t->nranks, bits);
+    else if (groups_tile(&t->cfg.sched, G, was) && groups_tile(&t->cfg.sched, G, t->nranks))
+        log_warn("the checkpoint was written by %d ranks and this run has %d: batch norm keeps its groups of %d samples (--bn-group), so the math is the same, but %s",
+                 was, t->nranks, G, bits);
+    else
+        log_warn("the checkpoint was written by %d ranks and this run has %d: the math changes: batch norm's statistics are taken over each rank's slice%s, which goes from %d to %d samples of the global batch of %d, so the normalisation and the running statistics differ from an uninterrupted run; resume on %d ranks, or train with a --bn-group that divides the slices of both counts, for the same math",
+                 was, t->nranks, G > 0 ? " in ghost groups that no longer tile it" : "",
+                 B / was, B / t->nranks, B, was);
+}
+
+/* What --extend made of the schedule, from the resumed step to the new end. */
+static void log_extended_schedule(const struct trainer *t)
+{
+    const struct sched_config *s = &t->cfg.sched;
+    int64_t e = t->epoch;
+    long b = (long)t->batch_in_epoch;
+    if (b >= train_steps_in_epoch(t, e)) {
+        e++;
+        b = 0;
+    }
+    double pos = (double)e + (double)b / (double)train_steps_in_epoch(t, e);
+    log_info("resume --extend: the %s decay runs from step %ld (epoch %.3f, lr %.6g) to step %ld (the end of epoch %d, lr %.6g); warm-up ended at epoch %g",
+             sched_decay_name(s->decay), (long)t->step, pos,
+             sched_lr_at(s, pos, (long)t->step), t->total_steps, s->epochs,
+             sched_lr_at(s, (double)s->epochs, t->total_steps), sched_warmup_end(s));
 }
 
 int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *resume,
@@ -400,6 +493,8 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
         t->total_steps += train_steps_in_epoch(t, e);
     if (c->max_steps > 0 && c->max_steps < t->total_steps)
         t->total_steps = c->max_steps;
+    /* the decay starts where a warm-up in steps ends, which the data's size decides */
+    sched_set_warmup_steps_end(&t->cfg.sched, steps_in_epoch_of, t);
 
     char sub[DDT_ERRLEN];
     if (resume) {
@@ -407,6 +502,10 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
             snprintf(err, errlen, "--resume: %s", sub);
             return 2;
         }
+        if (c->extend && t->rank == 0 && sched_shape_needs_length(&c->sched))
+            log_extended_schedule(t);
+        if (t->rank == 0 && resume->nranks != (uint32_t)t->nranks)
+            warn_rank_count(t, (int)resume->nranks);
     } else if (c->init_from[0]) {
         return load_init_from(t, err, errlen);
     }
@@ -458,16 +557,48 @@ int train_open_run_dir(struct trainer *t, bool resuming, char *err, size_t errle
         return -1;
     if (write_effective_config(t, err, errlen))
         return -1;
-    return metrics_open(&t->metrics, t->cfg.run_dir, err, errlen);
+    if (metrics_open(&t->metrics, t->cfg.run_dir, err, errlen))
+        return -1;
+    if (restart && t->start_reason && metrics_start(&t->metrics, t->start_reason)) {
+        metrics_error(&t->metrics, err, errlen);
+        return -1;
+    }
+    return 0;
+}
+
+/* A new --epochs moves the end of a decay whose shape depends on the length:
+ * the rate at the resumed step would jump (a finished 2-epoch cosine run at
+ * its floor is half way down a 3-epoch one). Refused unless --extend asks
+ * for it, which says what the schedule becomes. Returns 0 or 2 with err. */
+static int check_new_length(const struct trainer *t, const struct train_config *saved,
+                            const struct train_config *now, char *err, size_t errlen)
+{
+    const struct sched_config *s = &now->sched;
+    if (saved->sched.epochs == s->epochs || !sched_shape_needs_length(s))
+        return 0;
+    const char *kind = sched_decay_name(s->decay);
+    if (!now->extend) {
+        snprintf(err, errlen, "--epochs: %d differs from the resumed run's %d, and the %s decay's shape depends on the length of training, so the rate would jump at the resumed step: keep --epochs %d, or pass --extend to stretch the %s decay to the end of epoch %d",
+                 s->epochs, saved->sched.epochs, kind, saved->sched.epochs, kind, s->epochs);
+        return 2;
+    }
+    if (t->rank == 0)
+        log_info("resume --extend: --epochs changes from %d to %d: the %s decay now ends with epoch %d instead of %d",
+                 saved->sched.epochs, s->epochs, kind, s->epochs, saved->sched.epochs);
+    return 0;
 }
 
 /* The run's configuration as `saved` (the checkpoint's or config.txt's),
  * overridden by what the command line says, into t->cfg; refuses changes
- * to options that change the math. Returns 0 or 2 with err. */
+ * to options that change the math (and a new length of a length-shaped
+ * decay without --extend, unless the run starts over: at_start). Returns 0
+ * or 2 with err. */
 static int merge_resumed_config(struct trainer *t, const struct train_config *saved, int argc,
-                                char **argv, int first, char *err, size_t errlen)
+                                char **argv, int first, bool at_start, char *err, size_t errlen)
 {
     struct train_config now = *saved;
+    /* --extend is this command's, never the resumed run's */
+    now.extend = false;
     char cfg_err[DDT_ERRLEN];
     char *pos[1];
     int npos;
@@ -484,35 +615,162 @@ static int merge_resumed_config(struct trainer *t, const struct train_config *sa
                      o->name, b, a);
             return 2;
         }
-        if (t->rank == 0 && strcmp(o->name, "resume") != 0)
+        if (t->rank == 0 && strcmp(o->name, "resume") != 0 && strcmp(o->name, "extend") != 0)
             log_info("resume: --%s changes from %s to %s", o->name, a, b);
     }
+    if (!at_start && check_new_length(t, saved, &now, err, errlen))
+        return 2;
     t->cfg = now;
     return 0;
 }
 
+/* Is --name (or --name=V, --no-name) on the command line? */
+static bool option_given(int argc, char **argv, int first, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0)
+            continue;
+        a += 2;
+        if (!strncmp(a, "no-", 3) && !strncmp(a + 3, name, n) && (a[3 + n] == '\0' || a[3 + n] == '='))
+            return true;
+        if (!strncmp(a, name, n) && (a[n] == '\0' || a[n] == '='))
+            return true;
+    }
+    return false;
+}
+
+static const char *optim_name(enum optim_kind k)
+{
+    switch (k) {
+    case OPTIM_SGD: return "sgd";
+    case OPTIM_ADAM: return "adam";
+    case OPTIM_ADAMW: return "adamw";
+    case OPTIM_LARS: return "lars";
+    case OPTIM_LAMB: return "lamb";
+    }
+    return "?";
+}
+
+/* Options the chosen optimizer would silently ignore, or that contradict
+ * it: refused, each with what to do instead. An option counts when its
+ * value differs from the default (the table's), and --wd-mode also when it
+ * is on the command line (l2 is the default, and still nonsense beside
+ * adamw). */
+static int check_optimizer_combination(const struct train_config *c, int argc, char **argv,
+                                       int first, char *err, size_t errlen)
+{
+    const struct optim_config *o = &c->optim;
+    const char *k = optim_name(o->kind);
+    bool adam_family = o->kind == OPTIM_ADAM || o->kind == OPTIM_ADAMW || o->kind == OPTIM_LAMB;
+    if (o->nesterov && adam_family) {
+        snprintf(err, errlen, "--nesterov: not with --optimizer %s: Nesterov momentum is an SGD and LARS update (%s's first moment is an average, not a velocity); drop --nesterov (NAdam is not available)", k, k);
+        return -1;
+    }
+    if (o->nesterov && c->sched.momentum == 0) {
+        snprintf(err, errlen, "--nesterov: needs momentum, and --momentum is 0: give a --momentum above 0 or drop --nesterov");
+        return -1;
+    }
+    bool wd_mode_set = o->wd_mode != WD_L2 || option_given(argc, argv, first, "wd-mode");
+    if (o->kind != OPTIM_SGD && wd_mode_set) {
+        const char *instead = o->kind == OPTIM_ADAMW ? "AdamW's decay is decoupled by definition; for L2 decay through the gradient use --optimizer adam"
+                              : o->kind == OPTIM_ADAM ? "Adam adds L2 decay to the gradient; for decoupled decay use --optimizer adamw"
+                                                      : "LARS and LAMB apply their own decay inside the trust ratio";
+        snprintf(err, errlen, "--wd-mode: only for --optimizer sgd, not %s: %s; drop --wd-mode", k, instead);
+        return -1;
+    }
+    if (o->kind != OPTIM_LARS && o->trust_coef != 0.001) {
+        snprintf(err, errlen, "--trust-coef: only for --optimizer lars, not %s (LAMB's trust ratio has no coefficient); drop --trust-coef", k);
+        return -1;
+    }
+    if (!adam_family && (o->beta2 != 0.999 || o->eps != 1e-8)) {
+        snprintf(err, errlen, "--beta2/--adam-eps: only for --optimizer adam, adamw or lamb, not %s, which keeps no second moment; drop them", k);
+        return -1;
+    }
+    return 0;
+}
+
+/* The optimizer's options against each other, and a rate chosen for
+ * another optimizer: Adam-like updates are normalised, so SGD's default
+ * 0.1 moves every weight by up to 0.1 a step. Returns 0 or -1 with err. */
+int train_check_optimizer(const struct trainer *t, int argc, char **argv, int first, char *err,
+                          size_t errlen)
+{
+    const struct train_config *c = &t->cfg;
+    if (check_optimizer_combination(c, argc, argv, first, err, errlen))
+        return -1;
+    enum optim_kind k = c->optim.kind;
+    if (t->rank == 0 && (k == OPTIM_ADAM || k == OPTIM_ADAMW || k == OPTIM_LAMB) &&
+        c->sched.base_lr == 0.1 && !option_given(argc, argv, first, "lr"))
+        log_warn("--optimizer %s at --lr 0.1, the default chosen for SGD: %s's steps are normalised, so 0.1 moves each weight by up to 0.1 per step, which usually diverges; the usual range is 1e-4 to 3e-3 (e.g. --lr 1e-3)",
+                 optim_name(k), optim_name(k));
+    return 0;
+}
+
+/* Does the command line say what to train: an option that changes the
+ * math (--model, --data, --lr, ...) or a --config file? Then a missing run
+ * directory under --resume auto is the first submission of a job that a
+ * scheduler may requeue, not a mistyped --run-dir. */
+static bool command_defines_run(int argc, char **argv, int first)
+{
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0)
+            continue;
+        a += 2;
+        size_t len = strcspn(a, "=");
+        if (len == 6 && !strncmp(a, "config", 6))
+            return true;
+        if (len > 3 && !strncmp(a, "no-", 3)) {
+            a += 3;
+            len -= 3;
+        }
+        for (const struct option_def *o = train_options; o->name; o++)
+            if ((o->flags & OPTF_MATH) && strlen(o->name) == len && !strncmp(o->name, a, len))
+                return true;
+    }
+    return false;
+}
+
 /* --resume auto found no checkpoint: the run starts at step 0, with the
  * configuration of the run directory's config.txt when an interrupted run
- * left one (the same rules as a resume). Returns 0 or 2 with err. */
+ * left one (the same rules as a resume). A run directory that does not
+ * exist is refused unless the command line defines the run. Says so on
+ * stderr and (t->start_reason) in metrics.jsonl. Returns 0 or 2 with err. */
 static int restart_without_checkpoint(struct trainer *t, int argc, char **argv, int first,
                                       char *err, size_t errlen)
 {
     char path[4200], cfg_err[DDT_ERRLEN];
-    snprintf(path, sizeof path, "%s/config.txt", t->cfg.run_dir);
     struct stat st;
-    if (stat(path, &st) == 0) {
+    if (stat(t->cfg.run_dir, &st) != 0) {
+        if (!command_defines_run(argc, argv, first)) {
+            snprintf(err, errlen, "--resume auto: the run directory %s does not exist, and the command line does not say what to train (no --model, --data, --lr or other option of the run, nor --config): check --run-dir, or give the run's options to start it there",
+                     t->cfg.run_dir);
+            return 2;
+        }
+        t->start_reason = "no run directory";
+        if (t->rank == 0)
+            log_warn("--resume auto: %s does not exist: nothing to resume, starting a new run there from step 0",
+                     t->cfg.run_dir);
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s/config.txt", t->cfg.run_dir);
+    bool interrupted = stat(path, &st) == 0;
+    if (interrupted) {
         struct train_config saved;
         config_defaults(train_options, &saved);
         if (config_load_file(train_options, &saved, path, cfg_err, sizeof cfg_err)) {
             snprintf(err, errlen, "--resume auto: %s", cfg_err);
             return 2;
         }
-        if (merge_resumed_config(t, &saved, argc, argv, first, err, errlen))
+        if (merge_resumed_config(t, &saved, argc, argv, first, true, err, errlen))
             return 2;
     }
+    t->start_reason = "no checkpoint";
     if (t->rank == 0)
-        log_info("--resume auto: %s has no checkpoint yet: starting the run from step 0",
-                 t->cfg.run_dir);
+        log_warn("--resume auto: %s has no checkpoint yet: starting the run from step 0 (nothing to resume; the configuration of %s)",
+                 t->cfg.run_dir, interrupted ? "its config.txt and the command line" : "the command line");
     return 0;
 }
 
@@ -554,15 +812,12 @@ int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
         ckpt_free(msg);
         return 2;
     }
-    if (merge_resumed_config(t, &saved, argc, argv, first, err, errlen)) {
+    if (merge_resumed_config(t, &saved, argc, argv, first, false, err, errlen)) {
         ckpt_free(msg);
         return 2;
     }
     if (t->rank == 0) {
         log_info("resuming from %s at step %" PRIu64, path, msg->schedule ? msg->schedule->step : 0);
-        if (msg->nranks != (uint32_t)t->nranks)
-            log_warn("the checkpoint was written by %u ranks and this run has %d: the math is the same, but bitwise equality with an uninterrupted run is not promised",
-                     msg->nranks, t->nranks);
     }
     *out = msg;
     return 0;

@@ -60,9 +60,18 @@ struct trainer {
     double wall_before;      /* training seconds of earlier sessions of this run */
     struct control ctl;      /* rank 0 */
     char last_ckpt[512];
+    int plan_batch;          /* the global batch of the last plan (rank 0) */
+    const char *start_reason; /* --resume auto that found nothing: why it starts at step 0 */
 };
 
 /* ---- set-up (train_setup.c) ---- */
+
+/* Refuses optimizer options that contradict --optimizer or that it would
+ * ignore (--nesterov with adam, --wd-mode with adamw, ...), and warns of an
+ * Adam-like optimizer at SGD's default rate (--lr not given). Returns 0 or
+ * -1 with err. */
+int train_check_optimizer(const struct trainer *t, int argc, char **argv, int first, char *err,
+                          size_t errlen);
 
 /* The schedule from the options; fills err and returns -1 when invalid. */
 int train_build_schedule(struct trainer *t, char *err, size_t errlen);

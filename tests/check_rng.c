@@ -87,6 +87,27 @@ END_TEST
 /* Slices tile the batch exactly, in rank order, sizes within one. */
 static const int slice_cases[][2] = { { 256, 1 }, { 256, 2 }, { 255, 2 }, { 10, 4 }, { 7, 7 }, { 1000, 3 } };
 
+/* rng.h promises that streams never collide: the analyses' subset is not
+ * the order of any early training epoch (it was epoch RNG_SUBSET's), and
+ * different purposes give different draws for the same counters. */
+START_TEST(test_streams_differ)
+{
+    enum { N = 1000 };
+    static uint32_t subset[N], epoch[N];
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        sampler_subset(subset, N, seed, 0);
+        for (uint64_t e = 0; e < 16; e++) {
+            sampler_permutation(epoch, N, seed, e);
+            ck_assert_msg(memcmp(subset, epoch, sizeof subset) != 0,
+                          "seed %d: the subset is epoch %d's order", (int)seed, (int)e);
+        }
+    }
+    for (uint64_t p = RNG_SHUFFLE; p <= RNG_AUGMENT; p++)
+        for (uint64_t q = p + 1; q <= RNG_AUGMENT; q++)
+            ck_assert(rng_u64(1, p, 4, 7, 0) != rng_u64(1, q, 4, 7, 0));
+}
+END_TEST
+
 START_TEST(test_slices_tile_batch)
 {
     int B = slice_cases[_i][0], N = slice_cases[_i][1];
@@ -115,6 +136,7 @@ Suite *rng_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("sampler");
     tcase_add_test(tc, test_permutation_is_permutation);
+    tcase_add_test(tc, test_streams_differ);
     tcase_add_loop_test(tc, test_slices_tile_batch, 0,
                         (int)(sizeof slice_cases / sizeof slice_cases[0]));
     suite_add_tcase(s, tc);

@@ -152,14 +152,115 @@ END_TEST
 
 START_TEST(test_warmup_times_decay)
 {
-    /* the warm-up multiplies the decay: scale 4, cosine over 100 epochs */
+    /* the warm-up multiplies the decay, which starts where the warm-up ends:
+     * scale 4, 5 epochs of warm-up, cosine over the 95 epochs after it */
     c.base_batch = 1024;
     c.scaling = SCALE_LINEAR;
     c.warmup_epochs = 5;
     c.decay = DECAY_COSINE;
     double t = 2.5, warm = 0.25 + 0.75 * 0.5;
-    EQ(sched_lr_at(&c, t, 0), 0.1 * 4 * warm * cosine_from(0, t / 100));
-    EQ(sched_lr_at(&c, 5, 0), 0.1 * 4 * cosine_from(0, 0.05));
+    EQ(sched_lr_at(&c, t, 0), 0.1 * 4 * warm); /* the decay has not started */
+    EQ(sched_lr_at(&c, 5, 0), 0.1 * 4);        /* the peak */
+    EQ(sched_lr_at(&c, 52.5, 0), 0.1 * 4 * 0.5);
+}
+END_TEST
+
+/* The issue's command, --lr-scaling linear --batch-size 1024 --warmup-epochs 1
+ * --lr-decay cosine --epochs 3, against Goyal et al.'s warm-up then cosine
+ * written out by hand: lr = 0.4 (1/4 + 3/4 t) for t < 1, then
+ * 0.4 (1 + cos(pi (t - 1) / 2)) / 2. */
+START_TEST(test_warmup_then_cosine_formula)
+{
+    c.epochs = 3;
+    c.base_batch = 1024;
+    c.scaling = SCALE_LINEAR;
+    c.warmup_epochs = 1;
+    c.decay = DECAY_COSINE;
+    static const double ts[] = { 0, 0.25, 0.5, 0.99, 1, 1.25, 1.5, 2, 2.5, 2.99, 3 };
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        double t = ts[i];
+        double want = t < 1 ? 0.4 * (0.25 + 0.75 * t) : 0.4 * (1 + cos(M_PI * (t - 1) / 2)) / 2;
+        ck_assert_msg(fabs(sched_lr_at(&c, t, 0) - want) < 1e-12, "t %g: lr %.17g, want %.17g",
+                      t, sched_lr_at(&c, t, 0), want);
+    }
+    EQ(sched_lr_at(&c, 1, 0), 0.4); /* exactly the scaled rate at the end of warm-up */
+    EQ(sched_lr_at(&c, 3, 0), 0.0); /* and the cosine's final value at the end */
+    c.floor = 0.01;
+    EQ(sched_lr_at(&c, 3, 0), 0.4 * 0.01);
+    EQ(sched_lr_at(&c, 2, 0), 0.4 * (0.01 + 0.99 * 0.5));
+}
+END_TEST
+
+/* Every kind but step runs on the time since the warm-up ended: 10 epochs of
+ * warm-up out of 100, so the decays' horizon is 90 epochs. */
+START_TEST(test_warmup_then_each_decay)
+{
+    char err[256];
+    c.warmup_epochs = 10;
+    c.warmup_start = 0;
+    c.decay = DECAY_POLY;
+    c.power = 2;
+    EQ(sched_decay_factor(&c, 5), 1.0);
+    EQ(sched_decay_factor(&c, 55), 0.25);
+    EQ(sched_decay_factor(&c, 100), 0.0);
+    c.decay = DECAY_EXP;
+    c.gamma = 0.5;
+    EQ(sched_decay_factor(&c, 10), 1.0);
+    EQ(sched_decay_factor(&c, 12), 0.25);
+    c.decay = DECAY_SGDR;
+    c.sgdr_t0 = 10;
+    c.sgdr_tmult = 1;
+    EQ(sched_decay_factor(&c, 15), 0.5);
+    EQ(sched_decay_factor(&c, 20), 1.0); /* the first restart, one period after warm-up */
+    c.decay = DECAY_CYCLIC;
+    c.cycle_epochs = 2;
+    c.floor = 0.2;
+    EQ(sched_decay_factor(&c, 10), 0.2);
+    EQ(sched_decay_factor(&c, 12), 1.0);
+    c.floor = 0;
+    c.decay = DECAY_ONECYCLE;
+    double lo = 1.0 / 25, end = 1.0 / (25 * 1e4);
+    EQ(sched_decay_factor(&c, 10), lo);
+    EQ(sched_decay_factor(&c, 10 + 0.3 * 90), 1.0);
+    EQ(sched_decay_factor(&c, 100), end);
+    c.momentum = 0.95;
+    c.momentum_min = 0.85;
+    EQ(sched_momentum_at(&c, 10 + 0.3 * 90), 0.85);
+    EQ(sched_momentum_at(&c, 100), 0.95);
+    /* step decay's milestones stay absolute epochs */
+    c.decay = DECAY_STEP;
+    c.gamma = 0.1;
+    ck_assert_int_eq(sched_parse_milestones(&c, "30,60", err, sizeof err), 0);
+    EQ(sched_decay_factor(&c, 29.9), 1.0);
+    EQ(sched_decay_factor(&c, 30), 0.1);
+    /* a warm-up as long as training leaves the decay at its start */
+    c.decay = DECAY_COSINE;
+    c.warmup_epochs = 100;
+    EQ(sched_decay_factor(&c, 100), 1.0);
+}
+END_TEST
+
+static long ten_steps(long e, void *user)
+{
+    (void)user;
+    return e < 2 ? 10 : 20; /* a batch that halves from epoch 2 on */
+}
+
+/* A warm-up in steps ends at the epoch position of its last step. */
+START_TEST(test_warmup_steps_then_decay)
+{
+    c.decay = DECAY_COSINE;
+    c.warmup_steps = 25;
+    sched_set_warmup_steps_end(&c, ten_steps, NULL);
+    EQ(sched_warmup_end(&c), 2.25); /* 10 + 10 + 5 of 20 */
+    EQ(sched_decay_factor(&c, 2.25), 1.0);
+    EQ(sched_decay_factor(&c, 2.25 + 97.75 / 2), 0.5);
+    c.warmup_steps = 5;
+    sched_set_warmup_steps_end(&c, ten_steps, NULL);
+    EQ(sched_warmup_end(&c), 0.5);
+    c.warmup_steps = 100000; /* longer than training */
+    sched_set_warmup_steps_end(&c, ten_steps, NULL);
+    EQ(sched_warmup_end(&c), 100);
 }
 END_TEST
 
@@ -850,6 +951,9 @@ Suite *schedule_suite(void)
     tcase_add_test(tc, test_warmup_epochs);
     tcase_add_test(tc, test_warmup_steps);
     tcase_add_test(tc, test_warmup_times_decay);
+    tcase_add_test(tc, test_warmup_then_cosine_formula);
+    tcase_add_test(tc, test_warmup_then_each_decay);
+    tcase_add_test(tc, test_warmup_steps_then_decay);
     tcase_add_test(tc, test_step);
     tcase_add_test(tc, test_exp);
     tcase_add_test(tc, test_poly);

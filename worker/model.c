@@ -226,7 +226,10 @@ void model_update_running(struct model *m)
         return;
     for (int i = 0; i < m->nlayers; i++) {
         struct layer *l = &m->layers[i];
-        if (l->kind->update_running)
+        /* a layer with statistics has parameters (bn's gamma, a block's
+         * conv1), whose view names the weighted layer it belongs to */
+        bool frozen = l->w_view >= 0 && m->arena.views[l->w_view].layer < m->frozen_groups;
+        if (l->kind->update_running && !frozen)
             l->kind->update_running(l, groups);
     }
 }

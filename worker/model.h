@@ -41,6 +41,10 @@ struct model {
      * SUMS over ghost groups, then the group count: ranks add these blocks so
      * that every replica moves its running statistics identically */
     float *bn_batch;    /* (bn_running_n + 1) */
+    /* layers whose group (the weighted layer they belong to) is below this
+     * keep their running statistics: a frozen layer's batch norm is frozen
+     * whole (0: none; set with the learning rates, --freeze-layers) */
+    int frozen_groups;
     float *in_mean, *in_inv_std; /* input normalisation (in_dim each) */
     /* squared norms of the gradient of the first half of the slice's rows
      * and of the rest, when measure_halves is set (one rank's noise scale) */
@@ -88,7 +92,8 @@ double model_batch_loss_augmented(struct model *m, const struct dataset *d, cons
                                   int count, const struct pass_ctx *ctx,
                                   const struct augment_pass *aug, int *correct);
 
-/* running = (1 - momentum) running + momentum * (bn_batch sums / group count). */
+/* running = (1 - momentum) running + momentum * (bn_batch sums / group count),
+ * except in the frozen layers (frozen_groups). */
 void model_update_running(struct model *m);
 
 /* Called after backward has written the gradients of layer `layer`, in

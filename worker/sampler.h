@@ -10,6 +10,11 @@
 /* perm (n) = a Fisher-Yates shuffle of 0..n-1 keyed by (seed, epoch). */
 void sampler_permutation(uint32_t *perm, size_t n, uint64_t seed, uint64_t epoch);
 
+/* perm (n) = a Fisher-Yates shuffle of 0..n-1 drawn from the RNG_SUBSET
+ * stream (seed, subset `which`): the analyses' seeded subsets are its first
+ * samples. Its own stream, so that no subset is a training epoch's order. */
+void sampler_subset(uint32_t *perm, size_t n, uint64_t seed, uint64_t which);
+
 /* The slice of a global batch of B samples that rank r of N takes: rows
  * [*first, *first + *count) of the batch. Sizes differ by at most one. */
 void sampler_slice(int B, int rank, int nranks, int *first, int *count);
