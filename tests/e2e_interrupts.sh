@@ -155,8 +155,11 @@ await_trap() {
   return 1
 }
 
+# mpirun of the launcher $1 (a child of the launcher's runner subshell)
 mpirun_of() {
-  pgrep -P "$1" -x mpirun || true
+  for c in $(pgrep -P "$1"); do
+    pgrep -P "$c" -x mpirun || true
+  done
 }
 
 # Kills the ranks' rank 0 at the first checkpoint temporary it writes after

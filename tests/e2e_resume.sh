@@ -47,6 +47,24 @@ ls "$work/b/checkpoints" | grep -q '^step-' || fail "SIGTERM left no checkpoint"
 "$RUN" -np 2 -- train --run-dir "$work/b" --resume auto --quiet || fail "resume after SIGTERM failed"
 same_as_a b "SIGTERM and resume"
 
+# 1b. Signals until the very end: a checkpoint request (SIGUSR1) to the
+# launcher every 20 ms from the first logged step until the job has exited.
+# mpirun forwards them; one that lands while it tears down must not kill it
+# (it did: status 138, after a clean run; the stop's resent SIGUSR2 the same).
+for r in 1 2 3 4; do
+  "$RUN" -np 2 -- train --run-dir "$work/u$r" --data fashion-mnist --train-samples 1024 \
+    --test-samples 256 --model 784-32-10 --epochs 1 --batch-size 128 --log-every 1 --quiet &
+  pid=$!
+  track $pid
+  wait_for_step "$work/u$r" 1
+  while running $pid; do
+    kill -USR1 $pid 2>/dev/null || true
+    sleep 0.02
+  done
+  wait $pid || fail "checkpoint requests until the end: run $r exited with status $?"
+  [ -f "$work/u$r/finished" ] || fail "checkpoint requests until the end: run $r did not finish"
+done
+
 # 2. SIGKILL of one rank mid-run: the job ends (non-zero), resume auto
 "$RUN" -np 2 -- train --run-dir "$work/c" $args &
 pid=$!
