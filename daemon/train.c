@@ -30,8 +30,10 @@ static void run_eval(struct trainer *t, const struct step_plan *p)
     size_t ntrain = t->train.n;
     if (t->cfg.eval_train_samples > 0 && (size_t)t->cfg.eval_train_samples < ntrain)
         ntrain = (size_t)t->cfg.eval_train_samples;
-    double tr_loss, tr_acc, te_loss, te_acc;
+    double tr_loss, tr_acc, te_loss, te_acc, va_loss = NAN, va_acc = NAN;
     engine_evaluate(&t->engine, &t->train, ntrain, &tr_loss, &tr_acc);
+    if (t->val.n > 0)
+        engine_evaluate(&t->engine, &t->val, t->val.n, &va_loss, &va_acc);
     engine_evaluate(&t->engine, &t->test, t->test.n, &te_loss, &te_acc);
     if (t->rank != 0)
         return;
@@ -39,12 +41,14 @@ static void run_eval(struct trainer *t, const struct step_plan *p)
     if (p->batch_in_epoch + 1 < train_steps_in_epoch(t, p->epoch))
         epoch = p->epoch_pos;
     /* a failed write is kept in t->metrics and acted on in after_step */
-    metrics_eval(&t->metrics, (long)p->step + 1, epoch, tr_loss, tr_acc, te_loss, te_acc,
-                 t->wall_before + (MPI_Wtime() - t->t_start));
-    char line[256];
+    metrics_eval(&t->metrics, (long)p->step + 1, epoch, tr_loss, tr_acc, va_loss, va_acc,
+                 te_loss, te_acc, t->wall_before + (MPI_Wtime() - t->t_start));
+    char line[256], val[64] = "";
+    if (t->val.n > 0)
+        snprintf(val, sizeof val, " | val loss %.4f acc %.4f", va_loss, va_acc);
     snprintf(line, sizeof line,
-             "epoch %.2f step %ld: train loss %.4f acc %.4f | test loss %.4f acc %.4f",
-             epoch, (long)p->step + 1, tr_loss, tr_acc, te_loss, te_acc);
+             "epoch %.2f step %ld: train loss %.4f acc %.4f%s | test loss %.4f acc %.4f",
+             epoch, (long)p->step + 1, tr_loss, tr_acc, val, te_loss, te_acc);
     if (!t->cfg.quiet)
         progress_line(&t->progress, line);
 }
@@ -197,6 +201,7 @@ static void trainer_free(struct trainer *t)
         control_stop(&t->ctl);
     metrics_close(&t->metrics);
     engine_free(&t->engine);
+    dataset_free(&t->val);
     dataset_free(&t->train);
     dataset_free(&t->test);
 }
@@ -419,6 +424,11 @@ static int start_run(struct trainer *t, struct spec *s, Ddtrain__Checkpoint *res
         log_info("training %s (%zu parameters) on %zu samples, %d rank%s, %ld steps",
                  spec_text, model_param_count(m), t->train.n, t->nranks,
                  t->nranks == 1 ? "" : "s", t->total_steps);
+        if (t->val.view)
+            log_info("validation: %zu samples held out of the training set (--val-fraction %g, drawn from --seed)",
+                     t->val.n, t->cfg.val_fraction);
+        else if (t->val.n > 0)
+            log_info("validation: %zu samples of %s (--val-data)", t->val.n, t->cfg.val_data);
     }
     return 0;
 }

@@ -25,6 +25,8 @@ struct train_config {
     int train_samples;       /* 0: all */
     int test_samples;        /* 0: all */
     int eval_train_samples;  /* 0: all */
+    double val_fraction;     /* share of the training rows held out for validation */
+    char val_data[CONFIG_STRLEN]; /* or a separate validation set ("": none) */
     char model[CONFIG_STRLEN];
     bool bn;
     double dropout;

@@ -1,6 +1,7 @@
 /* Setting up a training run: the schedule from the options, the data and
  * the model, resuming or fine-tuning from a checkpoint, the run directory. */
 #include <inttypes.h>
+#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "memory.h"
 #include "models.h"
 #include "onnx_import.h"
+#include "sampler.h"
 #include "spec.h"
 #include "stall.h"
 #include "trainer.h"
@@ -141,6 +143,49 @@ static int check_input_shape(const struct trainer *t, const struct spec *s, char
     return 0;
 }
 
+/* --val-fraction: round(F N) training rows, the first of the seed's
+ * RNG_HOLDOUT shuffle, moved out of training into t->val (a view, no copy);
+ * --val-data: a separate set. Every rank draws the same split. */
+static int load_validation(struct trainer *t, char *err, size_t errlen)
+{
+    const struct train_config *c = &t->cfg;
+    if (c->val_fraction > 0 && c->val_data[0]) {
+        snprintf(err, errlen, "--val-fraction and --val-data: give one validation set, not both");
+        return -1;
+    }
+    if (c->val_data[0]) {
+        if (dataset_load_labelled(&t->val, c->val_data, "train", c->label, c->classes, 0, err,
+                                  errlen))
+            return -1;
+        if (t->val.dim != t->train.dim) {
+            snprintf(err, errlen, "--val-data: '%s' has %zu features per sample, the training split %zu",
+                     c->val_data, t->val.dim, t->train.dim);
+            return -1;
+        }
+        return 0;
+    }
+    if (c->val_fraction <= 0)
+        return 0;
+    size_t n = t->train.n, k = (size_t)llround(c->val_fraction * (double)n);
+    if (k == 0 || k >= n) {
+        snprintf(err, errlen, "--val-fraction: %g of %zu training samples holds out %zu: allowed a share that holds out at least one and keeps at least one",
+                 c->val_fraction, n, k);
+        return -1;
+    }
+    uint32_t *perm = malloc(n * sizeof *perm);
+    if (!perm) {
+        snprintf(err, errlen, "--val-fraction: out of memory for %zu row indices", n);
+        return -1;
+    }
+    sampler_holdout(perm, n, c->seed);
+    char sub[256];
+    int rc = dataset_hold_out(&t->train, &t->val, perm, k, sub, sizeof sub);
+    free(perm);
+    if (rc)
+        snprintf(err, errlen, "--val-fraction: %s", sub);
+    return rc;
+}
+
 /* Loads both splits and checks them against the model, which a named
  * model first takes its input and classes from; exit-2 errors. */
 static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen)
@@ -155,6 +200,8 @@ static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen
         return -1;
     if (dataset_load_labelled(&t->test, c->data, "test", c->label, c->classes,
                               (size_t)c->test_samples, err, errlen))
+        return -1;
+    if (load_validation(t, err, errlen))
         return -1;
     if (named && (resolve_named_model(t, s, err, errlen) || check_augment(t, s, err, errlen)))
         return -1;
@@ -191,11 +238,16 @@ static int check_batches(const struct trainer *t, char *err, size_t errlen)
 
 size_t train_data_bytes(const struct trainer *t)
 {
-    const struct dataset *d[2] = { &t->train, &t->test };
+    /* a --val-fraction split is a view of the training arrays: counted there */
+    size_t ntrain = t->train.n + (t->val.view ? t->val.n : 0);
+    const struct dataset *d[3] = { &t->train, &t->test, &t->val };
     size_t bytes = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
+        if (d[i]->view)
+            continue;
+        size_t n = i == 0 ? ntrain : d[i]->n;
         size_t elem = d[i]->type == SAMPLE_U8 ? 1 : sizeof(float);
-        bytes += d[i]->n * d[i]->dim * elem + d[i]->n * sizeof(int32_t);
+        bytes += n * d[i]->dim * elem + n * sizeof(int32_t);
     }
     return bytes;
 }

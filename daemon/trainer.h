@@ -42,6 +42,7 @@ struct trainer {
     struct train_config cfg;
     int rank, nranks;
     struct dataset train, test;
+    struct dataset val;      /* n = 0: no validation; a view of train's tail with --val-fraction */
     struct engine engine;    /* model, optimizer, communication */
     struct noise_scale noise;
     struct metrics metrics;

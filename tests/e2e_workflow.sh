@@ -1,0 +1,74 @@
+#!/bin/sh
+# End to end: what a tuning workflow expects. A validation split held out of
+# the training set (--val-fraction: drawn from the seed alone, the same at 1
+# and 2 ranks, disjoint from the rows trained on) or given (--val-data),
+# reported beside test in metrics.jsonl, the progress line and summarize.
+. "$(dirname "$0")/lib.sh"
+need_fashion_mnist
+
+small="--data fashion-mnist --model 784-32-10 --no-bn --train-samples 2000 --test-samples 300
+  --batch-size 200 --log-every 5 --eval-train-samples 500"
+
+# 1. --val-fraction 0.25 of 2000 rows: 500 held out, 1500 trained on
+"$DDTRAIN" train --run-dir "$work/v1" $small --epochs 1 --val-fraction 0.25 2>"$work/v1.err" ||
+  { cat "$work/v1.err" >&2; fail "the --val-fraction run failed"; }
+grep -q "on 1500 samples" "$work/v1.err" || { cat "$work/v1.err" >&2; fail "--val-fraction 0.25 of 2000: not 1500 samples trained on"; }
+grep -q "validation: 500 samples held out of the training set" "$work/v1.err" ||
+  fail "--val-fraction: no log line of the 500 held-out samples"
+grep -q "| val loss [0-9.]* acc [0-9.]* | test loss" "$work/v1.err" || fail "the progress line lacks the validation metrics"
+ev=$(grep '"kind":"eval"' "$work/v1/metrics.jsonl" | tail -1)
+[ -n "$(json_field "$ev" val_loss)" ] && [ -n "$(json_field "$ev" val_accuracy)" ] ||
+  fail "the eval line lacks val_loss/val_accuracy: $ev"
+# 1500 rows at batch 200: 7 full steps an epoch (the 8th batch would be short)
+steps=$(json_field "$ev" step)
+[ "$steps" = 7 ] || fail "1500 training rows at batch 200 should make 7 steps, not $steps"
+# deterministic: the same seed gives the same metrics; another seed another split
+"$DDTRAIN" train --run-dir "$work/v1b" $small --epochs 1 --val-fraction 0.25 --quiet 2>/dev/null ||
+  fail "the repeated --val-fraction run failed"
+[ "$(metrics_no_timing "$work/v1/metrics.jsonl")" = "$(metrics_no_timing "$work/v1b/metrics.jsonl")" ] ||
+  fail "--val-fraction: two runs with the same seed differ"
+# 2 ranks agree on the split: without batch norm the math is the same up to
+# summation order, so the same validation set gives the same loss to rounding
+"$RUN" -np 2 -- train --run-dir "$work/v2" $small --epochs 1 --val-fraction 0.25 --quiet \
+  2>"$work/v2.err" || { cat "$work/v2.err" >&2; fail "the 2-rank --val-fraction run failed"; }
+ev2=$(grep '"kind":"eval"' "$work/v2/metrics.jsonl" | tail -1)
+[ "$(json_field "$ev2" step)" = 7 ] || fail "2 ranks: not 7 steps over 1500 training rows"
+awk -v a="$(json_field "$ev" val_loss)" -v b="$(json_field "$ev2" val_loss)" \
+  'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d < 1e-3 * a) }' ||
+  fail "the validation loss at 1 and 2 ranks differs beyond rounding: $(json_field "$ev" val_loss) vs $(json_field "$ev2" val_loss)"
+"$DDTRAIN" train --run-dir "$work/v0" $small --epochs 1 --quiet 2>/dev/null || fail "the run without a split failed"
+grep -q val_loss "$work/v0/metrics.jsonl" && fail "a run without a validation set writes val_loss"
+# summarize shows the validation columns when a run has them
+"$DDTRAIN" summarize "$work/v0" "$work/v1" >"$work/sum" || fail "summarize failed"
+head -1 "$work/sum" | grep -q "train_accuracy,val_loss,val_accuracy,best_val_accuracy,test_loss" ||
+  { cat "$work/sum" >&2; fail "summarize lacks the validation columns"; }
+"$DDTRAIN" summarize "$work/v0" >"$work/sum0" || fail "summarize of one run failed"
+grep -q val_ "$work/sum0" && fail "summarize shows validation columns for runs without one"
+
+# --val-data: a separate set in a --data format (a CSV here)
+awk 'BEGIN { for (i = 0; i < 20; i++) { printf "%d", i % 10; for (f = 0; f < 784; f++) printf ",%d", (i * 7 + f) % 256; print "" } }' \
+  >"$work/val.csv"
+"$DDTRAIN" train --run-dir "$work/vd2" $small --epochs 1 --val-data "$work/val.csv" 2>"$work/vd.err" ||
+  { cat "$work/vd.err" >&2; fail "the --val-data run failed"; }
+grep -q "validation: 20 samples of" "$work/vd.err" || fail "--val-data: no log line of its 20 samples"
+grep -q '"val_loss"' "$work/vd2/metrics.jsonl" || fail "--val-data: no val_loss in metrics.jsonl"
+
+# refusals: exit 2, the option and the value named, nothing written
+refuse() { # WHAT PATTERN ARGS...
+  what=$1 pat=$2
+  shift 2
+  set +e
+  "$DDTRAIN" train --run-dir "$work/bad" $small --epochs 1 --quiet "$@" 2>"$work/err"
+  status=$?
+  set -e
+  [ $status -eq 2 ] || fail "$what: exit $status, want 2"
+  grep -q -- "$pat" "$work/err" || { cat "$work/err" >&2; fail "$what: the error does not say '$pat'"; }
+  [ ! -e "$work/bad" ] || fail "$what: the refused run wrote its run directory"
+}
+refuse "--val-fraction 1" "--val-fraction.*1" --val-fraction 1
+refuse "--val-fraction -0.1" "--val-fraction" --val-fraction -0.1
+refuse "--val-fraction abc" "--val-fraction" --val-fraction abc
+refuse "--val-fraction 0.0001 of 2000" "holds out 0" --val-fraction 0.0001
+refuse "both validation options" "give one validation set, not both" --val-fraction 0.1 --val-data "$work/val.csv"
+refuse "--val-data missing" "$work/none.csv" --val-data "$work/none.csv"
+echo "e2e_workflow: ok"
