@@ -63,10 +63,16 @@ struct train_config {
     int ckpt_every;          /* steps, 0: off */
     int ckpt_every_epochs;   /* epochs, 0: off */
     int ckpt_keep;
+    int early_stop;          /* evaluations without improvement before stopping; 0: off */
+    int early_stop_metric;   /* EARLY_STOP_LOSS or EARLY_STOP_ACCURACY */
+    bool keep_best;          /* write RUN/checkpoints/best.ckpt at each improvement */
     bool ckpt_at_end;
     bool stop_on_divergence;
     bool quiet;
 };
+
+/* What --early-stop and --keep-best watch (of the validation set, else the test set). */
+enum { EARLY_STOP_LOSS = 0, EARLY_STOP_ACCURACY = 1 };
 
 extern const struct option_def train_options[];
 

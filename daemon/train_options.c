@@ -18,6 +18,9 @@ _Static_assert(sizeof(enum lr_scaling) == sizeof(int), "enum lr_scaling is not a
 _Static_assert(sizeof(enum lr_decay) == sizeof(int), "enum lr_decay is not an int");
 _Static_assert(sizeof(enum dataset_label) == sizeof(int), "enum dataset_label is not an int");
 
+static const struct enum_name watched[] = {
+    { "loss", EARLY_STOP_LOSS }, { "accuracy", EARLY_STOP_ACCURACY }, { NULL, 0 },
+};
 static const struct enum_name labels[] = {
     { "fine", LABEL_FINE }, { "coarse", LABEL_COARSE }, { NULL, 0 },
 };
@@ -178,6 +181,12 @@ const struct option_def train_options[] = {
       "checkpoint every N epochs (0: off)" },
     { "ckpt-keep", OPT_INT, F(ckpt_keep), 1, 100000, "3", NULL, 0,
       "keep the newest K checkpoints" },
+    { "early-stop", OPT_INT, F(early_stop), 0, 100000, "0", NULL, 0,
+      "stop (cleanly: final checkpoint, exit 0) after N evaluations without improvement of the validation metric (the test set's without one, with a warning); 0: off; implies --keep-best" },
+    { "early-stop-metric", OPT_ENUM, F(early_stop_metric), 0, 0, "loss", watched, OPTF_MATH,
+      "what --early-stop and --keep-best watch: the validation loss (lower is better) or accuracy (higher)" },
+    { "keep-best", OPT_BOOL, F(keep_best), 0, 0, "false", NULL, 0,
+      "write checkpoints/best.ckpt whenever the watched metric improves (never removed by --ckpt-keep)" },
     { "ckpt-at-end", OPT_BOOL, F(ckpt_at_end), 0, 0, "true", NULL, 0,
       "checkpoint when training ends" },
     { "stop-on-divergence", OPT_BOOL, F(stop_on_divergence), 0, 0, "true", NULL, 0,

@@ -1,7 +1,6 @@
 /* Setting up a training run: the schedule from the options, the data and
  * the model, resuming or fine-tuning from a checkpoint, the run directory. */
 #include <inttypes.h>
-#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +14,6 @@
 #include "memory.h"
 #include "models.h"
 #include "onnx_import.h"
-#include "sampler.h"
 #include "spec.h"
 #include "stall.h"
 #include "trainer.h"
@@ -166,24 +164,13 @@ static int load_validation(struct trainer *t, char *err, size_t errlen)
     }
     if (c->val_fraction <= 0)
         return 0;
-    size_t n = t->train.n, k = (size_t)llround(c->val_fraction * (double)n);
-    if (k == 0 || k >= n) {
-        snprintf(err, errlen, "--val-fraction: %g of %zu training samples holds out %zu: allowed a share that holds out at least one and keeps at least one",
-                 c->val_fraction, n, k);
-        return -1;
-    }
-    uint32_t *perm = malloc(n * sizeof *perm);
-    if (!perm) {
-        snprintf(err, errlen, "--val-fraction: out of memory for %zu row indices", n);
-        return -1;
-    }
-    sampler_holdout(perm, n, c->seed);
-    char sub[256];
-    int rc = dataset_hold_out(&t->train, &t->val, perm, k, sub, sizeof sub);
-    free(perm);
-    if (rc)
+    char sub[DDT_ERRLEN];
+    if (dataset_hold_out_fraction(&t->train, &t->val, c->val_fraction, c->seed, sub,
+                                  sizeof sub)) {
         snprintf(err, errlen, "--val-fraction: %s", sub);
-    return rc;
+        return -1;
+    }
+    return 0;
 }
 
 /* Loads both splits and checks them against the model, which a named

@@ -71,4 +71,49 @@ refuse "--val-fraction abc" "--val-fraction" --val-fraction abc
 refuse "--val-fraction 0.0001 of 2000" "holds out 0" --val-fraction 0.0001
 refuse "both validation options" "give one validation set, not both" --val-fraction 0.1 --val-data "$work/val.csv"
 refuse "--val-data missing" "$work/none.csv" --val-data "$work/none.csv"
+
+
+# 2. --early-stop: stops before its epochs end, cleanly (exit 0, final
+# checkpoint, finished, a line saying why); checkpoints/best.ckpt holds the
+# best evaluation's weights; resume continues the patience counter
+es="--data fashion-mnist --model 784-64-10 --no-bn --train-samples 500 --test-samples 200
+  --batch-size 100 --val-fraction 0.2 --epochs 40 --lr 0.05 --ckpt-keep 1"
+"$DDTRAIN" train --run-dir "$work/es1" $es --early-stop 1 --quiet 2>"$work/es1.err" ||
+  { cat "$work/es1.err" >&2; fail "the --early-stop 1 run failed"; }
+grep -q "early stop: val_loss has not improved for 1 evaluation (best .* at step 12, --early-stop 1); stopping after step 16" \
+  "$work/es1.err" || { cat "$work/es1.err" >&2; fail "--early-stop 1: no line saying why it stopped at step 16"; }
+[ "$(cat "$work/es1/finished")" = "step 16" ] || fail "--early-stop 1: finished does not say step 16"
+[ -f "$work/es1/checkpoints/step-00000016.ckpt" ] || fail "--early-stop 1: no final checkpoint at step 16"
+[ -f "$work/es1/checkpoints/best.ckpt" ] || fail "--early-stop 1: no checkpoints/best.ckpt"
+[ "$(ls "$work/es1/checkpoints" | grep -c 'step-')" -eq 1 ] || fail "--ckpt-keep 1 keeps more than one step checkpoint"
+best=$(grep '"kind":"eval","step":12,' "$work/es1/metrics.jsonl")
+"$DDTRAIN" eval "$work/es1/checkpoints/best.ckpt" --json >"$work/best.json" || fail "eval of best.ckpt failed"
+awk -v a="$(json_field "$best" val_loss)" -v b="$(json_field "$(cat "$work/best.json")" val_loss)" \
+  'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && d <= 1e-6 * a) }' ||
+  fail "eval of best.ckpt: val_loss $(json_field "$(cat "$work/best.json")" val_loss), logged best $(json_field "$best" val_loss)"
+[ "$(json_field "$(cat "$work/best.json")" val_samples)" = 100 ] || fail "eval of best.ckpt does not hold out the run's 100 validation samples"
+# patience 2 uninterrupted, and interrupted after the evaluation at step 16
+# (one without improvement) then resumed: the counter goes on, same end
+"$DDTRAIN" train --run-dir "$work/es2" $es --early-stop 2 --quiet 2>/dev/null || fail "the --early-stop 2 run failed"
+[ "$(cat "$work/es2/finished")" = "step 20" ] || fail "--early-stop 2 did not stop at step 20"
+"$DDTRAIN" train --run-dir "$work/es3" $es --early-stop 2 --max-steps 16 --quiet 2>/dev/null ||
+  fail "the interrupted --early-stop 2 run failed"
+"$DDTRAIN" train --run-dir "$work/es3" --resume auto --max-steps 0 --quiet 2>/dev/null ||
+  fail "the resumed --early-stop 2 run failed"
+[ "$(cat "$work/es3/finished")" = "step 20" ] || fail "a resumed --early-stop run lost its counter: finished $(cat "$work/es3/finished")"
+# (--max-steps adds a train line at its step; the evaluations are the same)
+[ "$(metrics_no_timing "$work/es2/metrics.jsonl" | grep '"kind":"eval"')" = \
+  "$(metrics_no_timing "$work/es3/metrics.jsonl" | grep '"kind":"eval"')" ] ||
+  fail "the resumed --early-stop run's evaluations differ from the uninterrupted run's"
+cmp -s "$work/es2/checkpoints/best.ckpt" "$work/es3/checkpoints/best.ckpt" ||
+  [ "$(tensor_sums "$work/es2/checkpoints/best.ckpt")" = "$(tensor_sums "$work/es3/checkpoints/best.ckpt")" ] ||
+  fail "the resumed run's best checkpoint differs"
+# a resumed run that had stopped early stays stopped
+"$DDTRAIN" train --run-dir "$work/es2" --resume auto --quiet 2>/dev/null || fail "resuming a stopped run failed"
+[ "$(grep -c '"kind":"eval"' "$work/es2/metrics.jsonl")" -eq 5 ] || fail "a run that stopped early trained on when resumed"
+# without a validation set it watches the test set, with a warning
+"$DDTRAIN" train --run-dir "$work/es4" --data fashion-mnist --model 784-32-10 --no-bn --train-samples 400 \
+  --test-samples 100 --batch-size 100 --epochs 2 --keep-best --quiet 2>"$work/es4.err" || fail "--keep-best without a validation set failed"
+grep -q "watch the test set" "$work/es4.err" || fail "--keep-best without a validation set: no warning"
+grep -q "best test_loss" "$work/es4.err" || fail "--keep-best without a validation set does not watch test_loss"
 echo "e2e_workflow: ok"

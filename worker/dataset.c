@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sampler.h"
 #include "simd.h"
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
@@ -362,4 +363,24 @@ void dataset_gather(float *out, int32_t *labels, const struct dataset *d, const 
             normalise_f32(o, (const float *)d->x + row * d->dim, mean, inv_std, d->dim);
         labels[i] = d->y[row];
     }
+}
+
+int dataset_hold_out_fraction(struct dataset *d, struct dataset *held, double fraction,
+                              uint64_t seed, char *err, size_t errlen)
+{
+    size_t n = d->n, k = (size_t)llround(fraction * (double)n);
+    if (k == 0 || k >= n) {
+        snprintf(err, errlen, "%g of %zu training samples holds out %zu: allowed a share that holds out at least one and keeps at least one",
+                 fraction, n, k);
+        return -1;
+    }
+    uint32_t *perm = malloc(n * sizeof *perm);
+    if (!perm) {
+        snprintf(err, errlen, "out of memory for %zu row indices", n);
+        return -1;
+    }
+    sampler_holdout(perm, n, seed);
+    int rc = dataset_hold_out(d, held, perm, k, err, errlen);
+    free(perm);
+    return rc;
 }

@@ -84,6 +84,13 @@ int dataset_default_classes(const char *spec, enum dataset_label label);
 int dataset_hold_out(struct dataset *d, struct dataset *held, const uint32_t *rows, size_t k,
                      char *err, size_t errlen);
 
+/* --val-fraction: holds out round(fraction x n) rows of d, the first of the
+ * seed's sampler_holdout shuffle, into held (dataset_hold_out). Every rank
+ * computes the same split. Returns 0 or -1 with err (nothing to hold out,
+ * or nothing left to train on). */
+int dataset_hold_out_fraction(struct dataset *d, struct dataset *held, double fraction,
+                              uint64_t seed, char *err, size_t errlen);
+
 /* Frees what d owns; a view (dataset_hold_out) owns nothing. */
 void dataset_free(struct dataset *d);
 
