@@ -199,6 +199,7 @@ static void train_step(struct trainer *t, const struct step_plan *p, struct step
         .seed = t->cfg.seed,
         /* the noise scale needs two extra reads of the gradients: not every step */
         .measure_noise = t->cfg.noise_scale && p->step % t->cfg.noise_every == 0,
+        .clip_norm = t->cfg.clip_norm,
     };
     /* a signal or control request seen by any rank reaches every rank */
     int ctl_ckpt = 0, ctl_stop = 0;

@@ -40,6 +40,8 @@ struct train_config {
      * --trust-coef (--momentum, Adam's beta1, is the schedule's) */
     struct optim_config optim;
     uint64_t seed;
+    double clip_norm;        /* global-norm clipping of the mean gradient (0: off) */
+    double label_smoothing;  /* cross-entropy target smoothing (0: off) */
     int eval_every;          /* epochs */
     int log_every;           /* steps */
     int threads;             /* OpenBLAS threads per rank */

@@ -398,6 +398,7 @@ static int init_model(struct trainer *t, char *err, size_t errlen)
         return 2;
     }
     model_init_params(m, c->seed);
+    m->label_smoothing = (float)c->label_smoothing;
     /* an image's channels are normalised as wholes (any pixel of a channel
      * may land anywhere after a crop or a convolution); an MLP's features
      * one by one, as they always were */

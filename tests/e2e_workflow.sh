@@ -116,4 +116,29 @@ cmp -s "$work/es2/checkpoints/best.ckpt" "$work/es3/checkpoints/best.ckpt" ||
   --test-samples 100 --batch-size 100 --epochs 2 --keep-best --quiet 2>"$work/es4.err" || fail "--keep-best without a validation set failed"
 grep -q "watch the test set" "$work/es4.err" || fail "--keep-best without a validation set: no warning"
 grep -q "best test_loss" "$work/es4.err" || fail "--keep-best without a validation set does not watch test_loss"
+
+# 3. --clip-norm and --label-smoothing run at 2 ranks; a bound no step
+# reaches changes nothing (the same bits), a tight one changes the run
+cl="--data fashion-mnist --model 784-32-10 --train-samples 1000 --test-samples 200
+  --batch-size 100 --epochs 1 --log-every 1 --noise-every 1 --quiet"
+"$RUN" -np 2 -- train --run-dir "$work/c0" $cl 2>/dev/null || fail "the 2-rank run without clipping failed"
+"$RUN" -np 2 -- train --run-dir "$work/c1" $cl --clip-norm 1e6 2>/dev/null || fail "--clip-norm 1e6 at 2 ranks failed"
+"$RUN" -np 2 -- train --run-dir "$work/c2" $cl --clip-norm 0.05 --label-smoothing 0.1 2>/dev/null ||
+  fail "--clip-norm 0.05 --label-smoothing 0.1 at 2 ranks failed"
+[ "$(metrics_no_timing "$work/c0/metrics.jsonl")" = "$(metrics_no_timing "$work/c1/metrics.jsonl")" ] ||
+  fail "--clip-norm above every gradient norm changed the run"
+[ "$(tensor_sums "$work/c0/checkpoints/step-00000010.ckpt")" = "$(tensor_sums "$work/c1/checkpoints/step-00000010.ckpt")" ] ||
+  fail "--clip-norm above every gradient norm changed the parameters"
+# the logged grad_norm is before clipping: step 1 is the same as without
+g0=$(json_field "$(grep '"step":1,' "$work/c0/metrics.jsonl" | head -1)" grad_norm)
+g2=$(json_field "$(grep '"step":1,' "$work/c2/metrics.jsonl" | head -1)" grad_norm)
+num_lt 0.05 "$g0" || fail "step 1's gradient norm $g0 is not above the bound 0.05: the test clips nothing"
+# (label smoothing changes step 1's gradient too, so only its size is compared)
+num_lt 0.05 "$g2" || fail "the logged grad_norm $g2 is after clipping"
+ev0=$(grep '"kind":"eval"' "$work/c0/metrics.jsonl")
+ev2=$(grep '"kind":"eval"' "$work/c2/metrics.jsonl")
+[ "$(json_field "$ev0" test_loss)" != "$(json_field "$ev2" test_loss)" ] || fail "--clip-norm 0.05 changed nothing"
+# refusals
+refuse "--clip-norm -1" "--clip-norm" --clip-norm -1
+refuse "--label-smoothing 1" "--label-smoothing" --label-smoothing 1
 echo "e2e_workflow: ok"
