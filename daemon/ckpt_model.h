@@ -14,12 +14,14 @@ struct ckpt_model {
     struct train_config cfg; /* the run's configuration */
     struct model model;
     struct dataset train, test;
+    struct dataset val;      /* the run's validation set (n = 0: none, or --data given) */
     Ddtrain__Checkpoint *msg;
 };
 
 /* Reads path, rebuilds its model with room for batches of max_batch, restores
  * the weights, and loads the data: the run's own (--data, --train-samples as
- * it trained) unless data is non-empty. Returns 0 or -1 with err. */
+ * it trained, without the rows --val-fraction held out, and its validation
+ * set) unless data is non-empty. Returns 0 or -1 with err. */
 int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, int max_batch,
                     char *err, size_t errlen);
 void ckpt_model_free(struct ckpt_model *cm);

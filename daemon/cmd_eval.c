@@ -1,5 +1,6 @@
 /* `ddtrain eval CKPT`: train and test loss and accuracy of a checkpoint,
  * the samples split across the ranks of mpirun. */
+#include <math.h>
 #include <mpi.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -124,8 +125,10 @@ int eval_main(int argc, char **argv, int first)
         ntrain = (size_t)c.train_samples;
     if (c.test_samples > 0 && (size_t)c.test_samples < ntest)
         ntest = (size_t)c.test_samples;
-    double trl, tra, tel, tea;
+    double trl, tra, tel, tea, val = NAN, vaa = NAN;
     evaluate_split(&cm.model, &cm.train, ntrain, MPI_COMM_WORLD, &trl, &tra);
+    if (cm.val.n > 0)
+        evaluate_split(&cm.model, &cm.val, cm.val.n, MPI_COMM_WORLD, &val, &vaa);
     evaluate_split(&cm.model, &cm.test, ntest, MPI_COMM_WORLD, &tel, &tea);
     if (rank == 0 && c.predictions[0] &&
         write_predictions(&cm.model, &cm.test, ntest, c.predictions, err, sizeof err)) {
@@ -140,15 +143,23 @@ int eval_main(int argc, char **argv, int first)
             metrics_json_number(stdout, trl);
             printf(",\"train_accuracy\":");
             metrics_json_number(stdout, tra);
+            if (cm.val.n > 0) {
+                printf(",\"val_samples\":%zu,\"val_loss\":", cm.val.n);
+                metrics_json_number(stdout, val);
+                printf(",\"val_accuracy\":");
+                metrics_json_number(stdout, vaa);
+            }
             printf(",\"test_loss\":");
             metrics_json_number(stdout, tel);
             printf(",\"test_accuracy\":");
             metrics_json_number(stdout, tea);
             printf("}\n");
         } else {
-            printf("checkpoint %s\ntrain loss %.6f accuracy %.4f (%zu samples)\n"
-                   "test  loss %.6f accuracy %.4f (%zu samples)\n",
-                   pos[0], trl, tra, ntrain, tel, tea, ntest);
+            printf("checkpoint %s\ntrain loss %.6f accuracy %.4f (%zu samples)\n", pos[0], trl,
+                   tra, ntrain);
+            if (cm.val.n > 0)
+                printf("val   loss %.6f accuracy %.4f (%zu samples)\n", val, vaa, cm.val.n);
+            printf("test  loss %.6f accuracy %.4f (%zu samples)\n", tel, tea, ntest);
         }
     }
     ckpt_model_free(&cm);

@@ -21,8 +21,9 @@ struct run {
     const char *dir;
     char keys[MAX_KEYS][64], values[MAX_KEYS][CONFIG_STRLEN];
     int nkeys;
-    bool has_eval, diverged;
+    bool has_eval, diverged, has_val;
     double step, train_loss, train_acc, test_loss, test_acc, best_test_acc, wall;
+    double val_loss, val_acc, best_val_acc; /* NaN without a validation set */
     char extra_name[MAX_EXTRA][64];
     double extra[MAX_EXTRA];
     int nextra;
@@ -82,7 +83,7 @@ static void read_metrics(struct run *r)
     char path[4200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", r->dir);
     FILE *f = fopen(path, "r");
-    r->best_test_acc = NAN;
+    r->best_test_acc = r->val_loss = r->val_acc = r->best_val_acc = NAN;
     if (!f)
         return;
     char *line = NULL;
@@ -99,6 +100,12 @@ static void read_metrics(struct run *r)
             r->train_acc = json_number(line, "train_accuracy");
             r->test_loss = json_number(line, "test_loss");
             r->test_acc = json_number(line, "test_accuracy");
+            r->val_loss = json_number(line, "val_loss");
+            r->val_acc = json_number(line, "val_accuracy");
+            if (!isnan(r->val_loss))
+                r->has_val = true;
+            if (!(r->best_val_acc >= r->val_acc))
+                r->best_val_acc = r->val_acc;
             r->wall = json_number(line, "wall_seconds");
             if (!(r->best_test_acc >= r->test_acc))
                 r->best_test_acc = r->test_acc;
@@ -223,9 +230,12 @@ static int read_runs(struct run *runs, char **dirs, int ndirs)
 }
 
 /* The column names (and markdown's rule under them); the result columns are
- * the first run's. */
-static void write_header(FILE *f, bool md, const struct run *first, const char **swept, int ns)
+ * the first run's. With val, the validation columns come before the test
+ * ones: a tuning study reads (and chooses by) validation, test last. */
+static void write_header(FILE *f, bool md, const struct run *first, const char **swept, int ns,
+                         bool val)
 {
+    static const char *const vals[] = { "val_loss", "val_accuracy", "best_val_accuracy" };
     static const char *const fixed[] = { "status", "steps", "train_loss", "train_accuracy",
                                           "test_loss", "test_accuracy", "gap", "best_test_accuracy",
                                           "wall_seconds" };
@@ -233,8 +243,12 @@ static void write_header(FILE *f, bool md, const struct run *first, const char *
     cell(f, md, col++, "run");
     for (int k = 0; k < ns; k++)
         cell(f, md, col++, swept[k]);
-    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
+    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) {
+        if (val && !strcmp(fixed[k], "test_loss"))
+            for (size_t v = 0; v < sizeof vals / sizeof vals[0]; v++)
+                cell(f, md, col++, vals[v]);
         cell(f, md, col++, fixed[k]);
+    }
     for (int k = 0; k < first->nextra; k++)
         cell(f, md, col++, first->extra_name[k]);
     fputc('\n', f);
@@ -247,7 +261,7 @@ static void write_header(FILE *f, bool md, const struct run *first, const char *
 
 /* One run's row; a result the first run has and this one lacks is empty. */
 static void write_row(FILE *f, bool md, const struct run *r, const struct run *first,
-                      const char **swept, int ns)
+                      const char **swept, int ns, bool val)
 {
     int col = 0;
     cell(f, md, col++, r->dir);
@@ -257,6 +271,11 @@ static void write_row(FILE *f, bool md, const struct run *r, const struct run *f
     num_cell(f, md, col++, r->step);
     num_cell(f, md, col++, r->train_loss);
     num_cell(f, md, col++, r->train_acc);
+    if (val) {
+        num_cell(f, md, col++, r->val_loss);
+        num_cell(f, md, col++, r->val_acc);
+        num_cell(f, md, col++, r->best_val_acc);
+    }
     num_cell(f, md, col++, r->test_loss);
     num_cell(f, md, col++, r->test_acc);
     num_cell(f, md, col++, r->test_loss - r->train_loss);
@@ -324,9 +343,12 @@ int summarize_main(int argc, char **argv, int first)
         free(runs);
         return 1;
     }
-    write_header(f, c.markdown, &runs[0], swept, ns);
+    bool val = false;
     for (int i = 0; i < n; i++)
-        write_row(f, c.markdown, &runs[i], &runs[0], swept, ns);
+        val = val || runs[i].has_val;
+    write_header(f, c.markdown, &runs[0], swept, ns, val);
+    for (int i = 0; i < n; i++)
+        write_row(f, c.markdown, &runs[i], &runs[0], swept, ns, val);
     if (f != stdout)
         fclose(f);
     free(runs);

@@ -127,13 +127,18 @@ int metrics_start(struct metrics *m, const char *reason)
 }
 
 int metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
-                 double train_acc, double test_loss, double test_acc, double wall_seconds)
+                 double train_acc, double val_loss, double val_acc, double test_loss,
+                 double test_acc, double wall_seconds)
 {
     struct line l = { .len = 0, .over = false };
     put(&l, "{\"kind\":\"eval\",\"step\":%ld", step);
     field(&l, "epoch", epoch);
     field(&l, "train_loss", train_loss);
     field(&l, "train_accuracy", train_acc);
+    if (!isnan(val_loss)) {
+        field(&l, "val_loss", val_loss);
+        field(&l, "val_accuracy", val_acc);
+    }
     field(&l, "test_loss", test_loss);
     field(&l, "test_accuracy", test_acc);
     field(&l, "generalization_gap", test_loss - train_loss);

@@ -24,9 +24,11 @@ int metrics_train(struct metrics *m, long step, double epoch, double lr, double 
                   int batch, double loss, double acc, double samples_per_sec,
                   double grad_norm, double noise_scale);
 
-/* An evaluation line; returns as metrics_train. */
+/* An evaluation line; returns as metrics_train. val_loss and val_acc are
+ * the validation set's, NaN when the run has none (then not written). */
 int metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
-                 double train_acc, double test_loss, double test_acc, double wall_seconds);
+                 double train_acc, double val_loss, double val_acc, double test_loss,
+                 double test_acc, double wall_seconds);
 
 /* The line a run that starts from step 0 under --resume auto writes first,
  * {"kind":"start","step":0,"resume":"auto","reason":REASON}: nothing was

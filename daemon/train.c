@@ -25,28 +25,75 @@
 
 /* ---- evaluation ---------------------------------------------------------------- */
 
-static void run_eval(struct trainer *t, const struct step_plan *p)
+/* Evaluates on every rank (the sums are allreduced, so every rank gets the
+ * same numbers); rank 0 logs. Returns the value --early-stop and
+ * --keep-best watch: the validation set's loss or accuracy, else the test
+ * set's. */
+static double run_eval(struct trainer *t, const struct step_plan *p)
 {
     size_t ntrain = t->train.n;
     if (t->cfg.eval_train_samples > 0 && (size_t)t->cfg.eval_train_samples < ntrain)
         ntrain = (size_t)t->cfg.eval_train_samples;
-    double tr_loss, tr_acc, te_loss, te_acc;
+    double tr_loss, tr_acc, te_loss, te_acc, va_loss = NAN, va_acc = NAN;
     engine_evaluate(&t->engine, &t->train, ntrain, &tr_loss, &tr_acc);
+    if (t->val.n > 0)
+        engine_evaluate(&t->engine, &t->val, t->val.n, &va_loss, &va_acc);
     engine_evaluate(&t->engine, &t->test, t->test.n, &te_loss, &te_acc);
+    bool acc = t->cfg.early_stop_metric == EARLY_STOP_ACCURACY;
+    double watched = t->val.n > 0 ? (acc ? va_acc : va_loss) : (acc ? te_acc : te_loss);
     if (t->rank != 0)
-        return;
+        return watched;
     double epoch = (double)(p->epoch + 1);
     if (p->batch_in_epoch + 1 < train_steps_in_epoch(t, p->epoch))
         epoch = p->epoch_pos;
     /* a failed write is kept in t->metrics and acted on in after_step */
-    metrics_eval(&t->metrics, (long)p->step + 1, epoch, tr_loss, tr_acc, te_loss, te_acc,
-                 t->wall_before + (MPI_Wtime() - t->t_start));
-    char line[256];
+    metrics_eval(&t->metrics, (long)p->step + 1, epoch, tr_loss, tr_acc, va_loss, va_acc,
+                 te_loss, te_acc, t->wall_before + (MPI_Wtime() - t->t_start));
+    char line[256], val[64] = "";
+    if (t->val.n > 0)
+        snprintf(val, sizeof val, " | val loss %.4f acc %.4f", va_loss, va_acc);
     snprintf(line, sizeof line,
-             "epoch %.2f step %ld: train loss %.4f acc %.4f | test loss %.4f acc %.4f",
-             epoch, (long)p->step + 1, tr_loss, tr_acc, te_loss, te_acc);
+             "epoch %.2f step %ld: train loss %.4f acc %.4f%s | test loss %.4f acc %.4f",
+             epoch, (long)p->step + 1, tr_loss, tr_acc, val, te_loss, te_acc);
     if (!t->cfg.quiet)
         progress_line(&t->progress, line);
+    return watched;
+}
+
+/* --early-stop / --keep-best after an evaluation, on every rank alike:
+ * returns whether the watched value improved (then the best checkpoint is
+ * due), and sets t->early_stopped when the patience has run out. A NaN
+ * never improves. */
+static bool track_best(struct trainer *t, double v)
+{
+    const struct train_config *c = &t->cfg;
+    if (c->early_stop == 0 && !c->keep_best)
+        return false;
+    bool acc = c->early_stop_metric == EARLY_STOP_ACCURACY;
+    bool better = t->best_step == 0 ? !isnan(v) : acc ? v > t->best_metric : v < t->best_metric;
+    const char *what = t->val.n > 0 ? (acc ? "val_accuracy" : "val_loss")
+                                    : (acc ? "test_accuracy" : "test_loss");
+    if (better) {
+        t->best_metric = v;
+        t->best_step = t->step;
+        t->evals_since_best = 0;
+    } else {
+        t->evals_since_best++;
+    }
+    if (t->rank == 0 && t->progress.line_open) {
+        fputc('\n', stderr);
+        t->progress.line_open = false;
+    }
+    if (better && t->rank == 0)
+        log_info("best %s %.6g at step %ld", what, v, (long)t->step);
+    if (c->early_stop > 0 && t->evals_since_best >= c->early_stop) {
+        t->early_stopped = true;
+        if (t->rank == 0)
+            log_info("early stop: %s has not improved for %d evaluation%s (best %.6g at step %ld, --early-stop %d); stopping after step %ld",
+                     what, t->evals_since_best, t->evals_since_best == 1 ? "" : "s",
+                     t->best_metric, (long)t->best_step, c->early_stop, (long)t->step);
+    }
+    return better;
 }
 
 /* ---- the coordinator's plan ------------------------------------------------------ */
@@ -72,6 +119,11 @@ static void plan_next(struct trainer *t, struct step_plan *p)
     if (t->metrics.failed) {
         /* after_step has said why */
         p->flags = PLAN_STOP | PLAN_FAILED;
+        return;
+    }
+    if (t->early_stopped) {
+        /* track_best has said why; the final checkpoint is written */
+        p->flags = PLAN_STOP;
         return;
     }
     if (t->batch_in_epoch >= train_steps_in_epoch(t, t->epoch)) {
@@ -147,6 +199,7 @@ static void train_step(struct trainer *t, const struct step_plan *p, struct step
         .seed = t->cfg.seed,
         /* the noise scale needs two extra reads of the gradients: not every step */
         .measure_noise = t->cfg.noise_scale && p->step % t->cfg.noise_every == 0,
+        .clip_norm = t->cfg.clip_norm,
     };
     /* a signal or control request seen by any rank reaches every rank */
     int ctl_ckpt = 0, ctl_stop = 0;
@@ -197,6 +250,7 @@ static void trainer_free(struct trainer *t)
         control_stop(&t->ctl);
     metrics_close(&t->metrics);
     engine_free(&t->engine);
+    dataset_free(&t->val);
     dataset_free(&t->train);
     dataset_free(&t->test);
 }
@@ -275,6 +329,23 @@ static int save_checkpoint(struct trainer *t, bool stopping)
     }
 }
 
+/* The best checkpoint, on every rank (a sharded optimizer's state is
+ * gathered); a failure ends the run as a failed checkpoint does. */
+static int save_best(struct trainer *t)
+{
+    char err[DDT_ERRLEN];
+    int rc = t->metrics.failed ? 0 : train_ckpt_save_as(t, true, err, sizeof err);
+    if (t->nranks > 1) {
+        comm_guard_enter(engine_watch(&t->engine), "the broadcast of the best checkpoint's outcome");
+        MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        comm_guard_leave(engine_watch(&t->engine));
+    }
+    if (rc && t->rank == 0)
+        log_error("best checkpoint at step %ld failed: %s; stopping with exit status %d",
+                  (long)t->step, err, DDT_EXIT_CKPT_FAILED);
+    return rc;
+}
+
 /* Rank 0: has metrics.jsonl lost a line? Said once, at the step it failed
  * (the run stops before the next one). */
 static bool metrics_lost(const struct trainer *t)
@@ -294,7 +365,8 @@ static int after_step(struct trainer *t, const struct step_plan *p, const struct
                       bool *stop)
 {
     bool want_stop = r->requests[REQUEST_STOP] > 0;
-    bool want = want_stop || r->requests[REQUEST_CKPT] > 0 || (p->flags & PLAN_CKPT);
+    bool want = want_stop || r->requests[REQUEST_CKPT] > 0 || (p->flags & PLAN_CKPT) ||
+                (t->early_stopped && t->cfg.ckpt_at_end);
     *stop = want_stop;
     /* a checkpoint past the lost lines would make a resumed run skip them */
     int go = !metrics_lost(t);
@@ -419,6 +491,13 @@ static int start_run(struct trainer *t, struct spec *s, Ddtrain__Checkpoint *res
         log_info("training %s (%zu parameters) on %zu samples, %d rank%s, %ld steps",
                  spec_text, model_param_count(m), t->train.n, t->nranks,
                  t->nranks == 1 ? "" : "s", t->total_steps);
+        if (t->val.view)
+            log_info("validation: %zu samples held out of the training set (--val-fraction %g, drawn from --seed)",
+                     t->val.n, t->cfg.val_fraction);
+        else if (t->val.n > 0)
+            log_info("validation: %zu samples of %s (--val-data)", t->val.n, t->cfg.val_data);
+        if ((t->cfg.early_stop > 0 || t->cfg.keep_best) && t->val.n == 0)
+            log_warn("--early-stop/--keep-best without a validation set watch the test set, which then no longer measures generalisation: hold out one with --val-fraction or give --val-data");
     }
     return 0;
 }
@@ -448,8 +527,8 @@ static int after_train_step(struct trainer *t, const struct step_plan *p,
             MPI_Abort(MPI_COMM_WORLD, 3);
         }
     }
-    if (p->flags & PLAN_EVAL)
-        run_eval(t, p);
+    if ((p->flags & PLAN_EVAL) && track_best(t, run_eval(t, p)) && save_best(t))
+        return DDT_EXIT_CKPT_FAILED;
     bool stop;
     int status = after_step(t, p, r, &stop);
     if (t->rank == 0)

@@ -25,6 +25,8 @@ struct train_config {
     int train_samples;       /* 0: all */
     int test_samples;        /* 0: all */
     int eval_train_samples;  /* 0: all */
+    double val_fraction;     /* share of the training rows held out for validation */
+    char val_data[CONFIG_STRLEN]; /* or a separate validation set ("": none) */
     char model[CONFIG_STRLEN];
     bool bn;
     double dropout;
@@ -38,6 +40,8 @@ struct train_config {
      * --trust-coef (--momentum, Adam's beta1, is the schedule's) */
     struct optim_config optim;
     uint64_t seed;
+    double clip_norm;        /* global-norm clipping of the mean gradient (0: off) */
+    double label_smoothing;  /* cross-entropy target smoothing (0: off) */
     int eval_every;          /* epochs */
     int log_every;           /* steps */
     int threads;             /* OpenBLAS threads per rank */
@@ -61,10 +65,16 @@ struct train_config {
     int ckpt_every;          /* steps, 0: off */
     int ckpt_every_epochs;   /* epochs, 0: off */
     int ckpt_keep;
+    int early_stop;          /* evaluations without improvement before stopping; 0: off */
+    int early_stop_metric;   /* EARLY_STOP_LOSS or EARLY_STOP_ACCURACY */
+    bool keep_best;          /* write RUN/checkpoints/best.ckpt at each improvement */
     bool ckpt_at_end;
     bool stop_on_divergence;
     bool quiet;
 };
+
+/* What --early-stop and --keep-best watch (of the validation set, else the test set). */
+enum { EARLY_STOP_LOSS = 0, EARLY_STOP_ACCURACY = 1 };
 
 extern const struct option_def train_options[];
 

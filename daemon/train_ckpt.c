@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ckpt.h"
+#include "fsutil.h"
 #include "config.h"
 #include "spec.h"
 #include "trainer.h"
@@ -125,9 +126,30 @@ static void schedule_state(const struct trainer *t, Ddtrain__ScheduleState *st)
     st->log_count = t->log_count;
     st->log_grad_sq = t->log_grad_sq;
     st->log_steps = (uint64_t)t->log_steps;
+    st->best_metric = t->best_metric;
+    st->best_step = (uint64_t)t->best_step;
+    st->evals_since_best = (uint32_t)t->evals_since_best;
+}
+
+/* RUN/checkpoints/best.ckpt, written atomically; the store's pruning
+ * (--ckpt-keep) knows only step-N.ckpt names, so it is never removed. */
+static int write_best(const struct trainer *t, const Ddtrain__Checkpoint *msg, char *err,
+                      size_t errlen)
+{
+    char dir[4200], path[4300];
+    snprintf(dir, sizeof dir, "%s/checkpoints", t->cfg.run_dir);
+    if (fs_mkdir_p(dir, err, errlen))
+        return -1;
+    snprintf(path, sizeof path, "%s/best.ckpt", dir);
+    return ckpt_write_file(path, msg, err, errlen);
 }
 
 int train_ckpt_save(struct trainer *t, char *err, size_t errlen)
+{
+    return train_ckpt_save_as(t, false, err, errlen);
+}
+
+int train_ckpt_save_as(struct trainer *t, bool best, char *err, size_t errlen)
 {
     const float *opt_m, *opt_v;
     float *m_all, *v_all;
@@ -172,8 +194,9 @@ int train_ckpt_save(struct trainer *t, char *err, size_t errlen)
     msg.optimizer_steps = (uint64_t)engine_optimizer_steps(&t->engine);
     msg.nranks = (uint32_t)t->nranks;
     char cerr[DDT_ERRLEN];
-    if (ckpt_store_save(t->cfg.run_dir, (uint64_t)t->step, &msg, t->cfg.ckpt_keep, t->last_ckpt,
-                        sizeof t->last_ckpt, cerr, sizeof cerr)) {
+    if (best ? write_best(t, &msg, cerr, sizeof cerr)
+             : ckpt_store_save(t->cfg.run_dir, (uint64_t)t->step, &msg, t->cfg.ckpt_keep,
+                               t->last_ckpt, sizeof t->last_ckpt, cerr, sizeof cerr)) {
         snprintf(err, errlen, "%s", cerr);
         goto out;
     }
@@ -258,6 +281,11 @@ int train_ckpt_restore(struct trainer *t, const Ddtrain__Checkpoint *msg, bool w
     t->wall_before = st->wall_seconds;
     t->log_loss = st->log_loss;
     t->log_correct = st->log_correct;
+    t->best_metric = st->best_metric;
+    t->best_step = (int64_t)st->best_step;
+    t->evals_since_best = (int)st->evals_since_best;
+    /* a run that stopped early stays stopped, as a finished one does */
+    t->early_stopped = t->cfg.early_stop > 0 && t->evals_since_best >= t->cfg.early_stop;
     t->log_count = st->log_count;
     t->log_grad_sq = st->log_grad_sq;
     t->log_steps = (long)st->log_steps;

@@ -18,6 +18,9 @@ _Static_assert(sizeof(enum lr_scaling) == sizeof(int), "enum lr_scaling is not a
 _Static_assert(sizeof(enum lr_decay) == sizeof(int), "enum lr_decay is not an int");
 _Static_assert(sizeof(enum dataset_label) == sizeof(int), "enum dataset_label is not an int");
 
+static const struct enum_name watched[] = {
+    { "loss", EARLY_STOP_LOSS }, { "accuracy", EARLY_STOP_ACCURACY }, { NULL, 0 },
+};
 static const struct enum_name labels[] = {
     { "fine", LABEL_FINE }, { "coarse", LABEL_COARSE }, { NULL, 0 },
 };
@@ -56,6 +59,10 @@ const struct option_def train_options[] = {
       "evaluate on the first N test samples (0: all)" },
     { "eval-train-samples", OPT_INT, F(eval_train_samples), 0, BIG, "0", NULL, 0,
       "training samples used for the train loss of an evaluation (0: all)" },
+    { "val-fraction", OPT_DOUBLE, F(val_fraction), 0, 0.99, "0", NULL, OPTF_MATH,
+      "hold out round(F x N) training samples, drawn from the seed alone, for validation: they are not trained on, and evaluations report val_loss/val_accuracy (0: none)" },
+    { "val-data", OPT_STRING, F(val_data), 0, 0, "", NULL, OPTF_MATH,
+      "a separate validation set, in any --data format (its training split; a .csv: that file)" },
     { "model", OPT_STRING, F(model), 1, 0, "784-1024-1024-10", NULL, OPTF_MATH,
       "model spec: an MLP 784-1024-1024-10, a layer list in:784,fc:256,bn,relu,fc:10, or a named model (--model list)" },
     { "bn", OPT_BOOL, F(bn), 0, 0, "true", NULL, OPTF_MATH,
@@ -130,6 +137,10 @@ const struct option_def train_options[] = {
       "no weight decay on biases and batch-norm parameters" },
     { "trust-coef", OPT_DOUBLE, F(optim.trust_coef), 0, 1, "0.001", NULL, OPTF_MATH | OPTF_POSITIVE,
       "LARS trust coefficient eta" },
+    { "clip-norm", OPT_DOUBLE, F(clip_norm), 0, 1e9, "0", NULL, OPTF_MATH,
+      "clip the mean gradient (after the reduction, over every parameter) to this global norm, as PyTorch's clip_grad_norm_; the logged grad_norm is before clipping (0: off)" },
+    { "label-smoothing", OPT_DOUBLE, F(label_smoothing), 0, 0.99, "0", NULL, OPTF_MATH,
+      "train on targets (1 - S) onehot + S / classes; the training loss is the smoothed one, evaluations report the plain cross-entropy (0: off)" },
     { "seed", OPT_U64, F(seed), 0, 1.8e19, "1", NULL, OPTF_MATH, "random seed" },
     { "eval-every", OPT_INT, F(eval_every), 0, 100000, "1", NULL, 0,
       "evaluate every N epochs (0: only at the end)" },
@@ -174,6 +185,12 @@ const struct option_def train_options[] = {
       "checkpoint every N epochs (0: off)" },
     { "ckpt-keep", OPT_INT, F(ckpt_keep), 1, 100000, "3", NULL, 0,
       "keep the newest K checkpoints" },
+    { "early-stop", OPT_INT, F(early_stop), 0, 100000, "0", NULL, 0,
+      "stop (cleanly: final checkpoint, exit 0) after N evaluations without improvement of the validation metric (the test set's without one, with a warning); 0: off; implies --keep-best" },
+    { "early-stop-metric", OPT_ENUM, F(early_stop_metric), 0, 0, "loss", watched, OPTF_MATH,
+      "what --early-stop and --keep-best watch: the validation loss (lower is better) or accuracy (higher)" },
+    { "keep-best", OPT_BOOL, F(keep_best), 0, 0, "false", NULL, 0,
+      "write checkpoints/best.ckpt whenever the watched metric improves (never removed by --ckpt-keep)" },
     { "ckpt-at-end", OPT_BOOL, F(ckpt_at_end), 0, 0, "true", NULL, 0,
       "checkpoint when training ends" },
     { "stop-on-divergence", OPT_BOOL, F(stop_on_divergence), 0, 0, "true", NULL, 0,

@@ -141,6 +141,38 @@ static int check_input_shape(const struct trainer *t, const struct spec *s, char
     return 0;
 }
 
+/* --val-fraction: round(F N) training rows, the first of the seed's
+ * RNG_HOLDOUT shuffle, moved out of training into t->val (a view, no copy);
+ * --val-data: a separate set. Every rank draws the same split. */
+static int load_validation(struct trainer *t, char *err, size_t errlen)
+{
+    const struct train_config *c = &t->cfg;
+    if (c->val_fraction > 0 && c->val_data[0]) {
+        snprintf(err, errlen, "--val-fraction and --val-data: give one validation set, not both");
+        return -1;
+    }
+    if (c->val_data[0]) {
+        if (dataset_load_labelled(&t->val, c->val_data, "train", c->label, c->classes, 0, err,
+                                  errlen))
+            return -1;
+        if (t->val.dim != t->train.dim) {
+            snprintf(err, errlen, "--val-data: '%s' has %zu features per sample, the training split %zu",
+                     c->val_data, t->val.dim, t->train.dim);
+            return -1;
+        }
+        return 0;
+    }
+    if (c->val_fraction <= 0)
+        return 0;
+    char sub[DDT_ERRLEN];
+    if (dataset_hold_out_fraction(&t->train, &t->val, c->val_fraction, c->seed, sub,
+                                  sizeof sub)) {
+        snprintf(err, errlen, "--val-fraction: %s", sub);
+        return -1;
+    }
+    return 0;
+}
+
 /* Loads both splits and checks them against the model, which a named
  * model first takes its input and classes from; exit-2 errors. */
 static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen)
@@ -155,6 +187,8 @@ static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen
         return -1;
     if (dataset_load_labelled(&t->test, c->data, "test", c->label, c->classes,
                               (size_t)c->test_samples, err, errlen))
+        return -1;
+    if (load_validation(t, err, errlen))
         return -1;
     if (named && (resolve_named_model(t, s, err, errlen) || check_augment(t, s, err, errlen)))
         return -1;
@@ -191,11 +225,16 @@ static int check_batches(const struct trainer *t, char *err, size_t errlen)
 
 size_t train_data_bytes(const struct trainer *t)
 {
-    const struct dataset *d[2] = { &t->train, &t->test };
+    /* a --val-fraction split is a view of the training arrays: counted there */
+    size_t ntrain = t->train.n + (t->val.view ? t->val.n : 0);
+    const struct dataset *d[3] = { &t->train, &t->test, &t->val };
     size_t bytes = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
+        if (d[i]->view)
+            continue;
+        size_t n = i == 0 ? ntrain : d[i]->n;
         size_t elem = d[i]->type == SAMPLE_U8 ? 1 : sizeof(float);
-        bytes += d[i]->n * d[i]->dim * elem + d[i]->n * sizeof(int32_t);
+        bytes += n * d[i]->dim * elem + n * sizeof(int32_t);
     }
     return bytes;
 }
@@ -359,6 +398,7 @@ static int init_model(struct trainer *t, char *err, size_t errlen)
         return 2;
     }
     model_init_params(m, c->seed);
+    m->label_smoothing = (float)c->label_smoothing;
     /* an image's channels are normalised as wholes (any pixel of a channel
      * may land anywhere after a crop or a convolution); an MLP's features
      * one by one, as they always were */

@@ -42,6 +42,7 @@ struct trainer {
     struct train_config cfg;
     int rank, nranks;
     struct dataset train, test;
+    struct dataset val;      /* n = 0: no validation; a view of train's tail with --val-fraction */
     struct engine engine;    /* model, optimizer, communication */
     struct noise_scale noise;
     struct metrics metrics;
@@ -62,6 +63,12 @@ struct trainer {
     char last_ckpt[512];
     int plan_batch;          /* the global batch of the last plan (rank 0) */
     const char *start_reason; /* --resume auto that found nothing: why it starts at step 0 */
+    /* --early-stop / --keep-best, on every rank (the evaluations' sums are
+     * allreduced, so every rank reaches the same verdicts) */
+    double best_metric;      /* best watched value so far (valid when best_step > 0) */
+    int64_t best_step;       /* step of the evaluation that set it; 0: none yet */
+    int evals_since_best;
+    bool early_stopped;      /* patience ran out: checkpoint, then stop */
 };
 
 /* ---- set-up (train_setup.c) ---- */
@@ -102,6 +109,10 @@ int train_resolve_resume(struct trainer *t, int argc, char **argv, int first,
  * directory's store. Every rank calls it: a sharded optimizer's state is
  * gathered to rank 0, which writes (the rest of the state is replicated). */
 int train_ckpt_save(struct trainer *t, char *err, size_t errlen);
+
+/* The same, or (best) the run's best checkpoint RUN/checkpoints/best.ckpt,
+ * which neither `latest` names nor --ckpt-keep removes. */
+int train_ckpt_save_as(struct trainer *t, bool best, char *err, size_t errlen);
 
 /* Restores the model (see ckpt_restore_model) and, unless weights_only, the
  * optimizer state and counters from msg. */

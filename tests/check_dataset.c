@@ -666,6 +666,64 @@ START_TEST(test_fashion_mnist)
 }
 END_TEST
 
+/* --val-fraction: the held-out rows move to the end in place, each group in
+ * its original order, rows and labels together; the split is the seed's,
+ * disjoint, and round(F n) rows. */
+START_TEST(test_hold_out)
+{
+    enum { N = 50, DIM = 3 };
+    struct dataset d = { .type = SAMPLE_U8, .n = N, .dim = DIM, .classes = 100 };
+    d.shape = (struct shape){ DIM, 1, 1 };
+    uint8_t *x = malloc(N * DIM);
+    d.y = malloc(N * sizeof *d.y);
+    ck_assert(x && d.y);
+    for (int i = 0; i < N; i++) {
+        d.y[i] = i;
+        for (int f = 0; f < DIM; f++)
+            x[i * DIM + f] = (uint8_t)(i * DIM + f);
+    }
+    d.x = x;
+    struct dataset held, again;
+    char err[256];
+    ck_assert_int_eq(dataset_hold_out_fraction(&d, &held, 0.2, 7, err, sizeof err), 0);
+    ck_assert_uint_eq(held.n, 10);
+    ck_assert_uint_eq(d.n, 40);
+    ck_assert(held.view && !d.view);
+    int seen[N] = { 0 };
+    for (size_t i = 0; i < N; i++) {
+        int32_t row = d.y[i]; /* the whole array: kept rows, then held ones */
+        ck_assert_int_eq(x[i * DIM + 2], row * DIM + 2);
+        seen[row]++;
+        if (i > 0 && i != 40)
+            ck_assert_int_lt(d.y[i - 1], row);
+    }
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(seen[i], 1);
+    ck_assert_ptr_eq(held.y, d.y + 40);
+    /* the same seed on a fresh copy holds out the same rows */
+    struct dataset e = d;
+    e.n = N;
+    e.x = malloc(N * DIM);
+    e.y = malloc(N * sizeof *e.y);
+    for (int i = 0; i < N; i++) {
+        e.y[i] = i;
+        for (int f = 0; f < DIM; f++)
+            ((uint8_t *)e.x)[i * DIM + f] = (uint8_t)(i * DIM + f);
+    }
+    ck_assert_int_eq(dataset_hold_out_fraction(&e, &again, 0.2, 7, err, sizeof err), 0);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(again.y[i], held.y[i]);
+    dataset_free(&again);
+    dataset_free(&e);
+    /* nothing to hold out, or nothing left: refused */
+    ck_assert_int_eq(dataset_hold_out_fraction(&d, &again, 0.001, 7, err, sizeof err), -1);
+    ck_assert(strstr(err, "holds out 0"));
+    dataset_free(&held);
+    ck_assert_ptr_null(held.x);
+    dataset_free(&d);
+}
+END_TEST
+
 Suite *dataset_suite(void)
 {
     Suite *s = suite_create("dataset");
@@ -704,6 +762,7 @@ Suite *dataset_suite(void)
     tcase_add_test(tc, test_stats_empty);
     tcase_add_test(tc, test_gather_u8);
     tcase_add_test(tc, test_gather_f32);
+    tcase_add_test(tc, test_hold_out);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fashion-mnist");

@@ -965,6 +965,68 @@ START_TEST(test_xent_gradient)
 }
 END_TEST
 
+/* the same with targets (1 - s) onehot + s / K, in double */
+struct xent_smooth_ref {
+    double *z;
+    const int32_t *y;
+    int B, K;
+    double s;
+};
+
+static double xent_smooth_ref_loss(void *p)
+{
+    struct xent_smooth_ref *r = p;
+    double loss = 0;
+    for (int i = 0; i < r->B; i++) {
+        const double *z = r->z + (size_t)i * r->K;
+        double m = z[0], s = 0;
+        for (int k = 1; k < r->K; k++)
+            m = z[k] > m ? z[k] : m;
+        for (int k = 0; k < r->K; k++)
+            s += exp(z[k] - m);
+        double lse = m + log(s);
+        for (int k = 0; k < r->K; k++) {
+            double q = (k == r->y[i] ? 1 - r->s : 0) + r->s / r->K;
+            loss += q * (lse - z[k]);
+        }
+    }
+    return loss;
+}
+
+static const float smoothings[] = { 0.0f, 0.1f, 0.5f };
+
+/* Label smoothing against the double-precision definition, its gradient by
+ * central differences; at s = 0 it is the plain loss and gradient. */
+START_TEST(test_xent_smoothed_gradient)
+{
+    enum { B = 6, K = 5 };
+    float z[B * K], p[B * K], d[B * K], p0[B * K], d0[B * K];
+    int32_t y[B] = { 0, 3, 4, 1, 2, 4 };
+    int correct, correct0;
+    fill(z, B * K, 13, 3);
+    for (int k = 0; k < K; k++)
+        z[5 * K + k] += 200.0f; /* a row that would overflow exp() unshifted */
+    float sm = smoothings[_i];
+    double loss = xent_forward_smoothed(p, &correct, z, y, B, K, sm);
+    xent_backward_smoothed(d, p, y, B, K, sm);
+    struct xent_smooth_ref r = { tu_to_double(z, B * K), y, B, K, sm };
+    ck_assert_double_eq_tol(loss, xent_smooth_ref_loss(&r), 1e-6 * (1 + loss));
+    tu_check_grad("dlogits", d, 0.0f, r.z, B * K, xent_smooth_ref_loss, &r);
+    /* the same softmax and count as the plain loss */
+    double plain = xent_forward(p0, &correct0, z, y, B, K);
+    ck_assert_int_eq(correct, correct0);
+    for (int k = 0; k < B * K; k++)
+        ck_assert_float_eq(p[k], p0[k]);
+    if (sm == 0.0f) {
+        ck_assert_double_eq_tol(loss, plain, 1e-9 * (1 + plain));
+        xent_backward(d0, p0, y, B, K);
+        for (int k = 0; k < B * K; k++)
+            ck_assert_float_eq(d[k], d0[k]);
+    }
+    free(r.z);
+}
+END_TEST
+
 Suite *layers_suite(void)
 {
     Suite *s = suite_create("layers");
@@ -1012,6 +1074,8 @@ Suite *layers_suite(void)
     tcase_add_test(tc, test_xent_values);
     tcase_add_test(tc, test_xent_correct_count);
     tcase_add_test(tc, test_xent_gradient);
+    tcase_add_loop_test(tc, test_xent_smoothed_gradient, 0,
+                        (int)(sizeof smoothings / sizeof smoothings[0]));
     suite_add_tcase(s, tc);
     return s;
 }

@@ -623,6 +623,25 @@ END_TEST
 
 #define NELEM(x) ((int)(sizeof(x) / sizeof((x)[0])))
 
+/* Clipping by global norm: a mean gradient of norm 5 (summed over B = 4:
+ * |sum| = 20) clipped to 1 is scaled by 1/5, so the scale on the sum is
+ * 1/20; not clipped when below the bound, nor when off; exactly 1/B then. */
+START_TEST(test_clip_grad_scale)
+{
+    ck_assert_float_eq(optim_clip_grad_scale(400.0, 4, 0.0), 0.25f);
+    ck_assert_float_eq(optim_clip_grad_scale(400.0, 4, 5.0), 0.25f);
+    ck_assert_float_eq(optim_clip_grad_scale(400.0, 4, 10.0), 0.25f);
+    ck_assert_float_eq_tol(optim_clip_grad_scale(400.0, 4, 1.0), 1.0f / 20, 1e-9);
+    ck_assert_float_eq_tol(optim_clip_grad_scale(400.0, 4, 2.5), 0.125f, 1e-9);
+    /* a clipped step's mean gradient has norm clip_norm */
+    float g[3] = { 30, -40, 0 }; /* |g| = 50, summed over B = 2 */
+    float sc = optim_clip_grad_scale(2500.0, 2, 0.5);
+    ck_assert_double_eq_tol(hypot(g[0] * sc, g[1] * sc), 0.5, 1e-6);
+    /* a NaN norm is not clipped (the divergence check sees the loss) */
+    ck_assert_float_eq(optim_clip_grad_scale(NAN, 4, 1.0), 0.25f);
+}
+END_TEST
+
 Suite *optim_suite(void)
 {
     Suite *s = suite_create("optim");
@@ -651,5 +670,6 @@ Suite *optim_suite(void)
     tcase_add_loop_test(tcs[6].tc, test_long_tensors, 0, NELEM(rate_cfgs));
     tcase_add_loop_test(tcs[7].tc, test_ranges_cover_all, 0, NELEM(rate_cfgs));
     tcase_add_loop_test(tcs[7].tc, test_ranges_part, 0, NELEM(rate_cfgs));
+    tcase_add_test(tcs[1].tc, test_clip_grad_scale);
     return s;
 }

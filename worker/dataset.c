@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sampler.h"
 #include "simd.h"
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
@@ -154,9 +155,73 @@ int dataset_load_labelled(struct dataset *d, const char *spec, const char *split
 
 void dataset_free(struct dataset *d)
 {
-    free(d->x);
-    free(d->y);
+    if (!d->view) {
+        free(d->x);
+        free(d->y);
+    }
     memset(d, 0, sizeof *d);
+}
+
+/* dest[i] = where row i goes: kept rows first, held rows after them, each
+ * in their original order. rows must be distinct and below n. */
+static int hold_out_destinations(uint32_t *dest, size_t n, const uint32_t *rows, size_t k)
+{
+    for (size_t i = 0; i < n; i++)
+        dest[i] = 0;
+    for (size_t j = 0; j < k; j++) {
+        if (rows[j] >= n || dest[rows[j]])
+            return -1;
+        dest[rows[j]] = 1;
+    }
+    size_t kept = 0, held = n - k;
+    for (size_t i = 0; i < n; i++)
+        dest[i] = dest[i] ? (uint32_t)held++ : (uint32_t)kept++;
+    return 0;
+}
+
+int dataset_hold_out(struct dataset *d, struct dataset *held, const uint32_t *rows, size_t k,
+                     char *err, size_t errlen)
+{
+    size_t n = d->n, elem = d->type == SAMPLE_U8 ? 1 : sizeof(float);
+    size_t row = d->dim * elem;
+    if (k == 0 || k >= n || n > UINT32_MAX) {
+        snprintf(err, errlen, "cannot hold %zu of %zu samples out", k, n);
+        return -1;
+    }
+    uint32_t *dest = malloc(n * sizeof *dest);
+    unsigned char *tmp = malloc(row ? row : 1);
+    if (!dest || !tmp || hold_out_destinations(dest, n, rows, k)) {
+        snprintf(err, errlen, dest && tmp ? "the rows to hold out are not distinct rows of the set"
+                                          : "out of memory for the validation split's row map");
+        free(dest);
+        free(tmp);
+        return -1;
+    }
+    /* cycle sort: each swap puts the row at i's destination in place, so at
+     * most n - 1 swaps and one spare row of memory */
+    unsigned char *x = d->x;
+    for (size_t i = 0; i < n; i++) {
+        while (dest[i] != i) {
+            size_t j = dest[i];
+            memcpy(tmp, x + j * row, row);
+            memcpy(x + j * row, x + i * row, row);
+            memcpy(x + i * row, tmp, row);
+            int32_t y = d->y[j];
+            d->y[j] = d->y[i];
+            d->y[i] = y;
+            dest[i] = dest[j];
+            dest[j] = (uint32_t)j;
+        }
+    }
+    free(dest);
+    free(tmp);
+    *held = *d;
+    held->n = k;
+    held->x = x + (n - k) * row;
+    held->y = d->y + (n - k);
+    held->view = true;
+    d->n = n - k;
+    return 0;
 }
 
 /* Adds row[f] (or its squared deviation from mean[f]) into acc for one block. */
@@ -298,4 +363,24 @@ void dataset_gather(float *out, int32_t *labels, const struct dataset *d, const 
             normalise_f32(o, (const float *)d->x + row * d->dim, mean, inv_std, d->dim);
         labels[i] = d->y[row];
     }
+}
+
+int dataset_hold_out_fraction(struct dataset *d, struct dataset *held, double fraction,
+                              uint64_t seed, char *err, size_t errlen)
+{
+    size_t n = d->n, k = (size_t)llround(fraction * (double)n);
+    if (k == 0 || k >= n) {
+        snprintf(err, errlen, "%g of %zu training samples holds out %zu: allowed a share that holds out at least one and keeps at least one",
+                 fraction, n, k);
+        return -1;
+    }
+    uint32_t *perm = malloc(n * sizeof *perm);
+    if (!perm) {
+        snprintf(err, errlen, "out of memory for %zu row indices", n);
+        return -1;
+    }
+    sampler_holdout(perm, n, seed);
+    int rc = dataset_hold_out(d, held, perm, k, err, errlen);
+    free(perm);
+    return rc;
 }

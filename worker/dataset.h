@@ -23,6 +23,7 @@ struct dataset {
     int classes;   /* labels are in [0, classes) */
     void *x;       /* (n, dim) of uint8_t or float */
     int32_t *y;    /* (n) */
+    bool view;     /* x and y point into another data set's arrays: not freed */
 };
 
 /* Errors fill the caller's buffer err (errlen bytes, errbuf.h) with a message
@@ -75,6 +76,22 @@ int dataset_load_labelled(struct dataset *d, const char *spec, const char *split
  * what --classes has always defaulted to for IDX folders and CSV files). */
 int dataset_default_classes(const char *spec, enum dataset_label label);
 
+/* Moves the k distinct rows rows[0..k) of d to its end in place (each group
+ * keeps its original order), shortens d to the n - k others and makes held
+ * a view of the moved rows: a validation split without a second copy of
+ * the data. Needs 0 < k < n; held must be freed (dataset_free, a no-op on a
+ * view) before d. Returns 0 or -1 with err (out of memory). */
+int dataset_hold_out(struct dataset *d, struct dataset *held, const uint32_t *rows, size_t k,
+                     char *err, size_t errlen);
+
+/* --val-fraction: holds out round(fraction x n) rows of d, the first of the
+ * seed's sampler_holdout shuffle, into held (dataset_hold_out). Every rank
+ * computes the same split. Returns 0 or -1 with err (nothing to hold out,
+ * or nothing left to train on). */
+int dataset_hold_out_fraction(struct dataset *d, struct dataset *held, double fraction,
+                              uint64_t seed, char *err, size_t errlen);
+
+/* Frees what d owns; a view (dataset_hold_out) owns nothing. */
 void dataset_free(struct dataset *d);
 
 /* Per-feature mean and 1/std over the whole set (population std; features

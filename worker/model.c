@@ -236,6 +236,9 @@ void model_update_running(struct model *m)
 
 double model_loss(struct model *m, const int32_t *labels, int B, int *correct)
 {
+    if (m->pass_smoothing > 0)
+        return xent_forward_smoothed(m->probs, correct, m->act[m->nlayers], labels, B,
+                                     m->classes, m->pass_smoothing);
     return xent_forward(m->probs, correct, m->act[m->nlayers], labels, B, m->classes);
 }
 
@@ -253,6 +256,7 @@ double model_batch_loss_augmented(struct model *m, const struct dataset *d, cons
         augment_gather(m->act[0], m->labels, d, idx, count, m->in_mean, m->in_inv_std, aug);
     else
         dataset_gather(m->act[0], m->labels, d, idx, count, m->in_mean, m->in_inv_std);
+    m->pass_smoothing = ctx->train ? m->label_smoothing : 0.0f;
     model_forward(m, ctx, count);
     return model_loss(m, m->labels, count, correct);
 }
@@ -275,7 +279,10 @@ void model_backward(struct model *m, const int32_t *labels, int B, grad_ready_fn
 {
     m->half_sq[0] = m->half_sq[1] = 0;
     int cur = 0;
-    xent_backward(m->dact[cur], m->probs, labels, B, m->classes);
+    if (m->pass_smoothing > 0)
+        xent_backward_smoothed(m->dact[cur], m->probs, labels, B, m->classes, m->pass_smoothing);
+    else
+        xent_backward(m->dact[cur], m->probs, labels, B, m->classes);
     for (int i = m->nlayers - 1; i >= 0; i--) {
         struct layer *l = &m->layers[i];
         /* the first layer's input gradient is never needed */

@@ -51,6 +51,9 @@ struct model {
     bool measure_halves;
     float *half_scratch;  /* the largest weight tensor */
     double half_sq[2];
+    /* --label-smoothing of training passes (0: off), and what the current
+     * pass uses: evaluations report the plain cross-entropy */
+    float label_smoothing, pass_smoothing;
 };
 
 /* Builds the layers, their shapes and tensor views, and sizes every buffer,

@@ -357,3 +357,11 @@ void optim_step(struct optim *o, struct arena *a, float lr, float momentum, floa
         state += r->hi - r->lo;
     }
 }
+
+float optim_clip_grad_scale(double summed_sq, int B, double clip_norm)
+{
+    double norm = sqrt(summed_sq) / (double)B;
+    if (clip_norm <= 0 || !(norm > clip_norm))
+        return 1.0f / (float)B;
+    return (float)(clip_norm / norm / (double)B);
+}

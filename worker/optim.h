@@ -65,4 +65,11 @@ void optim_free(struct optim *o);
  * Parameters and gradients outside the ranges are neither read nor written. */
 void optim_step(struct optim *o, struct arena *a, float lr, float momentum, float grad_scale);
 
+/* optim_step's grad_scale for a gradient summed over B samples whose squared
+ * norm (over every parameter) is summed_sq, clipped by global norm (Pascanu
+ * et al.; PyTorch's clip_grad_norm_): the mean gradient g = sum / B is
+ * scaled by min(1, clip_norm / |g|). clip_norm 0: off, 1 / B exactly as
+ * without clipping. */
+float optim_clip_grad_scale(double summed_sq, int B, double clip_norm);
+
 #endif

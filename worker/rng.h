@@ -13,6 +13,7 @@ enum rng_purpose {
     RNG_SUBSET = 4,    /* (which subset, position) */
     RNG_DIRECTION = 5, /* (direction, element) */
     RNG_AUGMENT = 6,   /* (epoch, training-set row, which draw) */
+    RNG_HOLDOUT = 7,   /* (0, position): the validation rows held out of training */
 };
 
 /* 64 well-mixed bits from (seed, purpose, a, b, c). */

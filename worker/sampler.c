@@ -26,6 +26,11 @@ void sampler_subset(uint32_t *perm, size_t n, uint64_t seed, uint64_t which)
     shuffle(perm, n, seed, RNG_SUBSET, which);
 }
 
+void sampler_holdout(uint32_t *perm, size_t n, uint64_t seed)
+{
+    shuffle(perm, n, seed, RNG_HOLDOUT, 0);
+}
+
 void sampler_slice(int B, int rank, int nranks, int *first, int *count)
 {
     long lo = (long)B * rank / nranks;

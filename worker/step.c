@@ -74,7 +74,12 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
         c->stats[STAT_REQUEST + k] = in->requests[k];
     comm_finish(c);
     model_update_running(m);
-    optim_step(&e->opt, &m->arena, (float)in->lr, (float)in->momentum, 1.0f / (float)B);
+    /* the norm of the summed gradient is the same on every rank (sharded:
+     * the shards' sums are allreduced), so every replica clips alike */
+    float grad_scale = in->clip_norm > 0
+                           ? optim_clip_grad_scale(comm_summed_grad_sq(c), B, in->clip_norm)
+                           : 1.0f / (float)B;
+    optim_step(&e->opt, &m->arena, (float)in->lr, (float)in->momentum, grad_scale);
     comm_gather_params(c);
 
     step_noise_norms(e, B, count, measure, out);

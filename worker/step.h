@@ -22,6 +22,7 @@ struct step_input {
     double lr, momentum;
     uint64_t seed;
     bool measure_noise;      /* measure the norms the noise scale needs */
+    double clip_norm;        /* clip the mean gradient's global norm to this (0: off) */
     int requests[STEP_REQUESTS];
 };
 
