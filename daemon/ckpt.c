@@ -207,9 +207,63 @@ static int check_tensor_crcs(const Ddtrain__Checkpoint *msg, const char *path, c
     return 0;
 }
 
+static int parse_step_name(const char *name, uint64_t *step);
+
+/* The checkpoint a `latest` pointer file names, as a path beside it in buf;
+ * NULL when the pointer cannot be read or names something other than a
+ * step-DIGITS.ckpt of its own folder (no other path is ever followed). */
+static const char *pointer_target(const char *pointer, const char *dir, char *buf, size_t buflen)
+{
+    struct stat st;
+    if (stat(pointer, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 255)
+        return NULL;
+    char name[256] = "";
+    FILE *f = fopen(pointer, "r");
+    if (!f)
+        return NULL;
+    if (!fgets(name, sizeof name, f))
+        name[0] = 0;
+    fclose(f);
+    name[strcspn(name, "\n")] = 0;
+    uint64_t step;
+    if (!name[0] || parse_step_name(name, &step) != 0)
+        return NULL;
+    snprintf(buf, buflen, "%s/%s", dir, name);
+    return buf;
+}
+
+const char *ckpt_follow_latest(const char *path, char *buf, size_t buflen)
+{
+    char pointer[4400], dir[4400];
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return path;
+    const char *t = NULL;
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(dir, sizeof dir, "%s/checkpoints", path);
+        snprintf(pointer, sizeof pointer, "%s/latest", dir);
+        t = pointer_target(pointer, dir, buf, buflen);
+        if (!t) {
+            snprintf(dir, sizeof dir, "%s", path);
+            snprintf(pointer, sizeof pointer, "%s/latest", dir);
+            t = pointer_target(pointer, dir, buf, buflen);
+        }
+    } else {
+        const char *base = strrchr(path, '/');
+        if (!strcmp(base ? base + 1 : path, "latest")) {
+            int n = base ? (int)(base - path) : 1;
+            snprintf(dir, sizeof dir, "%.*s", n, base ? path : ".");
+            t = pointer_target(path, dir, buf, buflen);
+        }
+    }
+    return t ? t : path;
+}
+
 int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err, size_t errlen)
 {
     *out = NULL;
+    char followed[4700];
+    path = ckpt_follow_latest(path, followed, sizeof followed);
     FILE *f = regfile_fopen(path, "rb", err, errlen);
     if (!f)
         return -1;

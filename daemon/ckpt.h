@@ -36,9 +36,14 @@ void ckpt_tensor_view(Ddtrain__Tensor *t, uint32_t shape[2], const char *name,
  * fsync). Returns 0 or -1 with err. */
 int ckpt_write_file(const char *path, const Ddtrain__Checkpoint *msg, char *err, size_t errlen);
 
-/* Reads and validates path: magic, version, length, CRC of the payload, the
- * message, and every tensor's CRC. On success *out must be freed with
- * ckpt_free. */
+/* A run directory, its checkpoints folder or its `latest` pointer stand for
+ * the checkpoint that `latest` names (a step-DIGITS.ckpt beside it, nothing
+ * else): returns that path in buf. Any other path is returned as it is. */
+const char *ckpt_follow_latest(const char *path, char *buf, size_t buflen);
+
+/* Reads and validates path (after ckpt_follow_latest): magic, version,
+ * length, CRC of the payload, the message, and every tensor's CRC. On
+ * success *out must be freed with ckpt_free. */
 int ckpt_read_file(const char *path, Ddtrain__Checkpoint **out, char *err, size_t errlen);
 void ckpt_free(Ddtrain__Checkpoint *msg);
 

@@ -144,6 +144,8 @@ int inspect_main(int argc, char **argv, int first)
         return 2;
     }
     Ddtrain__Checkpoint *m;
+    char file[4700];
+    pos[0] = (char *)ckpt_follow_latest(pos[0], file, sizeof file);
     if (ckpt_read_file(pos[0], &m, err, sizeof err)) {
         fprintf(stderr, "ddtrain inspect: %s\n", err);
         return 2;

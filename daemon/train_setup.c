@@ -469,15 +469,15 @@ static void warn_rank_count(const struct trainer *t, int was)
     int B = sched_batch_at(&t->cfg.sched, (double)t->epoch);
     const char *bits = "bitwise equality with an uninterrupted run is not promised (sums run in another order)";
     if (m->bn_running_n == 0)
-        log_warn("the checkpoint was written by %d ranks and this run has %d: the model has no batch norm, so the math is the same, but %s",
-                 was, t->nranks, bits);
+        log_warn("the checkpoint was written by %d rank%s and this run has %d: the model has no batch norm, so the math is the same, but %s",
+                 was, was == 1 ? "" : "s", t->nranks, bits);
     else if (groups_tile(&t->cfg.sched, G, was) && groups_tile(&t->cfg.sched, G, t->nranks))
-        log_warn("the checkpoint was written by %d ranks and this run has %d: batch norm keeps its groups of %d samples (--bn-group), so the math is the same, but %s",
-                 was, t->nranks, G, bits);
+        log_warn("the checkpoint was written by %d rank%s and this run has %d: batch norm keeps its groups of %d samples (--bn-group), so the math is the same, but %s",
+                 was, was == 1 ? "" : "s", t->nranks, G, bits);
     else
-        log_warn("the checkpoint was written by %d ranks and this run has %d: the math changes: batch norm's statistics are taken over each rank's slice%s, which goes from %d to %d samples of the global batch of %d, so the normalisation and the running statistics differ from an uninterrupted run; resume on %d ranks, or train with a --bn-group that divides the slices of both counts, for the same math",
-                 was, t->nranks, G > 0 ? " in ghost groups that no longer tile it" : "",
-                 B / was, B / t->nranks, B, was);
+        log_warn("the checkpoint was written by %d rank%s and this run has %d: the math changes: batch norm's statistics are taken over each rank's slice%s, which goes from %d to %d samples of the global batch of %d, so the normalisation and the running statistics differ from an uninterrupted run; resume on %d rank%s, or train with a --bn-group that divides the slices of both counts, for the same math",
+                 was, was == 1 ? "" : "s", t->nranks, G > 0 ? " in ghost groups that no longer tile it" : "",
+                 B / was, B / t->nranks, B, was, was == 1 ? "" : "s");
 }
 
 /* What --extend made of the schedule, from the resumed step to the new end. */

@@ -49,6 +49,21 @@ for kind in fifo dir; do
 done
 echo "non-regular files refused"
 
+# 1b. a run directory, its checkpoints folder and its `latest` pointer stand
+# for the checkpoint `latest` names; a pointer to anything but a step file
+# beside it is not followed
+for p in "$work/good" "$work/good/checkpoints" "$work/good/checkpoints/latest"; do
+  "$DDTRAIN" inspect "$p" >"$work/out" 2>"$work/err" || fail "inspect $p: $(cat "$work/err")"
+  head -n 1 "$work/out" | grep -qxF "checkpoint $ck" ||
+    fail "inspect $p did not follow latest to $ck: $(head -n 1 "$work/out")"
+done
+"$DDTRAIN" eval "$work/good" >"$work/out" 2>"$work/err" || fail "eval of a run directory: $(cat "$work/err")"
+grep -q '^test  loss' "$work/out" || fail "eval of a run directory printed no test line: $(cat "$work/out")"
+mkdir -p "$work/astray/checkpoints"
+printf '../../good/checkpoints/%s\n' "${ck##*/}" >"$work/astray/checkpoints/latest"
+expect_refused "$work/astray" inspect "$work/astray"
+echo "run directories and latest pointers followed"
+
 # 2. a run killed after metrics.jsonl exists, before its first checkpoint
 mkdir "$work/dead"
 : >"$work/dead/metrics.jsonl"

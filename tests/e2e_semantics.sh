@@ -59,7 +59,7 @@ ranks ghost 2 1 --bn-group 64
 grep -q "batch norm keeps its groups of 64 samples (--bn-group), so the math is the same" "$work/ghost.err" ||
   { cat "$work/ghost.err" >&2; fail "resume with --bn-group 64: not said to be the same math"; }
 ranks nobn 1 2 --no-bn
-grep -q "written by 1 ranks and this run has 2: the model has no batch norm, so the math is the same" "$work/nobn.err" ||
+grep -q "written by 1 rank and this run has 2: the model has no batch norm, so the math is the same" "$work/nobn.err" ||
   { cat "$work/nobn.err" >&2; fail "resume without batch norm: not said to be the same math"; }
 
 # 3. --resume auto with nothing to resume: a missing run directory is refused
