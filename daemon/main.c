@@ -5,6 +5,10 @@
 #include <string.h>
 
 #include "commands.h"
+
+#ifndef DDT_VERSION
+#define DDT_VERSION "unknown" /* set by the build from configure.ac */
+#endif
 #include "train.h"
 
 static void usage(FILE *out)
@@ -23,7 +27,7 @@ static void usage(FILE *out)
             "  export      a checkpoint's model as an ONNX graph (--onnx FILE)\n"
             "  ctl         ask a running job for its status, a checkpoint, or a clean stop\n"
             "  help        this text\n\n"
-            "`ddtrain COMMAND --help` lists a command's options.\n");
+            "`ddtrain COMMAND --help` lists a command's options; `ddtrain --version` the version.\n");
 }
 
 /* Commands that run on every rank under MPI. */
@@ -47,6 +51,10 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version")) {
+        printf("ddtrain %s\n", DDT_VERSION);
+        return 0;
+    }
     if (!strcmp(cmd, "train"))
         return run_mpi(train_main, argc, argv);
     if (!strcmp(cmd, "eval"))

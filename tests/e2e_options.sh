@@ -54,4 +54,8 @@ fi
 # --help works and lists options from the table
 "$DDTRAIN" train --help >"$work/help" || fail "--help exited non-zero"
 grep -q -- "--lr-decay" "$work/help" || fail "--help lacks --lr-decay"
+# --version: the package version configure.ac names
+"$DDTRAIN" --version >"$work/version" || fail "--version exited non-zero"
+grep -qx 'ddtrain [0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]*' "$work/version" ||
+  fail "--version printed '$(cat "$work/version")', not 'ddtrain X.Y.Z'"
 echo "all option errors reported"
