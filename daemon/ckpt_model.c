@@ -7,37 +7,11 @@
 
 #include "ckpt_restore.h"
 #include "spec.h"
+#include "validation.h"
 
 static bool same_shape(struct shape a, struct shape b)
 {
     return a.c == b.c && a.h == b.h && a.w == b.w;
-}
-
-/* The run's validation set, as training drew it: the same rows held out of
- * the training set by --val-fraction, or the --val-data file. */
-static int open_validation(struct ckpt_model *cm, char *err, size_t errlen)
-{
-    const struct train_config *c = &cm->cfg;
-    char sub[DDT_ERRLEN];
-    if (c->val_fraction > 0) {
-        if (dataset_hold_out_fraction(&cm->train, &cm->val, c->val_fraction, c->seed, sub,
-                                      sizeof sub)) {
-            snprintf(err, errlen, "--val-fraction: %s", sub);
-            return -1;
-        }
-    } else if (c->val_data[0]) {
-        if (dataset_load_labelled(&cm->val, c->val_data, "train", c->label, c->classes, 0, sub,
-                                  sizeof sub)) {
-            snprintf(err, errlen, "--val-data: %s", sub);
-            return -1;
-        }
-        if (cm->val.dim != cm->train.dim) {
-            snprintf(err, errlen, "--val-data: '%s' has %zu features per sample, the training split %zu",
-                     c->val_data, cm->val.dim, cm->train.dim);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, int max_batch,
@@ -78,7 +52,7 @@ int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, i
         snprintf(err, errlen, "%s", sub);
         goto fail;
     }
-    if (!(data && data[0]) && open_validation(cm, sub, sizeof sub)) {
+    if (!(data && data[0]) && validation_open(&cm->cfg, &cm->train, &cm->val, sub, sizeof sub)) {
         snprintf(err, errlen, "%s", sub);
         goto fail;
     }

@@ -17,6 +17,7 @@
 #include "spec.h"
 #include "stall.h"
 #include "trainer.h"
+#include "validation.h"
 
 /* The option table has filled the schedule; what is left are its lists and
  * the checks of options against each other. */
@@ -141,38 +142,6 @@ static int check_input_shape(const struct trainer *t, const struct spec *s, char
     return 0;
 }
 
-/* --val-fraction: round(F N) training rows, the first of the seed's
- * RNG_HOLDOUT shuffle, moved out of training into t->val (a view, no copy);
- * --val-data: a separate set. Every rank draws the same split. */
-static int load_validation(struct trainer *t, char *err, size_t errlen)
-{
-    const struct train_config *c = &t->cfg;
-    if (c->val_fraction > 0 && c->val_data[0]) {
-        snprintf(err, errlen, "--val-fraction and --val-data: give one validation set, not both");
-        return -1;
-    }
-    if (c->val_data[0]) {
-        if (dataset_load_labelled(&t->val, c->val_data, "train", c->label, c->classes, 0, err,
-                                  errlen))
-            return -1;
-        if (t->val.dim != t->train.dim) {
-            snprintf(err, errlen, "--val-data: '%s' has %zu features per sample, the training split %zu",
-                     c->val_data, t->val.dim, t->train.dim);
-            return -1;
-        }
-        return 0;
-    }
-    if (c->val_fraction <= 0)
-        return 0;
-    char sub[DDT_ERRLEN];
-    if (dataset_hold_out_fraction(&t->train, &t->val, c->val_fraction, c->seed, sub,
-                                  sizeof sub)) {
-        snprintf(err, errlen, "--val-fraction: %s", sub);
-        return -1;
-    }
-    return 0;
-}
-
 /* Loads both splits and checks them against the model, which a named
  * model first takes its input and classes from; exit-2 errors. */
 static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen)
@@ -188,7 +157,7 @@ static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen
     if (dataset_load_labelled(&t->test, c->data, "test", c->label, c->classes,
                               (size_t)c->test_samples, err, errlen))
         return -1;
-    if (load_validation(t, err, errlen))
+    if (validation_open(&t->cfg, &t->train, &t->val, err, errlen))
         return -1;
     if (named && (resolve_named_model(t, s, err, errlen) || check_augment(t, s, err, errlen)))
         return -1;

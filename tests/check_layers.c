@@ -856,6 +856,17 @@ struct xent_ref {
     int B, K;
 };
 
+/* log sum exp(z[0..K)), shifted by the largest z, in double */
+static double log_sum_exp(const double *z, int K)
+{
+    double m = z[0], s = 0;
+    for (int k = 1; k < K; k++)
+        m = z[k] > m ? z[k] : m;
+    for (int k = 0; k < K; k++)
+        s += exp(z[k] - m);
+    return m + log(s);
+}
+
 /* sum over rows of log sum exp(z) - z[label], in double */
 static double xent_ref_loss(void *p)
 {
@@ -863,12 +874,7 @@ static double xent_ref_loss(void *p)
     double loss = 0;
     for (int i = 0; i < r->B; i++) {
         const double *z = r->z + (size_t)i * r->K;
-        double m = z[0], s = 0;
-        for (int k = 1; k < r->K; k++)
-            m = z[k] > m ? z[k] : m;
-        for (int k = 0; k < r->K; k++)
-            s += exp(z[k] - m);
-        loss += m + log(s) - z[r->y[i]];
+        loss += log_sum_exp(z, r->K) - z[r->y[i]];
     }
     return loss;
 }
@@ -979,12 +985,7 @@ static double xent_smooth_ref_loss(void *p)
     double loss = 0;
     for (int i = 0; i < r->B; i++) {
         const double *z = r->z + (size_t)i * r->K;
-        double m = z[0], s = 0;
-        for (int k = 1; k < r->K; k++)
-            m = z[k] > m ? z[k] : m;
-        for (int k = 0; k < r->K; k++)
-            s += exp(z[k] - m);
-        double lse = m + log(s);
+        double lse = log_sum_exp(z, r->K);
         for (int k = 0; k < r->K; k++) {
             double q = (k == r->y[i] ? 1 - r->s : 0) + r->s / r->K;
             loss += q * (lse - z[k]);
