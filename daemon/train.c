@@ -35,10 +35,13 @@ static double run_eval(struct trainer *t, const struct step_plan *p)
     if (t->cfg.eval_train_samples > 0 && (size_t)t->cfg.eval_train_samples < ntrain)
         ntrain = (size_t)t->cfg.eval_train_samples;
     double tr_loss, tr_acc, te_loss, te_acc, va_loss = NAN, va_acc = NAN;
+    /* local SGD in the middle of a period: the mean of the replicas */
+    bool apart = local_sgd_eval_begin(t);
     engine_evaluate(&t->engine, &t->train, ntrain, &tr_loss, &tr_acc);
     if (t->val.n > 0)
         engine_evaluate(&t->engine, &t->val, t->val.n, &va_loss, &va_acc);
     engine_evaluate(&t->engine, &t->test, t->test.n, &te_loss, &te_acc);
+    local_sgd_eval_end(t, apart);
     bool acc = t->cfg.early_stop_metric == EARLY_STOP_ACCURACY;
     double watched = t->val.n > 0 ? (acc ? va_acc : va_loss) : (acc ? te_acc : te_loss);
     if (t->rank != 0)
@@ -153,7 +156,9 @@ static void plan_next(struct trainer *t, struct step_plan *p)
         p->flags |= PLAN_EVAL;
     if ((t->step + 1) % t->cfg.log_every == 0 || last_step)
         p->flags |= PLAN_LOG;
-    if (t->cfg.check_every > 0 && ((t->step + 1) % t->cfg.check_every == 0 || last_step))
+    bool check = t->cfg.check_every > 0 && ((t->step + 1) % t->cfg.check_every == 0 || last_step);
+    local_sgd_plan(t, p, spe, &check);
+    if (check)
         p->flags |= PLAN_CHECK;
     int ce = t->cfg.ckpt_every_epochs;
     if ((t->cfg.ckpt_every > 0 && (t->step + 1) % t->cfg.ckpt_every == 0) ||
@@ -200,6 +205,9 @@ static void train_step(struct trainer *t, const struct step_plan *p, struct step
         /* the noise scale needs two extra reads of the gradients: not every step */
         .measure_noise = t->cfg.noise_scale && p->step % t->cfg.noise_every == 0,
         .clip_norm = t->cfg.clip_norm,
+        .local = (p->flags & PLAN_LOCAL) != 0,
+        .average = (p->flags & PLAN_AVERAGE) != 0,
+        .average_optimizer = t->cfg.local_average_optimizer,
     };
     /* a signal or control request seen by any rank reaches every rank */
     int ctl_ckpt = 0, ctl_stop = 0;
@@ -208,6 +216,7 @@ static void train_step(struct trainer *t, const struct step_plan *p, struct step
     in.requests[REQUEST_CKPT] = signals_take_checkpoint() || ctl_ckpt;
     in.requests[REQUEST_STOP] = signals_take_stop() || ctl_stop;
     step_run(&t->engine, &in, r);
+    local_sgd_count(t, p);
 
     if (r->has_small)
         noise_update(&t->noise, r->b_small, r->g2_small, r->b_big, r->g2_big);
@@ -249,6 +258,7 @@ static void trainer_free(struct trainer *t)
     if (t->rank == 0)
         control_stop(&t->ctl);
     metrics_close(&t->metrics);
+    local_sgd_free(t);
     engine_free(&t->engine);
     dataset_free(&t->val);
     dataset_free(&t->train);
@@ -454,6 +464,8 @@ static int parse_options(struct trainer *t, int argc, char **argv, int first, st
         rc = -1;
     if (rc == 0 && train_check_optimizer(t, argc, argv, first, err, sizeof err))
         rc = -1;
+    if (rc == 0 && local_sgd_check_options(&t->cfg, argc, argv, first, err, sizeof err))
+        rc = -1;
     if (rc != 0) {
         if (t->rank == 0)
             fprintf(stderr, "ddtrain train: %s\n", err);
@@ -616,6 +628,8 @@ int train_main(int argc, char **argv, int first)
     if (t->rank == 0 && !stopped && mark_finished(t))
         exit_status = DDT_EXIT_CKPT_FAILED;
     report_memory(t);
+    if (t->rank == 0)
+        local_sgd_report(t);
     if (t->rank == 0) {
         double total = MPI_Wtime() - t->t_start;
         char dur[32];

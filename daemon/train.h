@@ -49,6 +49,9 @@ struct train_config {
     bool overlap;
     bool shard_optimizer;
     bool shared_memory;
+    int local_steps;         /* local SGD: steps between averages (0: off, data-parallel) */
+    int local_steps_after;   /* post-local SGD: data-parallel epochs before the local ones */
+    bool local_average_optimizer; /* average the optimizer state too */
     int check_every;         /* replica checksum every K steps */
     double stall_timeout;    /* seconds a wait on other ranks may last at least; 0: forever */
     bool noise_scale;

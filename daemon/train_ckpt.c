@@ -70,16 +70,17 @@ static void tensors_free(struct ckpt_tensors *ct)
     free(ct->tensors);
 }
 
-/* Views of the model's tensors and of the optimizer state (whole-arena
+/* Views of the model's tensors as w and bn_running hold them (the model's
+ * own, or local SGD's copies) and of the optimizer state (whole-arena
  * layout; opt_v NULL without a second moment). */
-static void tensors_fill(struct ckpt_tensors *ct, const struct model *m, const float *opt_m,
-                         const float *opt_v)
+static void tensors_fill(struct ckpt_tensors *ct, const struct model *m, const float *w,
+                         const float *bn_running, const float *opt_m, const float *opt_v)
 {
     const struct arena *a = &m->arena;
     int nv = a->nviews, k = 0;
     for (int v = 0; v < nv; v++) {
         const struct tensor_view *tv = &a->views[v];
-        ckpt_tensor_view(&ct->tensors[k], ct->shapes[k], tv->name, a->w + tv->off, tv->n,
+        ckpt_tensor_view(&ct->tensors[k], ct->shapes[k], tv->name, w + tv->off, tv->n,
                          (uint32_t)tv->rows, (uint32_t)tv->cols);
         ct->params[v] = &ct->tensors[k++];
     }
@@ -99,7 +100,7 @@ static void tensors_fill(struct ckpt_tensors *ct, const struct model *m, const f
         }
     }
     ct->nmoments = nm;
-    ckpt_tensor_view(&ct->tensors[k], ct->shapes[k], "bn.running", m->bn_running,
+    ckpt_tensor_view(&ct->tensors[k], ct->shapes[k], "bn.running", bn_running,
                      m->bn_running_n, (uint32_t)m->bn_running_n, 1);
     ct->bn[0] = &ct->tensors[k++];
     ckpt_tensor_view(&ct->tensors[k], ct->shapes[k], "input.mean", m->in_mean,
@@ -108,6 +109,54 @@ static void tensors_fill(struct ckpt_tensors *ct, const struct model *m, const f
     ckpt_tensor_view(&ct->tensors[k], ct->shapes[k], "input.inv_std", m->in_inv_std,
                      (size_t)m->in_dim, (uint32_t)m->in_dim, 1);
     ct->norm[1] = &ct->tensors[k++];
+}
+
+/* Local SGD: every rank's own state as RankState messages viewing lc's
+ * copies (rank 0). */
+struct rank_states {
+    Ddtrain__RankState *msgs, **ptrs;
+    struct ckpt_tensors *ct;
+};
+
+static void rank_states_free(struct rank_states *rs, int nranks)
+{
+    if (rs->ct)
+        for (int r = 0; r < nranks; r++)
+            tensors_free(&rs->ct[r]);
+    free(rs->ct);
+    free(rs->ptrs);
+    free(rs->msgs);
+}
+
+static int rank_states_build(struct rank_states *rs, const struct local_ckpt *lc,
+                             const struct model *m, int nranks)
+{
+    size_t n = m->arena.n, nb = m->bn_running_n;
+    rs->msgs = calloc((size_t)nranks, sizeof *rs->msgs);
+    rs->ptrs = calloc((size_t)nranks, sizeof *rs->ptrs);
+    rs->ct = calloc((size_t)nranks, sizeof *rs->ct);
+    if (!rs->msgs || !rs->ptrs || !rs->ct)
+        return -1;
+    for (int r = 0; r < nranks; r++) {
+        struct ckpt_tensors *ct = &rs->ct[r];
+        size_t at = (size_t)r * n;
+        if (tensors_alloc(ct, m->arena.nviews))
+            return -1;
+        tensors_fill(ct, m, lc->w + at, lc->bn + (size_t)r * nb, lc->m + at,
+                     lc->v ? lc->v + at : NULL);
+        Ddtrain__RankState init = DDTRAIN__RANK_STATE__INIT;
+        Ddtrain__RankState *s = &rs->msgs[r];
+        *s = init;
+        s->rank = (uint32_t)r;
+        s->n_params = (size_t)ct->nparams;
+        s->params = ct->params;
+        s->n_bn_running = 1;
+        s->bn_running = ct->bn;
+        s->n_optimizer = (size_t)ct->nmoments;
+        s->optimizer = ct->moments;
+        rs->ptrs[r] = s;
+    }
+    return 0;
 }
 
 static void schedule_state(const struct trainer *t, Ddtrain__ScheduleState *st)
@@ -153,23 +202,35 @@ int train_ckpt_save_as(struct trainer *t, bool best, char *err, size_t errlen)
 {
     const float *opt_m, *opt_v;
     float *m_all, *v_all;
-    if (engine_gather_optimizer_state(&t->engine, &opt_m, &opt_v, &m_all, &v_all)) {
+    struct local_ckpt lc;
+    if (engine_gather_optimizer_state(&t->engine, &opt_m, &opt_v, &m_all, &v_all) ||
+        local_sgd_ckpt_gather(t, &lc)) {
         snprintf(err, errlen, "out of memory gathering the optimizer state");
+        free(m_all);
+        free(v_all);
         return -1;
     }
-    if (t->rank != 0)
+    if (t->rank != 0) {
+        local_sgd_ckpt_free(&lc);
         return 0;
+    }
     const struct model *m = engine_model(&t->engine);
     struct ckpt_tensors ct;
+    struct rank_states rs = { 0 };
     size_t nlines = 0;
     char **lines = config_lines(&t->cfg, &nlines);
     char spec_text[2048];
     int rc = -1;
-    if (tensors_alloc(&ct, m->arena.nviews) || !lines) {
+    if (tensors_alloc(&ct, m->arena.nviews) || !lines ||
+        (lc.on && rank_states_build(&rs, &lc, m, t->nranks))) {
         snprintf(err, errlen, "out of memory building the checkpoint");
         goto out;
     }
-    tensors_fill(&ct, m, opt_m, opt_v);
+    /* in a local phase, the ordinary fields hold the means over the ranks */
+    if (lc.on)
+        tensors_fill(&ct, m, lc.avg_w, lc.avg_bn, lc.avg_m, lc.avg_v);
+    else
+        tensors_fill(&ct, m, m->arena.w, m->bn_running, opt_m, opt_v);
 
     Ddtrain__RunConfig rcfg = DDTRAIN__RUN_CONFIG__INIT;
     rcfg.n_lines = nlines;
@@ -193,6 +254,8 @@ int train_ckpt_save_as(struct trainer *t, bool best, char *err, size_t errlen)
     msg.optimizer = ct.moments;
     msg.optimizer_steps = (uint64_t)engine_optimizer_steps(&t->engine);
     msg.nranks = (uint32_t)t->nranks;
+    msg.n_rank_states = lc.on ? (size_t)t->nranks : 0;
+    msg.rank_states = rs.ptrs;
     char cerr[DDT_ERRLEN];
     if (best ? write_best(t, &msg, cerr, sizeof cerr)
              : ckpt_store_save(t->cfg.run_dir, (uint64_t)t->step, &msg, t->cfg.ckpt_keep,
@@ -207,6 +270,8 @@ out:
             free(lines[i]);
     free(lines);
     tensors_free(&ct);
+    rank_states_free(&rs, t->nranks);
+    local_sgd_ckpt_free(&lc);
     free(m_all);
     free(v_all);
     return rc;
@@ -265,6 +330,13 @@ int train_ckpt_restore(struct trainer *t, const Ddtrain__Checkpoint *msg, bool w
         (ckpt_check_model_spec(msg, &engine_model(&t->engine)->spec, err, errlen) ||
          ckpt_check_schedule(msg, &t->cfg.sched, t->cfg.seed, t->train.n, err, errlen)))
         return -1;
+    /* local SGD: this rank's own state, or at another rank count the means */
+    Ddtrain__Checkpoint view;
+    if (!weights_only && msg->n_rank_states > 0) {
+        if (local_sgd_restore_view(t, msg, &view, err, errlen))
+            return -1;
+        msg = &view;
+    }
     if (ckpt_restore_model(engine_model(&t->engine), msg, skip_head, err, errlen))
         return -1;
     if (weights_only)

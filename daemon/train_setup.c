@@ -225,7 +225,8 @@ static int spec_memory(const struct spec *s, const struct train_config *c, int m
     enum optim_kind k = c->optim.kind;
     double moments = k == OPTIM_ADAM || k == OPTIM_ADAMW || k == OPTIM_LAMB ? 2 : 1;
     em->params = 2 * params * sizeof(float);
-    em->optimizer = moments * params * sizeof(float) / (c->shard_optimizer ? nranks : 1);
+    em->optimizer = moments * params * sizeof(float) /
+                    (c->shard_optimizer && c->local_steps == 0 ? nranks : 1);
     em->reduction = 0;
     return 0;
 }
@@ -318,7 +319,9 @@ static void engine_settings_from(struct trainer *t, const struct spec *s,
     es->optim = c->optim;
     es->bucket_floats = (size_t)c->bucket_kb * 1024 / sizeof(float);
     es->overlap = c->overlap;
-    es->shard = c->shard_optimizer;
+    /* local SGD keeps every rank's own parameters and optimizer state whole */
+    es->local_sgd = c->local_steps > 0;
+    es->shard = c->shard_optimizer && !es->local_sgd;
     es->shared_memory = c->shared_memory;
     es->noise_scale = c->noise_scale;
     es->augment = c->aug;
@@ -493,6 +496,8 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
     status = init_model(t, err, errlen);
     if (status)
         return status;
+    if (local_sgd_init(t, err, errlen))
+        return 1;
     if (engine_note(&t->engine)[0] && t->rank == 0)
         log_warn("--shared-memory: %s; the ranks exchange their shards as messages instead",
                  engine_note(&t->engine));

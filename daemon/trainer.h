@@ -11,6 +11,7 @@
 #include "control.h"
 #include "dataset.h"
 #include "engine.h"
+#include "local_sgd.h"
 #include "metrics.h"
 #include "model.h"
 #include "noise.h"
@@ -30,10 +31,11 @@ struct step_plan {
     double epoch_pos;        /* epoch + fraction done, for logs */
 };
 
-/* PLAN_FAILED goes with PLAN_STOP: the run can no longer write its state
+/* PLAN_LOCAL: a local SGD step (local_sgd.h); PLAN_AVERAGE goes with it and
+ * ends a local period. PLAN_FAILED goes with PLAN_STOP: the run can no longer write its state
  * (metrics.jsonl), so every rank stops with DDT_EXIT_CKPT_FAILED. */
 enum { PLAN_STOP = 1, PLAN_EVAL = 2, PLAN_LOG = 4, PLAN_CHECK = 8, PLAN_CKPT = 16,
-       PLAN_FAILED = 32 };
+       PLAN_FAILED = 32, PLAN_LOCAL = 64, PLAN_AVERAGE = 128 };
 
 /* What a rank asks of all through a step's request slots. */
 enum { REQUEST_CKPT = 0, REQUEST_STOP = 1 };
@@ -69,6 +71,7 @@ struct trainer {
     int64_t best_step;       /* step of the evaluation that set it; 0: none yet */
     int evals_since_best;
     bool early_stopped;      /* patience ran out: checkpoint, then stop */
+    struct local_sgd local;  /* --local-steps: counters and the evaluation's backup */
 };
 
 /* ---- set-up (train_setup.c) ---- */

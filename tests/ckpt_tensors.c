@@ -149,6 +149,19 @@ int main(int argc, char **argv)
         rc = ckpt_tensors_group(argv[2], "input", m->input_norm, m->n_input_norm, &index);
     if (!rc)
         rc = ckpt_tensors_group(argv[2], "optimizer", m->optimizer, m->n_optimizer, &index);
+    /* local SGD: every rank's own copies, groups rankR.param, rankR.bn, rankR.optimizer */
+    for (size_t r = 0; !rc && r < m->n_rank_states; r++) {
+        const Ddtrain__RankState *s = m->rank_states[r];
+        char g[3][48];
+        snprintf(g[0], sizeof g[0], "rank%" PRIu32 ".param", s->rank);
+        snprintf(g[1], sizeof g[1], "rank%" PRIu32 ".bn", s->rank);
+        snprintf(g[2], sizeof g[2], "rank%" PRIu32 ".optimizer", s->rank);
+        rc = ckpt_tensors_group(argv[2], g[0], s->params, s->n_params, &index);
+        if (!rc)
+            rc = ckpt_tensors_group(argv[2], g[1], s->bn_running, s->n_bn_running, &index);
+        if (!rc)
+            rc = ckpt_tensors_group(argv[2], g[2], s->optimizer, s->n_optimizer, &index);
+    }
     ckpt_free(m);
     if (fflush(stdout) || ferror(stdout)) {
         fprintf(stderr, "ckpt_tensors: cannot write the listing: %s\n", strerror(errno));

@@ -42,6 +42,14 @@ int engine_init(struct engine *e, const struct engine_settings *s, char *err, si
         snprintf(err, errlen, "out of memory for the optimizer state");
         return -1;
     }
+    /* local SGD averages parameters, batch-norm statistics and optimizer
+     * moments, each no longer than the arena */
+    size_t most = e->model.arena.n > e->model.bn_running_n ? e->model.arena.n
+                                                           : e->model.bn_running_n;
+    if (s->local_sgd && average_init(&e->avg, s->comm, most)) {
+        snprintf(err, errlen, "out of memory for local SGD's average");
+        return -1;
+    }
     e->opt.sum_norms = comm_sum_norms;
     e->opt.sum_user = &e->comm;
     e->perm = malloc(s->train->n * sizeof *e->perm);
@@ -63,6 +71,7 @@ void engine_free(struct engine *e)
     e->perm = NULL;
     /* before the model: an arena adopted by shared memory goes with the window */
     comm_free(&e->comm);
+    average_free(&e->avg);
     optim_free(&e->opt);
     model_free(&e->model);
 }

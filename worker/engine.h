@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "augment.h"
+#include "average.h"
 #include "comm.h"
 #include "dataset.h"
 #include "model.h"
@@ -27,6 +28,8 @@ struct engine_settings {
     bool shard;                    /* reduce-scatter + sharded optimizer (ZeRO 1) */
     bool shared_memory;            /* sum the shards in shared memory on one machine */
     bool noise_scale;              /* steps may measure the gradient noise scale */
+    bool local_sgd;                /* steps may be local and average the replicas (average.h);
+                                      needs shard off: every rank keeps its own copies */
     const struct dataset *train;   /* the training set the steps sample (borrowed) */
     struct augment augment;        /* what training steps do to their images */
     MPI_Comm comm;                 /* the ranks that train together */
@@ -46,6 +49,7 @@ struct engine {
     struct model model;
     struct optim opt;
     struct grad_comm comm;
+    struct average avg;            /* local SGD's average (settings' local_sgd), else zeroed */
     const struct dataset *train;
     struct augment augment;        /* the settings' */
     uint32_t *perm;                /* (train->n) the permutation of epoch perm_epoch */

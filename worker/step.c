@@ -44,6 +44,21 @@ static void step_noise_norms(struct engine *e, int B, int count, bool measure,
     }
 }
 
+/* A local step's statistics (loss, counts, requests) summed over ranks: a
+ * blocking allreduce, the same order every step, under the watchdog. */
+static void step_sum_stats(struct engine *e)
+{
+    struct grad_comm *c = &e->comm;
+    c->wait_seconds = 0;
+    if (e->nranks == 1)
+        return;
+    double t0 = MPI_Wtime();
+    comm_guard_enter(&c->watch, "the allreduce of a local step's statistics");
+    MPI_Allreduce(MPI_IN_PLACE, c->stats, STAT_N, MPI_DOUBLE, MPI_SUM, c->comm);
+    comm_guard_leave(&c->watch);
+    c->wait_seconds = MPI_Wtime() - t0;
+}
+
 void step_run(struct engine *e, const struct step_input *in, struct step_result *out)
 {
     struct model *m = &e->model;
@@ -61,26 +76,39 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
                                 .epoch = (uint64_t)in->epoch };
     int correct;
     double loss = model_batch_loss_augmented(m, e->train, idx, count, &ctx, &aug, &correct);
-    /* the noise scale needs two extra reads of the gradients: not every step */
-    bool measure = in->measure_noise;
-    comm_begin(c, measure && e->nranks > 1);
+    /* the noise scale needs two extra reads of the gradients: not every
+     * step; a local step has no summed gradient to measure it against */
+    bool measure = in->measure_noise && !in->local;
+    if (!in->local)
+        comm_begin(c, measure && e->nranks > 1);
     m->measure_halves = measure && e->nranks == 1 && count >= 2;
-    model_backward(m, m->labels, count, comm_grad_ready, c);
+    model_backward(m, m->labels, count, in->local ? NULL : comm_grad_ready, c);
     c->stats[STAT_LOSS] = loss;
     c->stats[STAT_CORRECT] = correct;
     c->stats[STAT_COUNT] = count;
     /* a request seen by any rank reaches every rank */
     for (int k = 0; k < STEP_REQUESTS; k++)
         c->stats[STAT_REQUEST + k] = in->requests[k];
-    comm_finish(c);
+    if (in->local)
+        step_sum_stats(e);
+    else
+        comm_finish(c);
     model_update_running(m);
     /* the norm of the summed gradient is the same on every rank (sharded:
-     * the shards' sums are allreduced), so every replica clips alike */
+     * the shards' sums are allreduced), so every replica clips alike; a
+     * local step (never sharded) clips its own rank's mean gradient */
+    int scale_by = in->local ? count : B;
     float grad_scale = in->clip_norm > 0
-                           ? optim_clip_grad_scale(comm_summed_grad_sq(c), B, in->clip_norm)
-                           : 1.0f / (float)B;
+                           ? optim_clip_grad_scale(comm_summed_grad_sq(c), scale_by, in->clip_norm)
+                           : 1.0f / (float)scale_by;
     optim_step(&e->opt, &m->arena, (float)in->lr, (float)in->momentum, grad_scale);
-    comm_gather_params(c);
+    if (!in->local) {
+        comm_gather_params(c);
+    } else if (in->average) {
+        double ta = MPI_Wtime();
+        average_replicas(e, in->average_optimizer);
+        c->wait_seconds += MPI_Wtime() - ta;
+    }
 
     step_noise_norms(e, B, count, measure, out);
     out->loss_sum = c->stats[STAT_LOSS];

@@ -23,6 +23,11 @@ struct step_input {
     uint64_t seed;
     bool measure_noise;      /* measure the norms the noise scale needs */
     double clip_norm;        /* clip the mean gradient's global norm to this (0: off) */
+    /* local SGD (engine built with local_sgd): the rank steps on its own
+     * slice's mean gradient, nothing summed but the statistics; average:
+     * then the replicas are averaged (average_replicas), with their
+     * optimizer state when average_optimizer */
+    bool local, average, average_optimizer;
     int requests[STEP_REQUESTS];
 };
 
@@ -41,7 +46,10 @@ struct step_result {
 /* Takes this rank's slice of the plan's global batch, forwards, backward with
  * each bucket's reduction started when it is ready, finishes the reduction,
  * moves the running statistics, steps the optimizer and exchanges the
- * parameters. Collective; allocates nothing. */
+ * parameters. A local step sums only the statistics, moves the running
+ * statistics from the rank's own batch, steps on the rank's own gradient
+ * and, at the end of a local period, averages the replicas. Collective;
+ * allocates nothing. */
 void step_run(struct engine *e, const struct step_input *in, struct step_result *out);
 
 #endif
