@@ -90,6 +90,29 @@ static void tensors_json(const char *group, Ddtrain__Tensor *const *ts, size_t n
     }
 }
 
+/* Local SGD's rank states: every rank's own tensors, as groups rankR.param,
+ * rankR.bn and rankR.optimizer (json: into the tensors array, *first as
+ * tensors_json keeps it). */
+static void rank_states_print(const Ddtrain__Checkpoint *m, bool json, bool *first)
+{
+    for (size_t r = 0; r < m->n_rank_states; r++) {
+        const Ddtrain__RankState *s = m->rank_states[r];
+        char g[3][32];
+        snprintf(g[0], sizeof g[0], "rank%u.param", s->rank);
+        snprintf(g[1], sizeof g[1], "rank%u.bn", s->rank);
+        snprintf(g[2], sizeof g[2], "rank%u.optimizer", s->rank);
+        if (json) {
+            tensors_json(g[0], s->params, s->n_params, first);
+            tensors_json(g[1], s->bn_running, s->n_bn_running, first);
+            tensors_json(g[2], s->optimizer, s->n_optimizer, first);
+        } else {
+            tensors_text(g[0], s->params, s->n_params);
+            tensors_text(g[1], s->bn_running, s->n_bn_running);
+            tensors_text(g[2], s->optimizer, s->n_optimizer);
+        }
+    }
+}
+
 static void print_json(const char *path, const Ddtrain__Checkpoint *m,
                        const Ddtrain__ScheduleState *s, bool show_config)
 {
@@ -109,6 +132,7 @@ static void print_json(const char *path, const Ddtrain__Checkpoint *m,
     tensors_json("bn", m->bn_running, m->n_bn_running, &firstt);
     tensors_json("input", m->input_norm, m->n_input_norm, &firstt);
     tensors_json("optimizer", m->optimizer, m->n_optimizer, &firstt);
+    rank_states_print(m, true, &firstt);
     printf("]");
     /* inside the object: lines after it would make the output invalid JSON */
     if (show_config) {
@@ -168,6 +192,7 @@ int inspect_main(int argc, char **argv, int first)
         tensors_text("bn", m->bn_running, m->n_bn_running);
         tensors_text("input", m->input_norm, m->n_input_norm);
         tensors_text("optimizer", m->optimizer, m->n_optimizer);
+        rank_states_print(m, false, NULL);
         if (c.show_config && m->config)
             for (size_t i = 0; i < m->config->n_lines; i++)
                 printf("%s\n", m->config->lines[i]);
