@@ -141,6 +141,8 @@ const struct option_def train_options[] = {
       "clip the mean gradient (after the reduction, over every parameter) to this global norm, as PyTorch's clip_grad_norm_; the logged grad_norm is before clipping (0: off)" },
     { "label-smoothing", OPT_DOUBLE, F(label_smoothing), 0, 0.99, "0", NULL, OPTF_MATH,
       "train on targets (1 - S) onehot + S / classes; the training loss is the smoothed one, evaluations report the plain cross-entropy (0: off)" },
+    { "accumulate", OPT_INT, F(accumulate), 1, 65536, "1", NULL, OPTF_MATH,
+      "gradient accumulation: each rank's slice of the global batch goes forward and backward as K equal micro-batches, one at a time (activations for one), before one update; batch norm normalises each micro-batch (or --bn-group groups inside it), so the result equals --bn-group slice/K without it, bit for bit" },
     { "seed", OPT_U64, F(seed), 0, 1.8e19, "1", NULL, OPTF_MATH, "random seed" },
     { "eval-every", OPT_INT, F(eval_every), 0, 100000, "1", NULL, 0,
       "evaluate every N epochs (0: only at the end)" },

@@ -19,7 +19,8 @@
 /* What the engine is built from: plain values, nothing of the caller's. */
 struct engine_settings {
     const struct spec *spec;
-    int max_slice;                 /* most samples a rank forwards at once */
+    int max_slice;                 /* most samples a rank forwards at once (a micro-batch) */
+    int accumulate;                /* micro-batches per step (gradient accumulation; 1: none) */
     struct model_options model;
     struct optim_config optim;
     size_t bucket_floats;          /* gradient reduction bucket size */
@@ -48,6 +49,7 @@ struct engine {
     struct grad_comm comm;
     const struct dataset *train;
     struct augment augment;        /* the settings' */
+    int accumulate;                /* the settings' (at least 1) */
     uint32_t *perm;                /* (train->n) the permutation of epoch perm_epoch */
     int64_t perm_epoch;
 };
