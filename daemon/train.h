@@ -43,6 +43,7 @@ struct train_config {
     double clip_norm;        /* global-norm clipping of the mean gradient (0: off) */
     double label_smoothing;  /* cross-entropy target smoothing (0: off) */
     int accumulate;          /* micro-batches per optimizer step (1: none) */
+    int init;                /* --init: enum model_init (he, lecun, torch) */
     int eval_every;          /* epochs */
     int log_every;           /* steps */
     int threads;             /* OpenBLAS threads per rank */

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "model_init.h"
 #include "optim.h"
 #include "schedule.h"
 #include "train.h"
@@ -20,6 +21,9 @@ _Static_assert(sizeof(enum dataset_label) == sizeof(int), "enum dataset_label is
 
 static const struct enum_name watched[] = {
     { "loss", EARLY_STOP_LOSS }, { "accuracy", EARLY_STOP_ACCURACY }, { NULL, 0 },
+};
+static const struct enum_name inits[] = {
+    { "he", INIT_HE }, { "lecun", INIT_LECUN }, { "torch", INIT_TORCH }, { NULL, 0 },
 };
 static const struct enum_name labels[] = {
     { "fine", LABEL_FINE }, { "coarse", LABEL_COARSE }, { NULL, 0 },
@@ -69,6 +73,8 @@ const struct option_def train_options[] = {
       "batch norm after every hidden layer of an MLP spec" },
     { "dropout", OPT_DOUBLE, F(dropout), 0, 0.99, "0", NULL, OPTF_MATH,
       "dropout after every hidden ReLU of an MLP spec" },
+    { "init", OPT_ENUM, F(init), 0, 0, "he", inits, OPTF_MATH,
+      "initial weights (drawn from --seed): he = normal, std sqrt(2/fan_in) before a ReLU and sqrt(1/fan_in) for the output layer, biases 0; lecun = normal, std 1/sqrt(fan_in), biases 0; torch = PyTorch's Linear/Conv2d default, weights and biases uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)]; fan_in = inputs of a fc, in_channels x k x k of a conv; batch norm gamma 1, beta 0 in all" },
     { "bn-group", OPT_INT, F(model_opts.bn_group), 0, BIG, "0", NULL, OPTF_MATH,
       "ghost batch norm: statistics over groups of G samples of a rank's slice (0: the slice)" },
     { "bn-momentum", OPT_DOUBLE, F(model_opts.bn_momentum), 0, 1, "0.1", NULL,

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "memory.h"
 #include "models.h"
+#include "model_init.h"
 #include "onnx_import.h"
 #include "spec.h"
 #include "stall.h"
@@ -367,7 +368,7 @@ static int init_model(struct trainer *t, char *err, size_t errlen)
                  c->freeze_layers, layers, layers - 1);
         return 2;
     }
-    model_init_params(m, c->seed);
+    model_init_params_as(m, c->seed, (enum model_init)c->init);
     m->label_smoothing = (float)c->label_smoothing;
     /* an image's channels are normalised as wholes (any pixel of a channel
      * may land anywhere after a crop or a convolution); an MLP's features
