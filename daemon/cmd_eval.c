@@ -11,6 +11,7 @@
 #include "ckpt_model.h"
 #include "commands.h"
 #include "config.h"
+#include "eval_classes.h"
 #include "evaluate.h"
 #include "fsutil.h"
 #include "metrics.h"
@@ -19,6 +20,7 @@ struct eval_config {
     char data[CONFIG_STRLEN];
     int train_samples, test_samples, batch_size;
     bool json;
+    bool per_class;
     char predictions[CONFIG_STRLEN];
 };
 
@@ -33,6 +35,8 @@ const struct option_def eval_options[] = {
       "samples per forward pass on each rank" },
     { "json", OPT_BOOL, offsetof(struct eval_config, json), 0, 0, "false", NULL, 0,
       "print one JSON object" },
+    { "per-class", OPT_BOOL, offsetof(struct eval_config, per_class), 0, 0, "false", NULL, 0,
+      "also each class's accuracy and the confusion matrix of the test samples (rows: the true label, columns: the prediction); with --json as per_class and confusion" },
     { "predictions", OPT_STRING, offsetof(struct eval_config, predictions), 0, 0, "", NULL, 0,
       "write FILE: a CSV row per test sample, in order (index,label,prediction,logit0..,prob0..)" },
     { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL },
@@ -130,9 +134,20 @@ int eval_main(int argc, char **argv, int first)
     if (cm.val.n > 0)
         evaluate_split(&cm.model, &cm.val, cm.val.n, MPI_COMM_WORLD, &val, &vaa);
     evaluate_split(&cm.model, &cm.test, ntest, MPI_COMM_WORLD, &tel, &tea);
+    int K = cm.model.classes;
+    long long *confusion = NULL;
+    if (c.per_class) {
+        if (eval_confusion(&cm.model, &cm.test, ntest, MPI_COMM_WORLD, &confusion)) {
+            if (rank == 0)
+                fprintf(stderr, "ddtrain eval: --per-class: out of memory for %d classes\n", K);
+            ckpt_model_free(&cm);
+            return 1;
+        }
+    }
     if (rank == 0 && c.predictions[0] &&
         write_predictions(&cm.model, &cm.test, ntest, c.predictions, err, sizeof err)) {
         fprintf(stderr, "ddtrain eval: %s\n", err);
+        free(confusion);
         ckpt_model_free(&cm);
         return 1;
     }
@@ -153,6 +168,8 @@ int eval_main(int argc, char **argv, int first)
             metrics_json_number(stdout, tel);
             printf(",\"test_accuracy\":");
             metrics_json_number(stdout, tea);
+            if (confusion)
+                eval_json_confusion(stdout, confusion, K);
             printf("}\n");
         } else {
             printf("checkpoint %s\ntrain loss %.6f accuracy %.4f (%zu samples)\n", pos[0], trl,
@@ -160,8 +177,11 @@ int eval_main(int argc, char **argv, int first)
             if (cm.val.n > 0)
                 printf("val   loss %.6f accuracy %.4f (%zu samples)\n", val, vaa, cm.val.n);
             printf("test  loss %.6f accuracy %.4f (%zu samples)\n", tel, tea, ntest);
+            if (confusion)
+                eval_print_confusion(stdout, confusion, K);
         }
     }
+    free(confusion);
     ckpt_model_free(&cm);
     return 0;
 }

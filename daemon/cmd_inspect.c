@@ -113,6 +113,18 @@ static void rank_states_print(const Ddtrain__Checkpoint *m, bool json, bool *fir
     }
 }
 
+/* The run's --init from the checkpoint's configuration; a checkpoint
+ * written before the option existed was initialised as he. */
+static const char *ckpt_init_name(const Ddtrain__Checkpoint *m)
+{
+    static char name[16];
+    snprintf(name, sizeof name, "he");
+    for (size_t i = 0; m->config && i < m->config->n_lines; i++)
+        if (sscanf(m->config->lines[i], "init = %15s", name) == 1)
+            break;
+    return name;
+}
+
 static void print_json(const char *path, const Ddtrain__Checkpoint *m,
                        const Ddtrain__ScheduleState *s, bool show_config)
 {
@@ -121,6 +133,8 @@ static void print_json(const char *path, const Ddtrain__Checkpoint *m,
     printf(",\"file_version\":%d,\"format_version\":%u,\"model_spec\":", CKPT_FILE_VERSION,
            m->format_version);
     json_string(m->model_spec);
+    printf(",\"init\":");
+    json_string(ckpt_init_name(m));
     printf(",\"nranks\":%u,\"optimizer_steps\":%llu,\"schedule\":{\"step\":%llu,\"epoch\":%llu,"
            "\"batch_in_epoch\":%llu,\"seed\":%llu,\"global_batch\":%u,\"wall_seconds\":%.3f},"
            "\"tensors\":[",
@@ -183,11 +197,12 @@ int inspect_main(int argc, char **argv, int first)
     } else {
         printf("checkpoint %s\n  file format %d, message version %u, written by %u rank%s\n"
                "  model %s\n  step %llu, epoch %llu, batch %llu of the epoch, seed %llu, global batch %u\n"
-               "  optimizer steps %llu, training time %.1f s\n",
+               "  optimizer steps %llu, training time %.1f s, initialisation %s\n",
                pos[0], CKPT_FILE_VERSION, m->format_version, m->nranks, m->nranks == 1 ? "" : "s",
                m->model_spec, (unsigned long long)s->step, (unsigned long long)s->epoch,
                (unsigned long long)s->batch_in_epoch, (unsigned long long)s->seed,
-               s->global_batch, (unsigned long long)m->optimizer_steps, s->wall_seconds);
+               s->global_batch, (unsigned long long)m->optimizer_steps, s->wall_seconds,
+               ckpt_init_name(m));
         tensors_text("param", m->params, m->n_params);
         tensors_text("bn", m->bn_running, m->n_bn_running);
         tensors_text("input", m->input_norm, m->n_input_norm);

@@ -42,6 +42,8 @@ struct train_config {
     uint64_t seed;
     double clip_norm;        /* global-norm clipping of the mean gradient (0: off) */
     double label_smoothing;  /* cross-entropy target smoothing (0: off) */
+    int accumulate;          /* micro-batches per optimizer step (1: none) */
+    int init;                /* --init: enum model_init (he, lecun, torch) */
     int eval_every;          /* epochs */
     int log_every;           /* steps */
     int threads;             /* OpenBLAS threads per rank */

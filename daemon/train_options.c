@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "model_init.h"
 #include "optim.h"
 #include "schedule.h"
 #include "train.h"
@@ -20,6 +21,9 @@ _Static_assert(sizeof(enum dataset_label) == sizeof(int), "enum dataset_label is
 
 static const struct enum_name watched[] = {
     { "loss", EARLY_STOP_LOSS }, { "accuracy", EARLY_STOP_ACCURACY }, { NULL, 0 },
+};
+static const struct enum_name inits[] = {
+    { "he", INIT_HE }, { "lecun", INIT_LECUN }, { "torch", INIT_TORCH }, { NULL, 0 },
 };
 static const struct enum_name labels[] = {
     { "fine", LABEL_FINE }, { "coarse", LABEL_COARSE }, { NULL, 0 },
@@ -69,6 +73,8 @@ const struct option_def train_options[] = {
       "batch norm after every hidden layer of an MLP spec" },
     { "dropout", OPT_DOUBLE, F(dropout), 0, 0.99, "0", NULL, OPTF_MATH,
       "dropout after every hidden ReLU of an MLP spec" },
+    { "init", OPT_ENUM, F(init), 0, 0, "he", inits, OPTF_MATH,
+      "initial weights (drawn from --seed): he = normal, std sqrt(2/fan_in) before a ReLU and sqrt(1/fan_in) for the output layer, biases 0; lecun = normal, std 1/sqrt(fan_in), biases 0; torch = PyTorch's Linear/Conv2d default, weights and biases uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)]; fan_in = inputs of a fc, in_channels x k x k of a conv; batch norm gamma 1, beta 0 in all" },
     { "bn-group", OPT_INT, F(model_opts.bn_group), 0, BIG, "0", NULL, OPTF_MATH,
       "ghost batch norm: statistics over groups of G samples of a rank's slice (0: the slice)" },
     { "bn-momentum", OPT_DOUBLE, F(model_opts.bn_momentum), 0, 1, "0.1", NULL,
@@ -141,6 +147,8 @@ const struct option_def train_options[] = {
       "clip the mean gradient (after the reduction, over every parameter) to this global norm, as PyTorch's clip_grad_norm_; the logged grad_norm is before clipping (0: off)" },
     { "label-smoothing", OPT_DOUBLE, F(label_smoothing), 0, 0.99, "0", NULL, OPTF_MATH,
       "train on targets (1 - S) onehot + S / classes; the training loss is the smoothed one, evaluations report the plain cross-entropy (0: off)" },
+    { "accumulate", OPT_INT, F(accumulate), 1, 65536, "1", NULL, OPTF_MATH,
+      "gradient accumulation: each rank's slice of the global batch goes forward and backward as K equal micro-batches, one at a time (activations for one), before one update; batch norm normalises each micro-batch (or --bn-group groups inside it), so the result equals --bn-group slice/K without it, bit for bit" },
     { "seed", OPT_U64, F(seed), 0, 1.8e19, "1", NULL, OPTF_MATH, "random seed" },
     { "eval-every", OPT_INT, F(eval_every), 0, 100000, "1", NULL, 0,
       "evaluate every N epochs (0: only at the end)" },

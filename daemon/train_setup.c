@@ -13,6 +13,7 @@
 #include "log.h"
 #include "memory.h"
 #include "models.h"
+#include "model_init.h"
 #include "onnx_import.h"
 #include "spec.h"
 #include "stall.h"
@@ -239,7 +240,7 @@ static int check_memory(const struct trainer *t, const struct spec *s, double av
     if (avail <= 0)
         return 0;
     struct engine_memory em;
-    int max_slice = (max_global_batch(&t->cfg.sched) + t->nranks - 1) / t->nranks;
+    int max_slice = train_micro_batch_max(t);
     if (spec_memory(s, &t->cfg, max_slice, t->nranks, &em, err, errlen))
         return -1;
     const double mib = 1024.0 * 1024.0;
@@ -314,7 +315,8 @@ static void engine_settings_from(struct trainer *t, const struct spec *s,
     const struct train_config *c = &t->cfg;
     memset(es, 0, sizeof *es);
     es->spec = s;
-    es->max_slice = (max_global_batch(&t->cfg.sched) + t->nranks - 1) / t->nranks;
+    es->max_slice = train_micro_batch_max(t);
+    es->accumulate = c->accumulate;
     es->model = c->model_opts;
     es->optim = c->optim;
     es->bucket_floats = (size_t)c->bucket_kb * 1024 / sizeof(float);
@@ -369,7 +371,7 @@ static int init_model(struct trainer *t, char *err, size_t errlen)
                  c->freeze_layers, layers, layers - 1);
         return 2;
     }
-    model_init_params(m, c->seed);
+    model_init_params_as(m, c->seed, (enum model_init)c->init);
     m->label_smoothing = (float)c->label_smoothing;
     /* an image's channels are normalised as wholes (any pixel of a channel
      * may land anywhere after a crop or a convolution); an MLP's features
@@ -476,7 +478,10 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
     int local_ranks;
     bool first;
     double avail = machine_memory(&local_ranks, &first);
-    int status = load_data(t, s, err, errlen) || check_batches(t, err, errlen) ? 2 : 0;
+    int status = load_data(t, s, err, errlen) || check_batches(t, err, errlen) ||
+                         train_check_accumulate(t, err, errlen)
+                     ? 2
+                     : 0;
     if (status == 0 && check_memory(t, s, avail, local_ranks, err, errlen)) {
         status = 2;
         if (!first)

@@ -86,6 +86,19 @@ int train_check_optimizer(const struct trainer *t, int argc, char **argv, int fi
 /* The schedule from the options; fills err and returns -1 when invalid. */
 int train_build_schedule(struct trainer *t, char *err, size_t errlen);
 
+/* ---- gradient accumulation (train_accum.c) ---- */
+
+/* --accumulate K against the schedule's global batches and the rank count:
+ * K must split every rank's slice of each into equal micro-batches, and a
+ * --bn-group must fit in one. Returns 0 or -1 with err (what is allowed). */
+int train_check_accumulate(const struct trainer *t, char *err, size_t errlen);
+
+/* The most samples a rank forwards at once: a slice, or its micro-batch. */
+int train_micro_batch_max(const struct trainer *t);
+
+/* Rank 0, with --accumulate: what a step does, on stderr. */
+void train_log_accumulate(const struct trainer *t);
+
 /* Bytes of both data splits as this rank holds them. */
 size_t train_data_bytes(const struct trainer *t);
 

@@ -11,7 +11,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/ddtrain-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 run="$src/launch/ddtrain-run"
 export DDTRAIN="$build/ddtrain"
-sections=${BENCH_SECTIONS:-1 2 3 4 5}
+sections=${BENCH_SECTIONS:-1 2 3 4 5 6}
 want() { case " $sections " in *" $1 "*) return 0 ;; esac; return 1; }
 # on a shared machine every figure below depends on what else runs
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
@@ -177,4 +177,23 @@ else
     echo "memory, $name, N = 2, batch 256: $(cat "$work/mem_$name")"
   done
 fi
+fi
+
+if want 6; then
+echo "== 6. gradient accumulation: peak RSS per rank, MLP 784-1024-1024-10 + BN, N = 2"
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  echo "(skipped: dataset-fashion-mnist is not installed)"
+else
+  echo "(--accumulate K holds activations for one micro-batch of B / 2 / K samples;"
+  echo " --bn-group B / 6 without it gives the same bits and holds them for B / 2)"
+  printf '%6s %-28s %14s %12s %12s\n' batch options "peak RSS MiB" "activations" samples/s
+  b=${BENCH_ACC_BATCH:-6000}
+  for opts in "--bn-group $((b / 6))" "--accumulate 3"; do
+    r=$(throughput 2 $b 6 $opts)
+    rss=$(echo "${r#*|}" | sed -n 's/.*peak RSS \([0-9.]*\) MiB.*/\1/p')
+    act=$(echo "${r#*|}" | sed -n 's/.*activations \([0-9.]*\);.*/\1/p')
+    printf '%6d %-28s %14s %12s %12.0f\n' $b "$opts" "$rss" "$act MiB" "${r%% *}"
+  done
+fi
+echo
 fi

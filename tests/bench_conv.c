@@ -76,7 +76,7 @@ static void run(struct bufs *x, enum what what)
         return;
     case CONV_BWD:
         conv_backward(x->first ? NULL : x->din, x->dw, x->db, x->col, x->dout, x->in, x->w, BATCH,
-                      g);
+                      g, 0);
         return;
     case GEMM_FWD:
         for (int n = 0; n < BATCH; n++)

@@ -135,7 +135,7 @@ START_TEST(test_conv_forward_and_gradients)
     tu_set_all(f.dw, f.nw, NAN);
     tu_set_all(f.db, (size_t)g.oc, NAN);
     conv_forward(f.out, f.col, f.in, f.w, bias ? f.b : NULL, B, &g);
-    conv_backward(f.din, f.dw, bias ? f.db : NULL, f.col, f.R, f.in, f.w, B, &g);
+    conv_backward(f.din, f.dw, bias ? f.db : NULL, f.col, f.R, f.in, f.w, B, &g, 0);
 
     struct conv_ref r = { tu_to_double(f.in, f.nin), tu_to_double(f.w, f.nw), tu_to_double(f.b, (size_t)g.oc),
                           tu_to_double(f.R, f.nout), tu_dalloc(f.nout), B, bias, g };
@@ -152,15 +152,15 @@ START_TEST(test_conv_forward_and_gradients)
      * and twice over they are overwritten, not added to */
     float *dw2 = tu_falloc(f.nw), *db2 = tu_falloc((size_t)g.oc);
     tu_set_all(dw2, f.nw, NAN);
-    conv_backward(NULL, dw2, db2, f.col, f.R, f.in, f.w, B, &g);
-    conv_backward(NULL, dw2, db2, f.col, f.R, f.in, f.w, B, &g);
+    conv_backward(NULL, dw2, db2, f.col, f.R, f.in, f.w, B, &g, 0);
+    conv_backward(NULL, dw2, db2, f.col, f.R, f.in, f.w, B, &g, 0);
     for (size_t k = 0; k < f.nw; k++)
         ck_assert_float_eq_tol(dw2[k], f.dw[k], 1e-5);
     if (bias)
         for (int k = 0; k < g.oc; k++)
             ck_assert_float_eq_tol(db2[k], f.db[k], 1e-5);
     /* no sample: zero gradients */
-    conv_backward(NULL, dw2, db2, f.col, f.R, f.in, f.w, 0, &g);
+    conv_backward(NULL, dw2, db2, f.col, f.R, f.in, f.w, 0, &g, 0);
     for (size_t k = 0; k < f.nw; k++)
         ck_assert_float_eq(dw2[k], 0.0f);
     for (int k = 0; k < g.oc; k++)

@@ -209,7 +209,7 @@ START_TEST(test_bn_train_gradients)
     tu_set_all(din, BB * BC, NAN);
     tu_set_all(dg, BC, base);
     tu_set_all(db, BC, base);
-    bn_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, BB, BC, G, BN_EPS);
+    bn_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, BB, BC, G, BN_EPS, 0, 1);
     bn_backward(din, dg, db, scratch, R, xhat, rstd, g, BB, BC, G, accumulate);
 
     double rout[BB * BC], rbm[BC], rbv[BC];
@@ -253,7 +253,7 @@ START_TEST(test_bn_ghost_groups_normalise_separately)
     ck_assert_int_eq(bn_group_count(BB, -1), 1);
     ck_assert_int_eq(bn_group_count(BB, BB), 1);
     ck_assert_int_eq(bn_group_count(BB, 64), 1);
-    bn_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, BB, BC, 5, 0.0f);
+    bn_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, BB, BC, 5, 0.0f, 0, 1);
     for (int grp = 0; grp < 2; grp++) {
         for (int c = 0; c < BC; c++) {
             double m = 0, v = 0;
@@ -298,7 +298,7 @@ START_TEST(test_bn_stats_accuracy)
         in[i] += 1e4f + 100.0f * (float)(i % C);
     tu_set_all(g, C, 1);
     tu_set_all(b, C, 0);
-    bn_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, B, C, 0, 0.0f);
+    bn_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, B, C, 0, 0.0f, 0, 1);
     for (int c = 0; c < C; c++) {
         double m = 0, v = 0, xm = 0, xv = 0;
         for (int i = 0; i < B; i++)
@@ -503,8 +503,8 @@ START_TEST(test_bn_spatial_train_gradients)
     tu_set_all(dg, SC, NAN);
     tu_set_all(db, SC, NAN);
     tu_set_all(out, SN, NAN);
-    bn_spatial_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, SB, SC, SHW, G, BN_EPS);
-    bn_spatial_backward(din, dg, db, scratch, R, xhat, rstd, g, SB, SC, SHW, G);
+    bn_spatial_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, SB, SC, SHW, G, BN_EPS, 0, 1);
+    bn_spatial_backward(din, dg, db, scratch, R, xhat, rstd, g, SB, SC, SHW, G, 0);
 
     double rout[SN], rbm[SC], rbv[SC];
     struct bns_ref r = { tu_to_double(in, SN), tu_to_double(g, SC), tu_to_double(b, SC), tu_to_double(R, SN),
@@ -520,7 +520,7 @@ START_TEST(test_bn_spatial_train_gradients)
 
     /* no input gradient wanted: the parameters' are the same bits */
     float dg2[SC], db2[SC];
-    bn_spatial_backward(NULL, dg2, db2, scratch, R, xhat, rstd, g, SB, SC, SHW, G);
+    bn_spatial_backward(NULL, dg2, db2, scratch, R, xhat, rstd, g, SB, SC, SHW, G, 0);
     ck_assert(memcmp(dg, dg2, sizeof dg) == 0 && memcmp(db, db2, sizeof db) == 0);
     /* the first rows' share of the parameter gradients, as half_norms takes
      * it: all rows give the whole gradient when there is one group */
@@ -594,10 +594,10 @@ START_TEST(test_bn_spatial_plane_of_one)
     for (int c = 0; c < C; c++)
         rv[c] = 0.5f + (float)c;
     for (int G = 0; G <= 4; G += 4) {
-        bn_forward_train(o1, x1, m1, r1, bm1, bv1, in, g, b, B, C, G, BN_EPS);
-        bn_spatial_forward_train(o2, x2, m2, r2, bm2, bv2, in, g, b, B, C, 1, G, BN_EPS);
+        bn_forward_train(o1, x1, m1, r1, bm1, bv1, in, g, b, B, C, G, BN_EPS, 0, 1);
+        bn_spatial_forward_train(o2, x2, m2, r2, bm2, bv2, in, g, b, B, C, 1, G, BN_EPS, 0, 1);
         bn_backward(d1, dg1, db1, s, R, x1, r1, g, B, C, G, 0);
-        bn_spatial_backward(d2, dg2, db2, s, R, x2, r2, g, B, C, 1, G);
+        bn_spatial_backward(d2, dg2, db2, s, R, x2, r2, g, B, C, 1, G, 0);
         for (int k = 0; k < B * C; k++) {
             ck_assert_float_eq_tol(o1[k], o2[k], 1e-5);
             ck_assert_float_eq_tol(d1[k], d2[k], 1e-5);
@@ -642,14 +642,14 @@ START_TEST(test_bn_spatial_split_invariance)
         pdb[2][C];
     fill_planes(in, B, C, HW, 69);
     fill(R, N, 70, 1);
-    bn_spatial_forward_train(out, xh, mean, rstd, bm, bv, in, g, b, B, C, HW, G, BN_EPS);
-    bn_spatial_backward(din, dg, db, s, R, xh, rstd, g, B, C, HW, G);
+    bn_spatial_forward_train(out, xh, mean, rstd, bm, bv, in, g, b, B, C, HW, G, BN_EPS, 0, 1);
+    bn_spatial_backward(din, dg, db, s, R, xh, rstd, g, B, C, HW, G, 0);
     for (int part = 0; part < 2; part++) {
         int at = part * H;
         bn_spatial_forward_train(pout + at, pxh + at, pm, pr, pbm[part], pbv[part], in + at, g, b,
-                                 B / 2, C, HW, G, BN_EPS);
+                                 B / 2, C, HW, G, BN_EPS, 0, 1);
         bn_spatial_backward(pdin + at, pdg[part], pdb[part], s, R + at, pxh + at, pr, g, B / 2, C,
-                            HW, G);
+                            HW, G, 0);
     }
     ck_assert(memcmp(out, pout, sizeof out) == 0);
     ck_assert(memcmp(xh, pxh, sizeof xh) == 0);
@@ -676,7 +676,7 @@ START_TEST(test_bn_spatial_stats_accuracy)
         in[k] += 1e4f + 100.0f * (float)(k / HW % C);
     tu_set_all(g, C, 1);
     tu_set_all(b, C, 0);
-    bn_spatial_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, B, C, HW, 0, 0.0f);
+    bn_spatial_forward_train(out, xhat, mean, rstd, bm, bv, in, g, b, B, C, HW, 0, 0.0f, 0, 1);
     for (int c = 0; c < C; c++) {
         double m = 0, v = 0, xm = 0, xv = 0;
         int n = B * HW;

@@ -6,6 +6,7 @@
 
 #include "check_util.h"
 #include "model.h"
+#include "model_init.h"
 #include "suites.h"
 
 /* Central differences of the summed loss against the analytic gradient, for
@@ -196,6 +197,68 @@ START_TEST(test_half_norms)
 }
 END_TEST
 
+/* The sample std of view v, its largest |value|, and its mean. */
+static void view_stats(const struct model *m, int v, double *sd, double *most, double *mean)
+{
+    const struct tensor_view *tv = &m->arena.views[v];
+    const float *w = arena_w(&m->arena, v);
+    double s = 0, s2 = 0;
+    *most = 0;
+    for (size_t k = 0; k < tv->n; k++) {
+        s += w[k];
+        s2 += (double)w[k] * w[k];
+        *most = fabs(w[k]) > *most ? fabs(w[k]) : *most;
+    }
+    *mean = s / (double)tv->n;
+    *sd = sqrt(s2 / (double)tv->n - *mean * *mean);
+}
+
+/* --init against its formulas, view by view: std 1/sqrt(fan_in) for lecun;
+ * for torch every value within the bound 1/sqrt(fan_in), the largest near
+ * it, and std bound/sqrt(3) (a uniform's). The sample std of n draws is off
+ * by about 1/sqrt(2n) relative (1.7% for the 1728 weights of the conv, less
+ * for the others): tolerances are 4 of those plus 1%, biases (64 values and
+ * up) checked against the bound and a loose 25% on their std. he is
+ * model_init_params bit for bit; batch norm stays gamma 1, beta 0. */
+START_TEST(test_init_kinds)
+{
+    const char *spec = "in:3x12x12,conv:64k3p1,bn,relu,fc:256,relu,fc:10";
+    struct model m, ref;
+    tu_build(&m, spec, 2, 0);
+    tu_build(&ref, spec, 2, 0);
+    model_init_params(&ref, 9);
+    model_init_params_as(&m, 9, INIT_HE);
+    ck_assert(memcmp(m.arena.w, ref.arena.w, m.arena.n * sizeof(float)) == 0);
+    for (int how = INIT_LECUN; how <= INIT_TORCH; how++) {
+        model_init_params_as(&m, 9, (enum model_init)how);
+        int fan_in = 0;
+        for (int v = 0; v < m.arena.nviews; v++) {
+            const struct tensor_view *tv = &m.arena.views[v];
+            double sd, most, mean;
+            view_stats(&m, v, &sd, &most, &mean);
+            if (tv->role == ROLE_WEIGHT)
+                fan_in = tv->cols;
+            double bound = 1.0 / sqrt((double)fan_in), tol = 4.0 / sqrt(2.0 * (double)tv->n) + 0.01;
+            if (tv->role == ROLE_BN_GAMMA) {
+                ck_assert(sd == 0 && mean == 1.0);
+            } else if (tv->role == ROLE_BN_BETA || (tv->role == ROLE_BIAS && how == INIT_LECUN)) {
+                ck_assert(most == 0);
+            } else if (how == INIT_LECUN) {
+                ck_assert_msg(fabs(sd / bound - 1) < tol, "%s: lecun std %g, want %g", tv->name, sd, bound);
+            } else {
+                ck_assert_msg(most <= bound, "%s: %g beyond the bound %g", tv->name, most, bound);
+                ck_assert_msg(most > 0.9 * bound, "%s: largest %g, bound %g", tv->name, most, bound);
+                double want = bound / sqrt(3.0), t = tv->role == ROLE_BIAS ? 0.25 : tol;
+                ck_assert_msg(fabs(sd / want - 1) < t, "%s: torch std %g, want %g", tv->name, sd, want);
+            }
+        }
+        ck_assert_int_eq(m.arena.views[0].cols, 27); /* conv fan_in = 3 x 3 x 3 */
+    }
+    model_free(&m);
+    model_free(&ref);
+}
+END_TEST
+
 Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -209,6 +272,7 @@ Suite *model_suite(void)
     tcase_add_test(tc, test_layer_shapes_and_memory);
     tcase_add_test(tc, test_layer_rates);
     tcase_add_test(tc, test_half_norms);
+    tcase_add_test(tc, test_init_kinds);
     suite_add_tcase(s, tc);
     return s;
 }

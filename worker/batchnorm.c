@@ -68,11 +68,14 @@ DDT_HOT static void normalise_rows(float *restrict out, float *restrict xhat,
 
 void bn_forward_train(float *out, float *xhat, float *mean, float *rstd, float *batch_mean,
                       float *batch_var, const float *in, const float *gamma, const float *beta,
-                      int B, int C, int G, float eps)
+                      int B, int C, int G, float eps, int part, int parts)
 {
     int ng = bn_group_count(B, G);
     int size = ng == 1 ? B : G;
-    if (batch_mean) {
+    /* a part's groups add their share of the whole slice's mean of means,
+     * in the order one pass over the slice would */
+    float stat_groups = (float)(ng * (parts > 1 ? parts : 1));
+    if (batch_mean && part == 0) {
         memset(batch_mean, 0, (size_t)C * sizeof *batch_mean);
         memset(batch_var, 0, (size_t)C * sizeof *batch_var);
     }
@@ -86,8 +89,8 @@ void bn_forward_train(float *out, float *xhat, float *mean, float *rstd, float *
              * group of one has no spread to correct, so its 0 stays */
             float unbias = n > 1 ? (float)n / (float)(n - 1) : 1.0f;
             for (int c = 0; c < C; c++) {
-                batch_mean[c] += mu[c] / (float)ng;
-                batch_var[c] += rs[c] * unbias / (float)ng;
+                batch_mean[c] += mu[c] / stat_groups;
+                batch_var[c] += rs[c] * unbias / stat_groups;
             }
         }
         for (int c = 0; c < C; c++)
@@ -363,11 +366,12 @@ DDT_HOT static void normalise_planes(float *restrict out, float *restrict xhat,
 void bn_spatial_forward_train(float *out, float *xhat, float *mean, float *rstd,
                               float *batch_mean, float *batch_var, const float *in,
                               const float *gamma, const float *beta, int B, int C, int HW, int G,
-                              float eps)
+                              float eps, int part, int parts)
 {
     int ng = bn_group_count(B, G);
     int size = ng == 1 ? B : G;
-    if (batch_mean) {
+    float stat_groups = (float)(ng * (parts > 1 ? parts : 1));
+    if (batch_mean && part == 0) {
         memset(batch_mean, 0, (size_t)C * sizeof *batch_mean);
         memset(batch_var, 0, (size_t)C * sizeof *batch_var);
     }
@@ -380,8 +384,8 @@ void bn_spatial_forward_train(float *out, float *xhat, float *mean, float *rstd,
             /* n counts values, not samples, as PyTorch's BatchNorm2d does */
             float unbias = n > 1 ? (float)n / (float)(n - 1) : 1.0f;
             for (int c = 0; c < C; c++) {
-                batch_mean[c] += mu[c] / (float)ng;
-                batch_var[c] += rs[c] * unbias / (float)ng;
+                batch_mean[c] += mu[c] / stat_groups;
+                batch_var[c] += rs[c] * unbias / stat_groups;
             }
         }
         for (int c = 0; c < C; c++)
@@ -473,13 +477,15 @@ DDT_HOT static void group_din_spatial(float *restrict din, const float *restrict
 
 void bn_spatial_backward(float *din, float *dgamma, float *dbeta, float *scratch,
                          const float *dout, const float *xhat, const float *rstd,
-                         const float *gamma, int B, int C, int HW, int G)
+                         const float *gamma, int B, int C, int HW, int G, int accumulate)
 {
     int ng = bn_group_count(B, G);
     int size = ng == 1 ? B : G;
     float *sd = scratch, *sdx = scratch + C;
-    memset(dgamma, 0, (size_t)C * sizeof *dgamma);
-    memset(dbeta, 0, (size_t)C * sizeof *dbeta);
+    if (!accumulate) {
+        memset(dgamma, 0, (size_t)C * sizeof *dgamma);
+        memset(dbeta, 0, (size_t)C * sizeof *dbeta);
+    }
     for (int g = 0; g < ng; g++) {
         int lo = g * size, hi = lo + size < B ? lo + size : B;
         memset(sd, 0, 2 * (size_t)C * sizeof *sd);

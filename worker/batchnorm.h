@@ -13,10 +13,15 @@ int bn_group_count(int B, int G);
  * xhat (B, C): the normalised input, kept for backward
  * mean, rstd (ngroups, C): the group statistics, kept for backward
  * batch_mean, batch_var (C): mean over groups of the group means and of the
- *   unbiased group variances, for the running statistics (may be NULL). */
+ *   unbiased group variances, for the running statistics (may be NULL).
+ * The B rows are part `part` of `parts` equal parts of a slice forwarded one
+ * after the other (gradient accumulation; 0 of 1 otherwise): part 0 zeroes
+ * batch_mean and batch_var, every part adds its groups' share of the mean over
+ * all parts' groups, so the last part leaves what one pass over the slice in
+ * ghost groups of G would, bit for bit. */
 void bn_forward_train(float *out, float *xhat, float *mean, float *rstd, float *batch_mean,
                       float *batch_var, const float *in, const float *gamma, const float *beta,
-                      int B, int C, int G, float eps);
+                      int B, int C, int G, float eps, int part, int parts);
 
 /* Evaluation mode: out (B, C) from the running statistics; xhat (B, C), the
  * normalised input, is kept for bn_backward_eval unless NULL. */
@@ -45,14 +50,15 @@ void bn_backward(float *din, float *dgamma, float *dbeta, float *scratch, const 
  * quantities as above with a plane where a feature was; the per-feature
  * kernels stay the path of C x 1 x 1 activations (these give the same values
  * for HW = 1 up to rounding, not bit for bit). Parameter gradients are
- * overwritten. */
+ * overwritten unless accumulate is given. */
 
 /* out, xhat (B, C, HW); mean, rstd (ngroups, C); batch_mean, batch_var (C),
- * the variance unbiased with n / (n - 1) (may be NULL). */
+ * the variance unbiased with n / (n - 1) (may be NULL); part of parts as
+ * bn_forward_train. */
 void bn_spatial_forward_train(float *out, float *xhat, float *mean, float *rstd,
                               float *batch_mean, float *batch_var, const float *in,
                               const float *gamma, const float *beta, int B, int C, int HW, int G,
-                              float eps);
+                              float eps, int part, int parts);
 
 /* out (B, C, HW) from the running statistics (C each); xhat (B, C, HW) kept
  * unless NULL. */
@@ -66,11 +72,12 @@ void bn_spatial_backward_eval(float *din, float *dgamma, float *dbeta, const flo
                               const float *xhat, const float *gamma, const float *run_var, int B,
                               int C, int HW, float eps);
 
-/* din (B, C, HW) from dout (B, C, HW) (skipped when NULL); dgamma, dbeta (C);
- * scratch holds 2 C floats. */
+/* din (B, C, HW) from dout (B, C, HW) (skipped when NULL); dgamma, dbeta (C)
+ * overwritten, or added to when accumulate is non-zero; scratch holds 2 C
+ * floats. */
 void bn_spatial_backward(float *din, float *dgamma, float *dbeta, float *scratch,
                          const float *dout, const float *xhat, const float *rstd,
-                         const float *gamma, int B, int C, int HW, int G);
+                         const float *gamma, int B, int C, int HW, int G, int accumulate);
 
 /* h, hb (C) = sums of dout xhat and of dout over rows [0, rows) of (B, C, HW)
  * arrays: the first rows' share of dgamma and dbeta (any HW; overwritten). */

@@ -235,23 +235,25 @@ static inline float plane_sum(const float *restrict r, int n)
     return s;
 }
 
-DDT_HOT void conv_bias_grad(float *db, const float *dout, int B, int OC, int P)
+DDT_HOT void conv_bias_grad(float *db, const float *dout, int B, int OC, int P, int accumulate)
 {
-    memset(db, 0, (size_t)OC * sizeof *db);
+    if (!accumulate)
+        memset(db, 0, (size_t)OC * sizeof *db);
     for (int n = 0; n < B; n++)
         for (int o = 0; o < OC; o++)
             db[o] += plane_sum(dout + ((size_t)n * OC + o) * P, P);
 }
 
 void conv_backward(float *din, float *dw, float *db, float *col, const float *dout,
-                   const float *in, const float *w, int B, const struct conv_geom *g)
+                   const float *in, const float *w, int B, const struct conv_geom *g,
+                   int accumulate)
 {
     int K = g->ic * g->k * g->k, P = g->oh * g->ow;
     size_t in_n = (size_t)g->ic * g->h * g->w, out_n = (size_t)g->oc * P;
     bool pointwise = conv_is_pointwise(g);
     if (db)
-        conv_bias_grad(db, dout, B, g->oc, P);
-    if (B < 1)
+        conv_bias_grad(db, dout, B, g->oc, P, accumulate);
+    if (B < 1 && !accumulate)
         memset(dw, 0, (size_t)g->oc * K * sizeof *dw);
     for (int n = 0; n < B; n++) {
         const float *x = in + n * in_n, *dy = dout + n * out_n, *cols = x;
@@ -259,9 +261,9 @@ void conv_backward(float *din, float *dw, float *db, float *col, const float *do
             conv_im2col(col, x, g);
             cols = col;
         }
-        /* the first sample overwrites dw, the others add to it */
+        /* the first sample overwrites dw (unless accumulating), the others add to it */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->oc, K, P, 1.0f, dy, P, cols, P,
-                    n ? 1.0f : 0.0f, dw, K);
+                    n || accumulate ? 1.0f : 0.0f, dw, K);
         if (!din)
             continue;
         float *dx = din + n * in_n;

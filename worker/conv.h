@@ -52,13 +52,16 @@ void conv_forward(float *out, float *col, const float *in, const float *w, const
  *   dw (OC, IC·k·k) = sum over samples of dout_b (OC, OH·OW) · col_b^T,
  *   db (OC) = sums of dout over samples and positions (skipped when NULL),
  *   din (B, IC, H, W) = col2im(w^T · dout_b) (skipped when NULL).
- * dw, db and din are overwritten (B = 0 gives zero gradients). col
+ * din is overwritten; dw and db too (B = 0 gives zero gradients), or added
+ * to, sample after sample, when accumulate is non-zero. col
  * (conv_col_floats) is scratch: each sample's columns, then their gradient. */
 void conv_backward(float *din, float *dw, float *db, float *col, const float *dout,
-                   const float *in, const float *w, int B, const struct conv_geom *g);
+                   const float *in, const float *w, int B, const struct conv_geom *g,
+                   int accumulate);
 
-/* db (OC) = sums of dout (B, OC, P) over samples and the P positions. */
-void conv_bias_grad(float *db, const float *dout, int B, int OC, int P);
+/* db (OC) (+)= sums of dout (B, OC, P) over samples and the P positions
+ * (overwritten unless accumulate is non-zero). */
+void conv_bias_grad(float *db, const float *dout, int B, int OC, int P, int accumulate);
 
 /* Forward multiply-adds x2 of one sample. */
 double conv_flops(const struct conv_geom *g);

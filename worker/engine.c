@@ -18,6 +18,7 @@ int engine_init(struct engine *e, const struct engine_settings *s, char *err, si
     e->train = s->train;
     e->augment = s->augment;
     e->perm_epoch = -1;
+    e->accumulate = s->accumulate > 1 ? s->accumulate : 1;
     int rc = model_build(&e->model, s->spec, s->max_slice, &s->model, err, errlen);
     /* what follows communicates: every rank gets there, or none does (the
      * one that failed says why) */

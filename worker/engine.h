@@ -20,7 +20,8 @@
 /* What the engine is built from: plain values, nothing of the caller's. */
 struct engine_settings {
     const struct spec *spec;
-    int max_slice;                 /* most samples a rank forwards at once */
+    int max_slice;                 /* most samples a rank forwards at once (a micro-batch) */
+    int accumulate;                /* micro-batches per step (gradient accumulation; 1: none) */
     struct model_options model;
     struct optim_config optim;
     size_t bucket_floats;          /* gradient reduction bucket size */
@@ -52,6 +53,7 @@ struct engine {
     struct average avg;            /* local SGD's average (settings' local_sgd), else zeroed */
     const struct dataset *train;
     struct augment augment;        /* the settings' */
+    int accumulate;                /* the settings' (at least 1) */
     uint32_t *perm;                /* (train->n) the permutation of epoch perm_epoch */
     int64_t perm_epoch;
 };

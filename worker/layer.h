@@ -44,6 +44,10 @@ struct pass_ctx {
     uint64_t seed;
     uint64_t step;         /* global step, keys dropout masks */
     uint64_t first_sample; /* global position of row 0 of the slice, keys dropout */
+    /* gradient accumulation: the rows are part `part` of `parts` equal parts
+     * of the slice, forwarded one after the other; batch norm's running
+     * statistics gather over all of them (0 of 0 or 1: the whole slice) */
+    int part, parts;
 };
 
 enum { LAYER_MAX_BUFS = 4 };
@@ -65,6 +69,9 @@ struct layer {
     const struct arena *arena;
     struct layer_buf buf[LAYER_MAX_BUFS]; /* activation and scratch memory beyond the output */
     void *state;           /* the kind's own (state_size bytes, zeroed), owned by the model */
+    /* backward adds to the parameter gradients rather than overwriting them
+     * (a step's micro-batches after the first); set by model_backward */
+    bool accumulate;
 };
 
 /* What declare gets besides the spec argument. */
@@ -121,7 +128,8 @@ struct layer_kind {
     void (*forward)(struct layer *l, const struct pass_ctx *ctx, float *out, const float *in,
                     int B);
     /* din (B, in_dim) from dout (B, out_dim); din is NULL when nobody needs it.
-     * Parameter gradients are overwritten (never accumulated across passes). */
+     * Parameter gradients are overwritten, or added to when l->accumulate is
+     * set, in the order one backward over all the rows would add them. */
     void (*backward)(struct layer *l, const struct arena *a, float *din, const float *dout,
                      const float *in, const float *out, int B);
     /* running = (1 - momentum) running + momentum * (batch sums / groups) */

@@ -104,14 +104,19 @@ static void bn_fwd(struct layer *l, const struct pass_ctx *ctx, float *out, cons
         return;
     }
     int G = st->group > 0 ? st->group : B;
+    int parts = ctx->parts > 1 ? ctx->parts : 1;
     if (HW == 1)
         bn_forward_train(out, st->xhat, st->mean, st->rstd, st->batch_mean, st->batch_var, in,
-                         gamma, beta, B, C, G, st->eps);
+                         gamma, beta, B, C, G, st->eps, ctx->part, parts);
     else
         bn_spatial_forward_train(out, st->xhat, st->mean, st->rstd, st->batch_mean,
-                                 st->batch_var, in, gamma, beta, B, C, HW, G, st->eps);
-    /* sums over groups, so ranks can add their blocks before averaging */
-    float groups = (float)bn_group_count(B, G);
+                                 st->batch_var, in, gamma, beta, B, C, HW, G, st->eps, ctx->part,
+                                 parts);
+    /* sums over groups, so ranks can add their blocks before averaging, once
+     * every part of the slice (gradient accumulation) has added its share */
+    if (ctx->part != parts - 1)
+        return;
+    float groups = (float)(bn_group_count(B, G) * parts);
     for (int c = 0; c < C; c++) {
         st->batch_mean[c] *= groups;
         st->batch_var[c] *= groups;
@@ -139,10 +144,11 @@ static void bn_bwd(struct layer *l, const struct arena *a, float *din, const flo
     }
     int G = st->group > 0 ? st->group : B;
     if (HW == 1)
-        bn_backward(din, dgamma, dbeta, st->scratch, dout, st->xhat, st->rstd, gamma, B, C, G, 0);
+        bn_backward(din, dgamma, dbeta, st->scratch, dout, st->xhat, st->rstd, gamma, B, C, G,
+                    l->accumulate);
     else
         bn_spatial_backward(din, dgamma, dbeta, st->scratch, dout, st->xhat, st->rstd, gamma, B,
-                            C, HW, G);
+                            C, HW, G, l->accumulate);
 }
 
 static void bn_update(struct layer *l, float groups)

@@ -207,7 +207,7 @@ static void conv_bwd(struct layer *l, const struct arena *a, float *din, const f
     (void)out;
     struct conv_state *st = l->state;
     conv_backward(din, arena_g(a, l->w_view), l->b_view < 0 ? NULL : arena_g(a, l->b_view),
-                  st->col, dout, in, arena_w(a, l->w_view), B, &st->g);
+                  st->col, dout, in, arena_w(a, l->w_view), B, &st->g, l->accumulate);
 }
 
 /* h = the weight gradient of the first rows samples alone, then their bias
@@ -217,11 +217,11 @@ static void conv_half_norms(const struct layer *l, float *h, const float *dout, 
 {
     const struct conv_state *st = l->state;
     const struct arena *a = l->arena;
-    conv_backward(NULL, h, NULL, st->col, dout, in, arena_w(a, l->w_view), rows, &st->g);
+    conv_backward(NULL, h, NULL, st->col, dout, in, arena_w(a, l->w_view), rows, &st->g, 0);
     layer_add_half_norms(sq, arena_g(a, l->w_view), h, a->views[l->w_view].n);
     if (l->b_view < 0)
         return;
-    conv_bias_grad(h, dout, rows, st->g.oc, st->g.oh * st->g.ow);
+    conv_bias_grad(h, dout, rows, st->g.oc, st->g.oh * st->g.ow, 0);
     layer_add_half_norms(sq, conv_bias(a, l, true), h, (size_t)st->g.oc);
 }
 

@@ -293,8 +293,9 @@ static void res_init(struct layer *l, uint64_t seed, double gain)
 /* out (B, OC, OH, OW) = bn k of in, as bn: does over a plane; a training pass
  * leaves its statistics as sums over the ghost groups. */
 static void res_bn_forward(struct layer *l, struct res_bn *b, float *out, const float *in, int B,
-                           bool train)
+                           const struct pass_ctx *ctx)
 {
+    bool train = ctx->train;
     struct res_state *st = l->state;
     const float *gamma = arena_w(l->arena, b->gamma), *beta = arena_w(l->arena, b->beta);
     int C = l->out.c, HW = l->out.h * l->out.w;
@@ -304,9 +305,13 @@ static void res_bn_forward(struct layer *l, struct res_bn *b, float *out, const 
         return;
     }
     int G = st->group > 0 ? st->group : B;
+    int parts = ctx->parts > 1 ? ctx->parts : 1;
     bn_spatial_forward_train(out, b->xhat, b->mean, b->rstd, b->batch_mean, b->batch_var, in,
-                             gamma, beta, B, C, HW, G, st->eps);
-    float groups = (float)bn_group_count(B, G);
+                             gamma, beta, B, C, HW, G, st->eps, ctx->part, parts);
+    /* the sums, once every part of the slice has added its share */
+    if (ctx->part != parts - 1)
+        return;
+    float groups = (float)(bn_group_count(B, G) * parts);
     for (int c = 0; c < C; c++) {
         b->batch_mean[c] *= groups;
         b->batch_var[c] *= groups;
@@ -324,14 +329,14 @@ static void res_fwd(struct layer *l, const struct pass_ctx *ctx, float *out, con
     size_t n = (size_t)B * (size_t)l->out_dim;
     st->last_train = ctx->train;
     conv_forward(st->g_sum, st->col, in, arena_w(a, st->w1), NULL, B, &st->g1);
-    res_bn_forward(l, &st->bn[RES_BN1], st->r1, st->g_sum, B, ctx->train);
+    res_bn_forward(l, &st->bn[RES_BN1], st->r1, st->g_sum, B, ctx);
     relu_forward(st->r1, st->r1, n);
     conv_forward(st->g_sum, st->col, st->r1, arena_w(a, st->w2), NULL, B, &st->g2);
-    res_bn_forward(l, &st->bn[RES_BN2], out, st->g_sum, B, ctx->train);
+    res_bn_forward(l, &st->bn[RES_BN2], out, st->g_sum, B, ctx);
     const float *shortcut = in;
     if (st->proj) {
         conv_forward(st->g_sum, st->col, in, arena_w(a, st->wp), NULL, B, &st->gp);
-        res_bn_forward(l, &st->bn[RES_PROJBN], st->g_c2, st->g_sum, B, ctx->train);
+        res_bn_forward(l, &st->bn[RES_PROJBN], st->g_c2, st->g_sum, B, ctx);
         shortcut = st->g_c2;
     }
     for (size_t i = 0; i < n; i++)
@@ -355,7 +360,7 @@ static void res_bn_backward(struct layer *l, const struct arena *a, struct res_b
     }
     int G = st->group > 0 ? st->group : B;
     bn_spatial_backward(din, dgamma, dbeta, st->scratch, dout, b->xhat, b->rstd, gamma, B, C, HW,
-                        G);
+                        G, l->accumulate);
 }
 
 /* The forward in reverse. din = conv1's input gradient plus the shortcut's,
@@ -368,16 +373,16 @@ static void res_bwd(struct layer *l, const struct arena *a, float *din, const fl
     relu_backward(st->g_sum, dout, out, n);
     res_bn_backward(l, a, &st->bn[RES_BN2], st->g_c2, st->g_sum, B);
     conv_backward(st->g_r1, arena_g(a, st->w2), NULL, st->col, st->g_c2, st->r1,
-                  arena_w(a, st->w2), B, &st->g2);
+                  arena_w(a, st->w2), B, &st->g2, l->accumulate);
     relu_backward(st->g_r1, st->g_r1, st->r1, n);
     res_bn_backward(l, a, &st->bn[RES_BN1], st->g_c1, st->g_r1, B);
     conv_backward(din, arena_g(a, st->w1), NULL, st->col, st->g_c1, in, arena_w(a, st->w1), B,
-                  &st->g1);
+                  &st->g1, l->accumulate);
     const float *shortcut = st->g_sum;
     if (st->proj) {
         res_bn_backward(l, a, &st->bn[RES_PROJBN], st->g_cp, st->g_sum, B);
         conv_backward(din ? st->din_proj : NULL, arena_g(a, st->wp), NULL, st->col, st->g_cp,
-                      in, arena_w(a, st->wp), B, &st->gp);
+                      in, arena_w(a, st->wp), B, &st->gp, l->accumulate);
         shortcut = st->din_proj;
     }
     if (din)
@@ -407,7 +412,7 @@ static void res_half_conv(const struct layer *l, int view, const struct conv_geo
 {
     const struct res_state *st = l->state;
     const struct arena *a = l->arena;
-    conv_backward(NULL, h, NULL, st->col, dy, x, arena_w(a, view), rows, g);
+    conv_backward(NULL, h, NULL, st->col, dy, x, arena_w(a, view), rows, g, 0);
     layer_add_half_norms(sq, arena_g(a, view), h, a->views[view].n);
 }
 

@@ -287,10 +287,12 @@ void model_backward(struct model *m, const int32_t *labels, int B, grad_ready_fn
         struct layer *l = &m->layers[i];
         /* the first layer's input gradient is never needed */
         float *din = i > 0 ? m->dact[1 - cur] : NULL;
+        l->accumulate = m->accumulate;
         if (din || l->w_view >= 0)
             l->kind->backward(l, &m->arena, din, m->dact[cur], m->act[i], m->act[i + 1], B);
         if (m->measure_halves && m->half_scratch && l->w_view >= 0 && l->kind->half_norms)
-            l->kind->half_norms(l, m->half_scratch, m->dact[cur], m->act[i], B / 2, m->half_sq);
+            l->kind->half_norms(l, m->half_scratch, m->dact[cur], m->act[i],
+                                m->measure_whole ? B : B / 2, m->half_sq);
         cur = 1 - cur;
         if (ready && l->w_view >= 0)
             ready(user, i);

@@ -49,8 +49,15 @@ struct model {
     /* squared norms of the gradient of the first half of the slice's rows
      * and of the rest, when measure_halves is set (one rank's noise scale) */
     bool measure_halves;
+    /* with measure_halves: half_sq[0] gets the squared norm of the pass's
+     * own gradient (all its rows) instead, a micro-batch's under gradient
+     * accumulation, where the gradients already hold the earlier ones' */
+    bool measure_whole;
     float *half_scratch;  /* the largest weight tensor */
     double half_sq[2];
+    /* model_backward adds to the parameter gradients (gradient accumulation:
+     * the micro-batches of a step after the first) */
+    bool accumulate;
     /* --label-smoothing of training passes (0: off), and what the current
      * pass uses: evaluations report the plain cross-entropy */
     float label_smoothing, pass_smoothing;
@@ -105,7 +112,8 @@ typedef void (*grad_ready_fn)(void *user, int layer);
 
 /* Backward of the last model_loss, in the mode of the last forward (so the
  * gradient of the evaluation-mode loss is available to the analysis
- * commands); overwrites every parameter gradient. */
+ * commands); overwrites every parameter gradient, or adds to it when
+ * m->accumulate is set. */
 void model_backward(struct model *m, const int32_t *labels, int B, grad_ready_fn ready,
                     void *user);
 

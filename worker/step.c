@@ -20,9 +20,11 @@ static const uint32_t *step_slice(struct engine *e, const struct step_input *in,
 }
 
 /* The noise scale from the per-rank (small batch) and global (big batch)
- * norms; with one rank, from the two halves of its batch. */
-static void step_noise_norms(struct engine *e, int B, int count, bool measure,
-                             struct step_result *out)
+ * norms; with one rank, from the two halves of its batch, or from its
+ * micro-batches (parts_sq: the sum of their gradients' squared norms) when
+ * it accumulates them. */
+static void step_noise_norms(struct engine *e, int B, int count, bool measure, int parts,
+                             double parts_sq, struct step_result *out)
 {
     const double *st = e->comm.stats;
     const struct model *m = &e->model;
@@ -36,6 +38,11 @@ static void step_noise_norms(struct engine *e, int B, int count, bool measure,
         out->has_small = true;
         out->b_small = (double)B / e->nranks;
         out->g2_small = st[STAT_GRAD_SQ_OVER_B] / e->nranks;
+    } else if (m->measure_halves && parts > 1) {
+        double b = (double)count / parts;
+        out->has_small = true;
+        out->b_small = b;
+        out->g2_small = parts_sq / parts / (b * b);
     } else if (m->measure_halves) {
         double b1 = (double)(count / 2), b2 = (double)(count - count / 2);
         out->has_small = true;
@@ -59,6 +66,51 @@ static void step_sum_stats(struct engine *e)
     c->wait_seconds = MPI_Wtime() - t0;
 }
 
+/* Forward and backward of this rank's slice idx[0..count) (rows from
+ * `first` of the global batch) in e->accumulate micro-batches, one after the
+ * other through the same activation buffers: the first overwrites the
+ * gradients, the others add to them, and only the last one's backward
+ * starts the reduction of each bucket. Batch norm's groups are each
+ * micro-batch's (or ghost groups inside it), so with whole ghost groups this
+ * is one pass over the slice, bit for bit (layer_fc.c says why). Returns
+ * the loss sum and *correct over the slice; *parts_sq: the micro-batches'
+ * squared gradient norms, summed, when one rank measures the noise scale. */
+static double step_micro_batches(struct engine *e, const struct step_input *in,
+                                 const uint32_t *idx, int first, int count, bool measure,
+                                 double *parts_sq, int *correct)
+{
+    struct model *m = &e->model;
+    struct grad_comm *c = &e->comm;
+    int parts = e->accumulate > 1 ? e->accumulate : 1;
+    /* keyed by the epoch and each sample's row: the same image at any rank count */
+    struct augment_pass aug = { .how = e->augment, .seed = in->seed,
+                                .epoch = (uint64_t)in->epoch };
+    double loss = 0;
+    *correct = 0;
+    for (int k = 0; k < parts; k++) {
+        /* equal parts (train_setup checks that K divides every slice) */
+        int lo, n, right;
+        sampler_slice(count, k, parts, &lo, &n);
+        struct pass_ctx ctx = { .train = true, .seed = in->seed, .step = (uint64_t)in->step,
+                                .first_sample = (uint64_t)(first + lo), .part = k,
+                                .parts = parts };
+        loss += model_batch_loss_augmented(m, e->train, idx + lo, n, &ctx, &aug, &right);
+        *correct += right;
+        if (k == 0 && !in->local)
+            comm_begin(c, measure && e->nranks > 1);
+        m->accumulate = k > 0;
+        /* one rank's noise scale: its halves, or its micro-batches */
+        m->measure_halves = measure && e->nranks == 1 && (parts > 1 || n >= 2);
+        m->measure_whole = parts > 1;
+        bool last = k == parts - 1;
+        bool reduce = last && !in->local;
+        model_backward(m, m->labels, n, reduce ? comm_grad_ready : NULL, reduce ? c : NULL);
+        *parts_sq += m->half_sq[0];
+    }
+    m->accumulate = false;
+    return loss;
+}
+
 void step_run(struct engine *e, const struct step_input *in, struct step_result *out)
 {
     struct model *m = &e->model;
@@ -69,20 +121,12 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
     int B = in->global_batch, first, count;
     const uint32_t *idx = step_slice(e, in, &first, &count);
 
-    struct pass_ctx ctx = { .train = true, .seed = in->seed, .step = (uint64_t)in->step,
-                            .first_sample = (uint64_t)first };
-    /* keyed by the epoch and each sample's row: the same image at any rank count */
-    struct augment_pass aug = { .how = e->augment, .seed = in->seed,
-                                .epoch = (uint64_t)in->epoch };
-    int correct;
-    double loss = model_batch_loss_augmented(m, e->train, idx, count, &ctx, &aug, &correct);
     /* the noise scale needs two extra reads of the gradients: not every
      * step; a local step has no summed gradient to measure it against */
     bool measure = in->measure_noise && !in->local;
-    if (!in->local)
-        comm_begin(c, measure && e->nranks > 1);
-    m->measure_halves = measure && e->nranks == 1 && count >= 2;
-    model_backward(m, m->labels, count, in->local ? NULL : comm_grad_ready, c);
+    double parts_sq = 0;
+    int correct;
+    double loss = step_micro_batches(e, in, idx, first, count, measure, &parts_sq, &correct);
     c->stats[STAT_LOSS] = loss;
     c->stats[STAT_CORRECT] = correct;
     c->stats[STAT_COUNT] = count;
@@ -110,7 +154,7 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
         c->wait_seconds += MPI_Wtime() - ta;
     }
 
-    step_noise_norms(e, B, count, measure, out);
+    step_noise_norms(e, B, count, measure, e->accumulate, parts_sq, out);
     out->loss_sum = c->stats[STAT_LOSS];
     out->correct = c->stats[STAT_CORRECT];
     out->count = c->stats[STAT_COUNT];
