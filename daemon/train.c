@@ -437,6 +437,8 @@ static int parse_options(struct trainer *t, int argc, char **argv, int first, st
     if (rc == 0 && t->cfg.resume[0] &&
         train_resolve_resume(t, argc, argv, first, resume, err, sizeof err))
         rc = -1;
+    if (rc == 0 && !*resume && train_model_from_init(t, argc, argv, first, err, sizeof err))
+        rc = -1;
     char spec_err[256];
     /* a named model is resolved here for Fashion-MNIST's samples, which
      * checks the name early; train_setup resolves it again for the data */
