@@ -60,6 +60,32 @@ static double run_eval(struct trainer *t, const struct step_plan *p)
     return watched;
 }
 
+/* The epoch (with its fraction) at the end of `step` steps, as evaluation
+ * lines count it. */
+static double epoch_at_step(const struct trainer *t, int64_t step)
+{
+    int64_t e = 0;
+    long n;
+    while (step > 0 && step >= (n = train_steps_in_epoch(t, e)) && n > 0) {
+        step -= n;
+        e++;
+    }
+    return step > 0 ? (double)e + (double)step / (double)train_steps_in_epoch(t, e) : (double)e;
+}
+
+/* Rank 0: why --early-stop ends the run, on stderr and in metrics.jsonl (a
+ * failed write is acted on in after_step, as an evaluation's). */
+static void report_early_stop(struct trainer *t, const char *what)
+{
+    const struct train_config *c = &t->cfg;
+    double best_epoch = epoch_at_step(t, t->best_step);
+    log_info("early stop: %s has not improved for %d evaluation%s (best %.6g, epoch %g, at step %ld, --early-stop %d); stopping after step %ld",
+             what, t->evals_since_best, t->evals_since_best == 1 ? "" : "s", t->best_metric,
+             best_epoch, (long)t->best_step, c->early_stop, (long)t->step);
+    metrics_early_stop(&t->metrics, (long)t->step, what, t->best_metric, (long)t->best_step,
+                       best_epoch, c->early_stop, t->evals_since_best);
+}
+
 /* --early-stop / --keep-best after an evaluation, on every rank alike:
  * returns whether the watched value improved (then the best checkpoint is
  * due), and sets t->early_stopped when the patience has run out. A NaN
@@ -89,9 +115,7 @@ static bool track_best(struct trainer *t, double v)
     if (c->early_stop > 0 && t->evals_since_best >= c->early_stop) {
         t->early_stopped = true;
         if (t->rank == 0)
-            log_info("early stop: %s has not improved for %d evaluation%s (best %.6g at step %ld, --early-stop %d); stopping after step %ld",
-                     what, t->evals_since_best, t->evals_since_best == 1 ? "" : "s",
-                     t->best_metric, (long)t->best_step, c->early_stop, (long)t->step);
+            report_early_stop(t, what);
     }
     return better;
 }
