@@ -40,11 +40,28 @@ static void enum_choices(const struct enum_name *names, char *out, size_t outlen
                                  e->name);
 }
 
+void config_format_double(char *out, size_t outlen, double v)
+{
+    /* the shortest text of any precision that reads back as v (17 digits
+     * always do): 100 rather than 1e+02, 0.1 rather than 0.10000000000000001 */
+    char best[40], text[40];
+    snprintf(best, sizeof best, "%.17g", v);
+    for (int digits = 1; digits < 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, v);
+        if (strtod(text, NULL) == v && strlen(text) < strlen(best))
+            snprintf(best, sizeof best, "%s", text);
+    }
+    snprintf(out, outlen, "%s", best);
+}
+
 static void range_text(const struct option_def *o, char *out, size_t outlen)
 {
     const char *lo = (o->flags & OPTF_POSITIVE) ? "(" : "[";
+    char a[32], b[32];
+    config_format_double(a, sizeof a, o->min);
+    config_format_double(b, sizeof b, o->max);
     if (o->type == OPT_DOUBLE)
-        snprintf(out, outlen, "a number in %s%g, %g]", lo, o->min, o->max);
+        snprintf(out, outlen, "a number in %s%s, %s]", lo, a, b);
     else
         snprintf(out, outlen, "a whole number from %.0f to %.0f", o->min, o->max);
 }
@@ -339,7 +356,7 @@ void config_format_value(const struct option_def *o, const void *target, char *o
         snprintf(out, outlen, "%" PRIu64, *(const uint64_t *)field);
         break;
     case OPT_DOUBLE:
-        snprintf(out, outlen, "%.17g", *(const double *)field);
+        config_format_double(out, outlen, *(const double *)field);
         break;
     case OPT_STRING:
         snprintf(out, outlen, "%s", field);

@@ -61,6 +61,11 @@ int config_parse_args(const struct option_def *table, void *target, int argc, ch
 /* Writes every option as `name = value` lines. */
 void config_write(const struct option_def *table, const void *target, FILE *out);
 
+/* v with the fewest significant digits that read back exactly (0.1, not
+ * 0.10000000000000001): every double a person reads (config.txt, inspect,
+ * --help) goes through it. */
+void config_format_double(char *out, size_t outlen, double v);
+
 /* Formats one option's current value. */
 void config_format_value(const struct option_def *opt, const void *target, char *out,
                          size_t outlen);

@@ -291,6 +291,20 @@ static int agree_status(struct trainer *t, int status)
     return worst;
 }
 
+/* After a failed set-up, on every rank: rank 0 says what failed, and
+ * another rank only what rank 0 did not say (every rank that loads the same
+ * missing data set would say the same). */
+static void report_setup_error(struct trainer *t, int status, const char *err)
+{
+    char first[2 * DDT_ERRLEN];
+    snprintf(first, sizeof first, "%s", t->rank == 0 && status ? err : "");
+    comm_guard_enter(engine_watch(&t->engine), "the report of the set-up's errors");
+    MPI_Bcast(first, (int)sizeof first, MPI_CHAR, 0, MPI_COMM_WORLD);
+    comm_guard_leave(engine_watch(&t->engine));
+    if (status != 0 && err[0] && (t->rank == 0 || strcmp(err, first) != 0))
+        log_error("%s", err);
+}
+
 static void print_usage(void)
 {
     fprintf(stdout, "usage: ddtrain train [options]\n"
@@ -499,8 +513,7 @@ static int start_run(struct trainer *t, struct spec *s, Ddtrain__Checkpoint *res
     bool resuming = resume != NULL;
     ckpt_free(resume);
     if (agree_status(t, status) != 0) {
-        if (status != 0 && err[0])
-            log_error("%s", err);
+        report_setup_error(t, status, err);
         return status ? status : 2;
     }
     status = t->rank == 0 && train_open_run_dir(t, resuming, err, sizeof err) ? 2 : 0;

@@ -170,12 +170,14 @@ static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen
     if (resolve_data_options(t, err, errlen) || (!named && check_augment(t, s, err, errlen)))
         return -1;
     const struct train_config *c = &t->cfg;
+    char sub[DDT_ERRLEN];
     if (dataset_load_labelled(&t->train, c->data, "train", c->label, c->classes,
-                              (size_t)c->train_samples, err, errlen))
+                              (size_t)c->train_samples, sub, sizeof sub) ||
+        dataset_load_labelled(&t->test, c->data, "test", c->label, c->classes,
+                              (size_t)c->test_samples, sub, sizeof sub)) {
+        snprintf(err, errlen, "%s%s", strncmp(sub, "--", 2) ? "--data: " : "", sub);
         return -1;
-    if (dataset_load_labelled(&t->test, c->data, "test", c->label, c->classes,
-                              (size_t)c->test_samples, err, errlen))
-        return -1;
+    }
     if (validation_open(&t->cfg, &t->train, &t->val, err, errlen))
         return -1;
     if (named && (resolve_named_model(t, s, err, errlen) || check_augment(t, s, err, errlen)))

@@ -1,7 +1,9 @@
 #!/bin/sh
 # End to end: what the program says about itself. --early-stop leaves its
 # reason in metrics.jsonl and on stderr; an optimizer option set in a
-# --config file is judged as on the command line.
+# --config file is judged as on the command line; numbers read shortest
+# (0.1, not 0.10000000000000001); under mpirun an error every rank meets is
+# said once, and a --data error names the option.
 . "$(dirname "$0")/lib.sh"
 need_fashion_mnist
 
@@ -51,5 +53,32 @@ printf 'optimizer = adam\n' >"$work/adam.cfg"
 "$DDTRAIN" train --run-dir "$work/adam2" $small --epochs 1 --config "$work/adam.cfg" 2>"$work/err" ||
   fail "adam without --lr failed"
 grep -q "the default chosen for SGD" "$work/err" || fail "adam without --lr: no warning"
+
+# 3. floats as a person writes them, in config.txt, inspect and --help
+grep -q '^lr = 0.05$' "$work/es/config.txt" && grep -q '^bn-eps = 1e-05$' "$work/es/config.txt" &&
+  grep -q '^bn-momentum = 0.1$' "$work/es/config.txt" || fail "config.txt: $(grep -E '^(lr|bn-)' "$work/es/config.txt")"
+! grep -q '000000000' "$work/es/config.txt" || fail "config.txt has long floats: $(grep 000000000 "$work/es/config.txt")"
+"$DDTRAIN" inspect "$work/es" --show-config | grep -q '^lr = 0.05$' || fail "inspect --show-config: $("$DDTRAIN" inspect "$work/es" --show-config | grep '^lr')"
+"$DDTRAIN" train --help | grep -q 'a number in (0, 100\]; default 0.1$' || fail "--help: $("$DDTRAIN" train --help | grep -A1 -- '--lr ')"
+! "$DDTRAIN" train --help | grep -q '\.[0-9]*000000000\|e+02' || fail "--help has long floats"
+
+# 4. under mpirun, one report of an error every rank meets; --data named
+once() { # once WHAT PATTERN ARGS...: exit status non-zero, PATTERN on exactly one line
+  what=$1 pattern=$2
+  shift 2
+  set +e
+  "$RUN" -np 2 -- "$@" >/dev/null 2>"$work/err"
+  status=$?
+  set -e
+  [ $status -ne 0 ] || fail "$what: exit 0"
+  [ "$(grep -c -- "$pattern" "$work/err")" = 1 ] || fail "$what: not said once: $(cat "$work/err")"
+}
+once "a bad option value" "ddtrain train: --lr: '-1' is not valid" train --lr -1
+once "a missing data set" "E --data: $work/none: No such file or directory" train --run-dir "$work/none-run" --data "$work/none"
+once "a missing CSV" "E --data: $work/none.csv: cannot open" train --run-dir "$work/none-run" --data "$work/none.csv" --model 784-10
+once "a too large batch" "E --batch-size/--batch-schedule: a global batch of 100000" train --run-dir "$work/none-run" $small --batch-size 100000
+once "eval of a missing data set" "ddtrain eval: --data: $work/none: No such file or directory" eval "$work/es" --data "$work/none"
+once "inspect of a missing checkpoint" "ddtrain inspect: $work/none.ckpt: cannot open" inspect "$work/none.ckpt"
+[ ! -e "$work/none-run" ] || fail "a refused run wrote its run directory"
 
 echo "e2e_cli: ok"
