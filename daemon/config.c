@@ -402,13 +402,69 @@ void config_kind(const struct option_def *o, char *out, size_t outlen)
     }
 }
 
-void config_help(const struct option_def *table, FILE *out)
+static void help_option(const struct option_def *o, FILE *out)
 {
     char kind[256];
-    for (const struct option_def *o = table; o->name; o++) {
-        config_kind(o, kind, sizeof kind);
-        fprintf(out, "  --%-20s %s\n  %-22s   %s; default %s\n", o->name, o->help, "", kind,
-                o->def[0] ? o->def : "(empty)");
-    }
+    config_kind(o, kind, sizeof kind);
+    fprintf(out, "  --%-20s %s\n  %-22s   %s; default %s\n", o->name, o->help, "", kind,
+            o->def[0] ? o->def : "(empty)");
+}
+
+void config_help(const struct option_def *table, FILE *out)
+{
+    for (const struct option_def *o = table; o->name; o++)
+        help_option(o, out);
     fprintf(out, "  --%-20s %s\n", "config FILE", CONFIG_FILE_HELP);
+}
+
+/* Is name one of the space-separated words of names? */
+static bool names_has(const char *names, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *w = names; *w;) {
+        size_t len = strcspn(w, " ");
+        if (len == n && !strncmp(w, name, n))
+            return true;
+        w += len;
+        w += strspn(w, " ");
+    }
+    return false;
+}
+
+int config_group_of(const struct option_group *groups, const char *name)
+{
+    int g = 0;
+    for (; groups[g].title; g++)
+        if (names_has(groups[g].names, name))
+            return g;
+    return g;
+}
+
+void config_help_grouped(const struct option_def *table, const struct option_group *groups,
+                         FILE *out)
+{
+    int ngroups = 0;
+    while (groups[ngroups].title)
+        ngroups++;
+    for (int g = 0; g < ngroups; g++) {
+        fprintf(out, "%s%s:\n", g ? "\n" : "", groups[g].title);
+        /* in the order the group names them */
+        for (const char *w = groups[g].names; *w;) {
+            size_t len = strcspn(w, " ");
+            for (const struct option_def *o = table; o->name; o++)
+                if (strlen(o->name) == len && !strncmp(o->name, w, len))
+                    help_option(o, out);
+            w += len;
+            w += strspn(w, " ");
+        }
+    }
+    bool other = false;
+    for (const struct option_def *o = table; o->name; o++)
+        if (config_group_of(groups, o->name) == ngroups) {
+            if (!other)
+                fprintf(out, "\nother:\n");
+            other = true;
+            help_option(o, out);
+        }
+    fprintf(out, "\n  --%-20s %s\n", "config FILE", CONFIG_FILE_HELP);
 }

@@ -309,8 +309,8 @@ static void print_usage(void)
 {
     fprintf(stdout, "usage: ddtrain train [options]\n"
                     "       mpirun -np N ddtrain train [options]   (or launch/ddtrain-run)\n\n"
-                    "options:\n");
-    config_help(train_options, stdout);
+                    "options, by topic:\n\n");
+    config_help_grouped(train_options, train_option_groups, stdout);
 }
 
 /* --model list: every named model as it builds for Fashion-MNIST's samples;

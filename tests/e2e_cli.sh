@@ -3,7 +3,8 @@
 # reason in metrics.jsonl and on stderr; an optimizer option set in a
 # --config file is judged as on the command line; numbers read shortest
 # (0.1, not 0.10000000000000001); under mpirun an error every rank meets is
-# said once, and a --data error names the option.
+# said once, and a --data error names the option; train --help and its man
+# page list the options by topic.
 . "$(dirname "$0")/lib.sh"
 need_fashion_mnist
 
@@ -80,5 +81,15 @@ once "a too large batch" "E --batch-size/--batch-schedule: a global batch of 100
 once "eval of a missing data set" "ddtrain eval: --data: $work/none: No such file or directory" eval "$work/es" --data "$work/none"
 once "inspect of a missing checkpoint" "ddtrain inspect: $work/none.ckpt: cannot open" inspect "$work/none.ckpt"
 [ ! -e "$work/none-run" ] || fail "a refused run wrote its run directory"
+
+# 5. train --help by topic, each option once; its man page has the same topics
+"$DDTRAIN" train --help >"$work/help"
+[ "$(grep -E '^[a-z]+:$' "$work/help" | tr '\n' ' ')" = "data: model: optimizer: schedule: parallelism: checkpoints: output: " ] ||
+  fail "train --help topics: $(grep -E '^[a-z]+:$' "$work/help" | tr '\n' ' ')"
+[ -z "$(sed -n 's/^  --\([a-z0-9-]*\) .*/\1/p' "$work/help" | sort | uniq -d)" ] || fail "an option shows twice in --help"
+sed -n '/^optimizer:$/,/^$/p' "$work/help" | grep -q '^  --lr ' || fail "--lr is not under optimizer"
+page="$top_builddir/man/ddtrain-train.1"
+[ "$(grep '^\.SS' "$page" | tr '\n' ' ')" = ".SS Data .SS Model .SS Optimizer .SS Schedule .SS Parallelism .SS Checkpoints .SS Output .SS Configuration file " ] ||
+  fail "man page topics: $(grep '^\.SS' "$page" | tr '\n' ' ')"
 
 echo "e2e_cli: ok"
