@@ -37,11 +37,6 @@ int probe_open(struct probe *p, const char *ckpt, size_t samples, uint64_t seed,
                char *err, size_t errlen);
 void probe_close(struct probe *p);
 
-/* Default of --bn-recalibrate: four chunks of 512, which puts each
- * channel's variance within a few percent (sqrt(2 / 2048) = 3% for normal
- * activations), cheap beside the loss's default 10000 samples. */
-enum { PROBE_BN_RECALIBRATE = 2048 };
-
 /* Makes probe_bn_recalibrate use the first n samples (at most the subset's)
  * of the seeded subset's order (the whole training set's seeded order when
  * the subset is all of it); n == 0 or a model without batch norm turns it
