@@ -46,7 +46,7 @@ bool analysis_suspect(double loss, double ref, int classes)
 }
 
 void analysis_warn_suspect(const char *cmd, const char *point, const char *what, double loss,
-                           const char *refname, bool bn_mixed)
+                           const char *refname, int classes, bool bn_mixed)
 {
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -54,7 +54,8 @@ void analysis_warn_suspect(const char *cmd, const char *point, const char *what,
         return;
     char why[128];
     if (isfinite(loss))
-        snprintf(why, sizeof why, "over %g times %s", ANALYSIS_SUSPECT_FACTOR, refname);
+        snprintf(why, sizeof why, "over %g times the largest of %s, a uniform guess's %.4g", ANALYSIS_SUSPECT_FACTOR,
+                 refname, classes > 1 ? log((double)classes) : 1.0);
     else
         snprintf(why, sizeof why, "not finite");
     fprintf(stderr, "ddtrain %s: warning: %s: %s loss %.9g is numerically suspect (%s)%s\n", cmd,

@@ -46,10 +46,11 @@ struct analysis_common {
 bool analysis_suspect(double loss, double ref, int classes);
 
 /* Rank 0 prints "ddtrain CMD: warning: POINT: WHAT loss L is numerically
- * suspect (over 10 times REFNAME)" and, when the batch-norm statistics were
- * not recalibrated, the option that would. */
+ * suspect (over 10 times the largest of REFNAME, a uniform guess's ln classes)" and,
+ * when the batch-norm statistics were not recalibrated, the option that
+ * would. */
 void analysis_warn_suspect(const char *cmd, const char *point, const char *what, double loss,
-                           const char *refname, bool bn_mixed);
+                           const char *refname, int classes, bool bn_mixed);
 
 /* Parses a command's arguments into target (every rank does the same) and
  * expects exactly npos positional arguments (checkpoints). Prints usage for

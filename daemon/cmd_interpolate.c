@@ -148,11 +148,11 @@ static void line_check(struct probe *p, struct line_ends *e, size_t ntest, const
             if (!analysis_suspect(row[col], ref, p->cm.model.classes))
                 continue;
             char refname[96], point[48];
-            snprintf(refname, sizeof refname, "the end points', %.4g at A and %.4g at B", a[col],
+            snprintf(refname, sizeof refname, "A's %.4g, B's %.4g", a[col],
                      b[col]);
             snprintf(point, sizeof point, "alpha %.9g", row[0]);
             analysis_warn_suspect("interpolate", point, col == 1 ? "train" : "test", row[col],
-                                  refname, e->nb && p->nrecal == 0);
+                                  refname, p->cm.model.classes, e->nb && p->nrecal == 0);
             break;
         }
     }

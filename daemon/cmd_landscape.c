@@ -47,7 +47,7 @@ static double cut_point(struct probe *p, float *x, const float *d1, const float 
     return probe_loss(p, x, acc);
 }
 
-/* Warns about every point (rows of `width` values, the loss at loss_col)
+/* Warns about every point (rows of `width` values: a (and b), loss, accuracy)
  * whose loss is not finite or far above the centre's. */
 static void cut_check(struct probe *p, float *x, const float *d1, const float *d2,
                       const double *rows, int nrows, int width, bool recalibrated)
@@ -69,7 +69,7 @@ static void cut_check(struct probe *p, float *x, const float *d1, const float *d
             snprintf(point, sizeof point, "a %.9g", row[0]);
         else
             snprintf(point, sizeof point, "a %.9g b %.9g", row[0], row[1]);
-        analysis_warn_suspect("landscape", point, "train", loss, refname,
+        analysis_warn_suspect("landscape", point, "train", loss, refname, p->cm.model.classes,
                               p->cm.model.bn_running_n && !recalibrated);
     }
 }
