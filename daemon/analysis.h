@@ -27,6 +27,31 @@ struct analysis_common {
     { "json", OPT_BOOL, offsetof(type, common.json), 0, 0, "false", NULL, 0,                 \
       "JSON instead of CSV" }
 
+/* --bn-recalibrate N of interpolate and landscape (field: an int; off: what
+ * 0 does instead). The default 2048 is four chunks of 512 samples, which
+ * puts each channel's variance within a few percent (sqrt(2 / 2048) = 3%
+ * for normal activations), cheap beside the loss's default 10000 samples. */
+#define ANALYSIS_BN_OPTION(type, field, off)                                                      \
+    { "bn-recalibrate", OPT_INT, offsetof(type, field), 0, 2147483647.0, "2048", NULL, 0,    \
+      "with batch norm, recompute its running statistics at each point from the first N "    \
+      "samples of the seeded subset in training mode (0: " off ")" }
+
+/* A loss this many times the reference (the end points', the centre's, or a
+ * uniform guess's ln K if larger) is flagged as numerically suspect. */
+#define ANALYSIS_SUSPECT_FACTOR 10.0
+
+/* Whether loss is numerically suspect beside ref (the larger of the
+ * reference points' losses) for a model of `classes` outputs: not finite,
+ * or ANALYSIS_SUSPECT_FACTOR times above max(ref, ln classes). */
+bool analysis_suspect(double loss, double ref, int classes);
+
+/* Rank 0 prints "ddtrain CMD: warning: POINT: WHAT loss L is numerically
+ * suspect (over 10 times the largest of REFNAME, a uniform guess's ln classes)" and,
+ * when the batch-norm statistics were not recalibrated, the option that
+ * would. */
+void analysis_warn_suspect(const char *cmd, const char *point, const char *what, double loss,
+                           const char *refname, int classes, bool bn_mixed);
+
 /* Parses a command's arguments into target (every rank does the same) and
  * expects exactly npos positional arguments (checkpoints). Prints usage for
  * --help on rank 0. Returns 0 to go on, 1 after --help, 2 on error (said). */

@@ -49,7 +49,7 @@ int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, i
                               train_samples, sub, sizeof sub) ||
         dataset_load_labelled(&cm->test, source, "test", cm->cfg.label, cm->cfg.classes, 0, sub,
                               sizeof sub)) {
-        snprintf(err, errlen, "%s", sub);
+        snprintf(err, errlen, "%s%s", strncmp(sub, "--", 2) ? "--data: " : "", sub);
         goto fail;
     }
     if (!(data && data[0]) && validation_open(&cm->cfg, &cm->train, &cm->val, sub, sizeof sub)) {

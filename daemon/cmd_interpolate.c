@@ -1,7 +1,11 @@
 /* `ddtrain interpolate A.ckpt B.ckpt --alpha -1:2:25`: the line
  * f(alpha B + (1 - alpha) A) of Keskar et al.'s Figure 3, train and test
- * loss and accuracy at each alpha. Batch-norm running statistics are mixed
- * the same way; the input normalisation is A's. */
+ * loss and accuracy at each alpha. Batch-norm running statistics are
+ * recomputed at each point from a seeded sample (--bn-recalibrate, as the
+ * loss-landscape literature does: mixed statistics describe no network, and
+ * past the ends a mixed variance goes to zero and the loss explodes), or
+ * with --bn-recalibrate 0 mixed the same way as the weights; the input
+ * normalisation is A's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,7 @@ struct interpolate_config {
     struct analysis_common common;
     char alpha[CONFIG_STRLEN];
     int test_samples;
+    int bn_recalibrate;
 };
 
 const struct option_def interpolate_options[] = {
@@ -23,6 +28,8 @@ const struct option_def interpolate_options[] = {
       "LO:HI:COUNT values of alpha (0 is A, 1 is B)" },
     { "test-samples", OPT_INT, offsetof(struct interpolate_config, test_samples), 0, 2147483647.0,
       "0", NULL, 0, "test samples evaluated at each alpha: the first N (0: all)" },
+    ANALYSIS_BN_OPTION(struct interpolate_config, bn_recalibrate,
+                       "mix the end points' running statistics like the weights"),
     ANALYSIS_OPTIONS(struct interpolate_config),
     { NULL, 0, 0, 0, 0, NULL, NULL, 0, NULL },
 };
@@ -100,35 +107,90 @@ static void ends_mix(struct line_ends *e, const struct probe *p, struct model *m
             m->bn_running[i] = 0.0f;
 }
 
-/* Evaluates count evenly spaced alphas from lo to hi; rank 0 writes the table. */
-static void walk_line(struct probe *p, struct line_ends *e, const struct interpolate_config *c,
-                      char **pos, double lo, double hi, int count)
+/* The model at alpha: row = { alpha, train loss, train accuracy, test loss,
+ * test accuracy }. */
+static void line_point(struct probe *p, struct line_ends *e, size_t ntest, double alpha,
+                       double row[5])
 {
     struct model *m = &p->cm.model;
+    ends_mix(e, p, m, alpha);
+    probe_bn_recalibrate(p, e->x);
+    row[0] = alpha;
+    row[1] = probe_loss(p, e->x, &row[2]);
+    row[3] = probe_test_loss(p, e->x, ntest, &row[4]);
+}
+
+/* The end points' row (alpha 0 or 1): the grid's when it has that alpha
+ * (the same bits a new evaluation would give), else a new evaluation. */
+static void line_end(struct probe *p, struct line_ends *e, size_t ntest, const double *rows,
+                     int count, double alpha, double end[5])
+{
+    for (int k = 0; k < count; k++)
+        if (rows[5 * k] == alpha) {
+            memcpy(end, rows + 5 * k, 5 * sizeof *end);
+            return;
+        }
+    line_point(p, e, ntest, alpha, end);
+}
+
+/* Warns about every point whose train (else test) loss is not finite or
+ * far above both end points'. */
+static void line_check(struct probe *p, struct line_ends *e, size_t ntest, const double *rows,
+                       int count)
+{
+    double a[5], b[5];
+    line_end(p, e, ntest, rows, count, 0.0, a);
+    line_end(p, e, ntest, rows, count, 1.0, b);
+    for (int k = 0; k < count; k++) {
+        const double *row = rows + 5 * k;
+        for (int col = 1; col <= 3; col += 2) {
+            double ref = a[col] > b[col] ? a[col] : b[col];
+            if (!analysis_suspect(row[col], ref, p->cm.model.classes))
+                continue;
+            char refname[96], point[48];
+            snprintf(refname, sizeof refname, "A's %.4g, B's %.4g", a[col],
+                     b[col]);
+            snprintf(point, sizeof point, "alpha %.9g", row[0]);
+            analysis_warn_suspect("interpolate", point, col == 1 ? "train" : "test", row[col],
+                                  refname, p->cm.model.classes, e->nb && p->nrecal == 0);
+            break;
+        }
+    }
+}
+
+/* Evaluates count evenly spaced alphas from lo to hi; rank 0 writes the
+ * table, then the warnings about suspect points. */
+static int walk_line(struct probe *p, struct line_ends *e, const struct interpolate_config *c,
+                     char **pos, double lo, double hi, int count)
+{
     struct table t;
-    char header[2048], err[1024], tests[48] = "";
+    char header[2048], err[1024], tests[48] = "", recal[48] = "";
     size_t ntest = (size_t)c->test_samples;
+    double *rows = malloc((size_t)count * 5 * sizeof *rows);
+    if (!rows)
+        return -1;
     if (ntest && ntest < p->cm.test.n)
         snprintf(tests, sizeof tests, " test_samples=%zu", ntest);
-    snprintf(header, sizeof header, "ddtrain interpolate a=%s b=%s alpha=%s samples=%zu%s seed=%llu",
-             pos[0], pos[1], c->alpha, p->nsubset, tests, (unsigned long long)c->common.seed);
+    if (p->nrecal)
+        snprintf(recal, sizeof recal, " bn_recalibrate=%zu", p->nrecal);
+    snprintf(header, sizeof header, "ddtrain interpolate a=%s b=%s alpha=%s samples=%zu%s seed=%llu%s",
+             pos[0], pos[1], c->alpha, p->nsubset, tests, (unsigned long long)c->common.seed,
+             recal);
     static const char *const cols[] = { "alpha", "train_loss", "train_accuracy", "test_loss",
                                         "test_accuracy" };
     if (p->rank == 0)
         table_begin(&t, c->common.json, header, cols, 5);
     for (int k = 0; k < count; k++) {
         double alpha = count == 1 ? lo : lo + (hi - lo) * k / (count - 1);
-        ends_mix(e, p, m, alpha);
-        double tra, tea;
-        double trl = probe_loss(p, e->x, &tra);
-        double tel = probe_test_loss(p, e->x, ntest, &tea);
-        if (p->rank == 0) {
-            double row[5] = { alpha, trl, tra, tel, tea };
-            table_row(&t, row);
-        }
+        line_point(p, e, ntest, alpha, rows + 5 * k);
+        if (p->rank == 0)
+            table_row(&t, rows + 5 * k);
     }
     if (p->rank == 0 && table_end(&t, c->common.out, err, sizeof err))
         fprintf(stderr, "ddtrain interpolate: %s\n", err);
+    line_check(p, e, ntest, rows, count);
+    free(rows);
+    return 0;
 }
 
 int interpolate_main(int argc, char **argv, int first)
@@ -157,7 +219,11 @@ int interpolate_main(int argc, char **argv, int first)
     }
     rc = ends_load(&e, &p, pos[1], err, sizeof err);
     if (rc == 0)
-        walk_line(&p, &e, &c, pos, lo, hi, count);
+        rc = probe_bn_prepare(&p, (size_t)c.bn_recalibrate, err, sizeof err);
+    if (rc == 0 && walk_line(&p, &e, &c, pos, lo, hi, count)) {
+        snprintf(err, sizeof err, "out of memory");
+        rc = -1;
+    }
     ends_free(&e);
     probe_close(&p);
     return rc ? analysis_fail("interpolate", err) : 0;

@@ -40,11 +40,28 @@ static void enum_choices(const struct enum_name *names, char *out, size_t outlen
                                  e->name);
 }
 
+void config_format_double(char *out, size_t outlen, double v)
+{
+    /* the shortest text of any precision that reads back as v (17 digits
+     * always do): 100 rather than 1e+02, 0.1 rather than 0.10000000000000001 */
+    char best[40], text[40];
+    snprintf(best, sizeof best, "%.17g", v);
+    for (int digits = 1; digits < 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, v);
+        if (strtod(text, NULL) == v && strlen(text) < strlen(best))
+            snprintf(best, sizeof best, "%s", text);
+    }
+    snprintf(out, outlen, "%s", best);
+}
+
 static void range_text(const struct option_def *o, char *out, size_t outlen)
 {
     const char *lo = (o->flags & OPTF_POSITIVE) ? "(" : "[";
+    char a[32], b[32];
+    config_format_double(a, sizeof a, o->min);
+    config_format_double(b, sizeof b, o->max);
     if (o->type == OPT_DOUBLE)
-        snprintf(out, outlen, "a number in %s%g, %g]", lo, o->min, o->max);
+        snprintf(out, outlen, "a number in %s%s, %s]", lo, a, b);
     else
         snprintf(out, outlen, "a whole number from %.0f to %.0f", o->min, o->max);
 }
@@ -339,7 +356,7 @@ void config_format_value(const struct option_def *o, const void *target, char *o
         snprintf(out, outlen, "%" PRIu64, *(const uint64_t *)field);
         break;
     case OPT_DOUBLE:
-        snprintf(out, outlen, "%.17g", *(const double *)field);
+        config_format_double(out, outlen, *(const double *)field);
         break;
     case OPT_STRING:
         snprintf(out, outlen, "%s", field);
@@ -385,13 +402,69 @@ void config_kind(const struct option_def *o, char *out, size_t outlen)
     }
 }
 
-void config_help(const struct option_def *table, FILE *out)
+static void help_option(const struct option_def *o, FILE *out)
 {
     char kind[256];
-    for (const struct option_def *o = table; o->name; o++) {
-        config_kind(o, kind, sizeof kind);
-        fprintf(out, "  --%-20s %s\n  %-22s   %s; default %s\n", o->name, o->help, "", kind,
-                o->def[0] ? o->def : "(empty)");
-    }
+    config_kind(o, kind, sizeof kind);
+    fprintf(out, "  --%-20s %s\n  %-22s   %s; default %s\n", o->name, o->help, "", kind,
+            o->def[0] ? o->def : "(empty)");
+}
+
+void config_help(const struct option_def *table, FILE *out)
+{
+    for (const struct option_def *o = table; o->name; o++)
+        help_option(o, out);
     fprintf(out, "  --%-20s %s\n", "config FILE", CONFIG_FILE_HELP);
+}
+
+/* Is name one of the space-separated words of names? */
+static bool names_has(const char *names, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *w = names; *w;) {
+        size_t len = strcspn(w, " ");
+        if (len == n && !strncmp(w, name, n))
+            return true;
+        w += len;
+        w += strspn(w, " ");
+    }
+    return false;
+}
+
+int config_group_of(const struct option_group *groups, const char *name)
+{
+    int g = 0;
+    for (; groups[g].title; g++)
+        if (names_has(groups[g].names, name))
+            return g;
+    return g;
+}
+
+void config_help_grouped(const struct option_def *table, const struct option_group *groups,
+                         FILE *out)
+{
+    int ngroups = 0;
+    while (groups[ngroups].title)
+        ngroups++;
+    for (int g = 0; g < ngroups; g++) {
+        fprintf(out, "%s%s:\n", g ? "\n" : "", groups[g].title);
+        /* in the order the group names them */
+        for (const char *w = groups[g].names; *w;) {
+            size_t len = strcspn(w, " ");
+            for (const struct option_def *o = table; o->name; o++)
+                if (strlen(o->name) == len && !strncmp(o->name, w, len))
+                    help_option(o, out);
+            w += len;
+            w += strspn(w, " ");
+        }
+    }
+    bool other = false;
+    for (const struct option_def *o = table; o->name; o++)
+        if (config_group_of(groups, o->name) == ngroups) {
+            if (!other)
+                fprintf(out, "\nother:\n");
+            other = true;
+            help_option(o, out);
+        }
+    fprintf(out, "\n  --%-20s %s\n", "config FILE", CONFIG_FILE_HELP);
 }

@@ -61,6 +61,11 @@ int config_parse_args(const struct option_def *table, void *target, int argc, ch
 /* Writes every option as `name = value` lines. */
 void config_write(const struct option_def *table, const void *target, FILE *out);
 
+/* v with the fewest significant digits that read back exactly (0.1, not
+ * 0.10000000000000001): every double a person reads (config.txt, inspect,
+ * --help) goes through it. */
+void config_format_double(char *out, size_t outlen, double v);
+
 /* Formats one option's current value. */
 void config_format_value(const struct option_def *opt, const void *target, char *out,
                          size_t outlen);
@@ -71,6 +76,23 @@ void config_kind(const struct option_def *o, char *out, size_t outlen);
 
 /* Prints --help text: each option, its type or choices, default, help. */
 void config_help(const struct option_def *table, FILE *out);
+
+/* A topic of --help and the man page: its title and its options' names,
+ * separated by spaces, in the order they are shown. */
+struct option_group {
+    const char *title;
+    const char *names;
+};
+
+/* The group (an index into groups, {NULL}-terminated) that names option
+ * `name`, or the count of groups when none does (shown last, as "other"). */
+int config_group_of(const struct option_group *groups, const char *name);
+
+/* config_help under one heading per group ("data:"), each group's options in
+ * the order of its names; an option no group names comes last, under
+ * "other:". */
+void config_help_grouped(const struct option_def *table, const struct option_group *groups,
+                         FILE *out);
 
 const struct option_def *config_find(const struct option_def *table, const char *name);
 

@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "config.h"
 #include "exit_status.h"
+#include "train.h"
 
 #ifndef DDT_VERSION
 #define DDT_VERSION "unknown"
@@ -157,6 +158,39 @@ static void man_option(FILE *out, const struct option_def *o)
     fputs(".\n", out);
 }
 
+/* The options under a subsection per topic, in --help's order (see
+ * config_help_grouped). */
+static void man_option_groups(FILE *out, const struct command_doc *d,
+                              const struct option_group *groups)
+{
+    int g = 0;
+    for (; groups[g].title; g++) {
+        /* a heading, capitalised as --help's is not, without a full stop */
+        const char *t = groups[g].title;
+        fprintf(out, ".SS %c", t[0] >= 'a' && t[0] <= 'z' ? t[0] - 'a' + 'A' : t[0]);
+        roffs(out, t + 1);
+        fputs("\n", out);
+        const char *w = groups[g].names;
+        while (*w) {
+            size_t len = strcspn(w, " ");
+            for (const struct option_def *o = d->options; o->name; o++)
+                if (strlen(o->name) == len && !strncmp(o->name, w, len))
+                    man_option(out, o);
+            w += len;
+            w += strspn(w, " ");
+        }
+    }
+    bool other = false;
+    for (const struct option_def *o = d->options; o->name; o++)
+        if (config_group_of(groups, o->name) == g) {
+            if (!other)
+                fputs(".SS Other\n", out);
+            other = true;
+            man_option(out, o);
+        }
+    fputs(".SS Configuration file\n", out);
+}
+
 static void man_command(FILE *out, const struct command_doc *d)
 {
     char name[64];
@@ -174,8 +208,11 @@ static void man_command(FILE *out, const struct command_doc *d)
           "Every option is also read from a \\fB\\-\\-config\\fR file as a line "
           "\\fIname\\fR = \\fIvalue\\fR; \\fB\\-\\-name=value\\fR works as well.\n",
           out);
-    for (const struct option_def *o = d->options; o->name; o++)
-        man_option(out, o);
+    if (!strcmp(d->name, "train"))
+        man_option_groups(out, d, train_option_groups);
+    else
+        for (const struct option_def *o = d->options; o->name; o++)
+            man_option(out, o);
     fputs(".TP\n\\fB\\-\\-config\\fR \\fIFILE\\fR\n", out);
     roffs(out, CONFIG_FILE_HELP);
     fputs(".\n", out);

@@ -1,5 +1,6 @@
 /* The ddtrain program: MPI set-up and the subcommands. */
 #include <mpi.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,26 @@ static int run_mpi(int (*fn)(int, char **, int), int argc, char **argv)
     return status;
 }
 
+/* Under mpirun, rank 1 or above of a command that does not use MPI (help,
+ * inspect, export, summarize, ctl): rank 0 does the work and says what
+ * failed; the others would print (and write) the same again. */
+static bool other_rank_of_plain_command(int argc, char **argv)
+{
+    static const char *const mpi[] = { "train", "eval", "sharpness", "hessian", "interpolate",
+                                       "landscape" };
+    const char *r = getenv("OMPI_COMM_WORLD_RANK");
+    if (!r || !strcmp(r, "0"))
+        return false;
+    for (size_t i = 0; argc >= 2 && i < sizeof mpi / sizeof mpi[0]; i++)
+        if (!strcmp(argv[1], mpi[i]))
+            return false;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
+    if (other_rank_of_plain_command(argc, argv))
+        return 0;
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);

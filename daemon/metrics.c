@@ -147,6 +147,19 @@ int metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
     return write_line(m, &l);
 }
 
+int metrics_early_stop(struct metrics *m, long step, const char *metric, double best,
+                       long best_step, double best_epoch, int patience, int evals_since_best)
+{
+    struct line l = { .len = 0, .over = false };
+    /* metric is our own name: nothing in it needs escaping */
+    put(&l, "{\"kind\":\"early_stop\",\"step\":%ld,\"metric\":\"%s\"", step, metric);
+    field(&l, "best", best);
+    put(&l, ",\"best_step\":%ld", best_step);
+    field(&l, "best_epoch", best_epoch);
+    put(&l, ",\"patience\":%d,\"evals_since_best\":%d}\n", patience, evals_since_best);
+    return write_line(m, &l);
+}
+
 void metrics_error(const struct metrics *m, char *err, size_t errlen)
 {
     snprintf(err, errlen, "cannot append to %s: %s", m->path,

@@ -36,6 +36,13 @@ int metrics_eval(struct metrics *m, long step, double epoch, double train_loss,
  * Returns as metrics_train. */
 int metrics_start(struct metrics *m, const char *reason);
 
+/* The line --early-stop writes when its patience runs out:
+ * {"kind":"early_stop","step":S,"metric":NAME,"best":V,"best_step":B,
+ * "best_epoch":E,"patience":P,"evals_since_best":N}. Returns as
+ * metrics_train. */
+int metrics_early_stop(struct metrics *m, long step, const char *metric, double best,
+                       long best_step, double best_epoch, int patience, int evals_since_best);
+
 /* What the first failed write was: "cannot append to PATH: strerror". */
 void metrics_error(const struct metrics *m, char *err, size_t errlen);
 

@@ -17,6 +17,7 @@ int probe_open(struct probe *p, const char *ckpt, size_t samples, uint64_t seed,
 {
     memset(p, 0, sizeof *p);
     p->comm = comm;
+    p->seed = seed;
     MPI_Comm_rank(comm, &p->rank);
     MPI_Comm_size(comm, &p->nranks);
     if (ckpt_model_open(&p->cm, ckpt, NULL, PROBE_BATCH, err, errlen))
@@ -46,6 +47,8 @@ void probe_close(struct probe *p)
 {
     ckpt_model_free(&p->cm);
     free(p->subset);
+    free(p->perm);
+    free(p->recal_sums);
     free(p->x0);
     memset(p, 0, sizeof *p);
 }
@@ -78,6 +81,57 @@ static void set_params(struct probe *p, const float *w)
 {
     if (w)
         memcpy(p->cm.model.arena.w, w, p->n * sizeof *w);
+}
+
+int probe_bn_prepare(struct probe *p, size_t n, char *err, size_t errlen)
+{
+    size_t ntrain = p->cm.train.n, nb = p->cm.model.bn_running_n;
+    p->nrecal = 0;
+    if (n == 0 || nb == 0)
+        return 0;
+    p->recal = p->subset;
+    if (p->nsubset == ntrain) {
+        /* the subset is the set in order: draw the same seeded order a
+         * smaller subset would have */
+        p->perm = malloc(ntrain * sizeof *p->perm);
+        if (p->perm)
+            sampler_subset(p->perm, ntrain, p->seed, 0);
+        p->recal = p->perm;
+    }
+    p->recal_sums = malloc((nb + 1) * sizeof *p->recal_sums);
+    if (!p->recal || !p->recal_sums) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    p->nrecal = n < p->nsubset ? n : p->nsubset;
+    return 0;
+}
+
+bool probe_bn_recalibrate(struct probe *p, const float *w)
+{
+    set_params(p, w);
+    if (p->nrecal == 0)
+        return false;
+    struct model *m = &p->cm.model;
+    size_t nb = m->bn_running_n;
+    double *sums = p->recal_sums;
+    memset(sums, 0, (nb + 1) * sizeof *sums);
+    /* chunks dealt in turn, so that each chunk's groups are the same
+     * whatever the rank count; only the order of the final sum changes */
+    for (size_t c = (size_t)p->rank; c * PROBE_BATCH < p->nrecal; c += (size_t)p->nranks) {
+        size_t first = c * PROBE_BATCH;
+        int B = (int)(p->nrecal - first < PROBE_BATCH ? p->nrecal - first : PROBE_BATCH);
+        struct pass_ctx ctx = { .train = true, .seed = p->seed, .step = 0, .first_sample = first };
+        int correct;
+        model_batch_loss(m, &p->cm.train, p->recal + first, B, &ctx, &correct);
+        /* bn_batch holds sums over the chunk's groups, then the group count */
+        for (size_t i = 0; i <= nb; i++)
+            sums[i] += m->bn_batch[i];
+    }
+    MPI_Allreduce(MPI_IN_PLACE, sums, (int)(nb + 1), MPI_DOUBLE, MPI_SUM, p->comm);
+    for (size_t i = 0; i < nb; i++)
+        m->bn_running[i] = (float)(sums[i] / sums[nb]);
+    return true;
 }
 
 double probe_loss(struct probe *p, const float *w, double *acc)

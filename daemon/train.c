@@ -63,6 +63,32 @@ static double run_eval(struct trainer *t, const struct step_plan *p)
     return watched;
 }
 
+/* The epoch (with its fraction) at the end of `step` steps, as evaluation
+ * lines count it. */
+static double epoch_at_step(const struct trainer *t, int64_t step)
+{
+    int64_t e = 0;
+    long n;
+    while (step > 0 && step >= (n = train_steps_in_epoch(t, e)) && n > 0) {
+        step -= n;
+        e++;
+    }
+    return step > 0 ? (double)e + (double)step / (double)train_steps_in_epoch(t, e) : (double)e;
+}
+
+/* Rank 0: why --early-stop ends the run, on stderr and in metrics.jsonl (a
+ * failed write is acted on in after_step, as an evaluation's). */
+static void report_early_stop(struct trainer *t, const char *what)
+{
+    const struct train_config *c = &t->cfg;
+    double best_epoch = epoch_at_step(t, t->best_step);
+    log_info("early stop: %s has not improved for %d evaluation%s (best %.6g, epoch %g, at step %ld, --early-stop %d); stopping after step %ld",
+             what, t->evals_since_best, t->evals_since_best == 1 ? "" : "s", t->best_metric,
+             best_epoch, (long)t->best_step, c->early_stop, (long)t->step);
+    metrics_early_stop(&t->metrics, (long)t->step, what, t->best_metric, (long)t->best_step,
+                       best_epoch, c->early_stop, t->evals_since_best);
+}
+
 /* --early-stop / --keep-best after an evaluation, on every rank alike:
  * returns whether the watched value improved (then the best checkpoint is
  * due), and sets t->early_stopped when the patience has run out. A NaN
@@ -92,9 +118,7 @@ static bool track_best(struct trainer *t, double v)
     if (c->early_stop > 0 && t->evals_since_best >= c->early_stop) {
         t->early_stopped = true;
         if (t->rank == 0)
-            log_info("early stop: %s has not improved for %d evaluation%s (best %.6g at step %ld, --early-stop %d); stopping after step %ld",
-                     what, t->evals_since_best, t->evals_since_best == 1 ? "" : "s",
-                     t->best_metric, (long)t->best_step, c->early_stop, (long)t->step);
+            report_early_stop(t, what);
     }
     return better;
 }
@@ -277,12 +301,26 @@ static int agree_status(struct trainer *t, int status)
     return worst;
 }
 
+/* After a failed set-up, on every rank: rank 0 says what failed, and
+ * another rank only what rank 0 did not say (every rank that loads the same
+ * missing data set would say the same). */
+static void report_setup_error(struct trainer *t, int status, const char *err)
+{
+    char first[2 * DDT_ERRLEN];
+    snprintf(first, sizeof first, "%s", t->rank == 0 && status ? err : "");
+    comm_guard_enter(engine_watch(&t->engine), "the report of the set-up's errors");
+    MPI_Bcast(first, (int)sizeof first, MPI_CHAR, 0, MPI_COMM_WORLD);
+    comm_guard_leave(engine_watch(&t->engine));
+    if (status != 0 && err[0] && (t->rank == 0 || strcmp(err, first) != 0))
+        log_error("%s", err);
+}
+
 static void print_usage(void)
 {
     fprintf(stdout, "usage: ddtrain train [options]\n"
                     "       mpirun -np N ddtrain train [options]   (or launch/ddtrain-run)\n\n"
-                    "options:\n");
-    config_help(train_options, stdout);
+                    "options, by topic:\n\n");
+    config_help_grouped(train_options, train_option_groups, stdout);
 }
 
 /* --model list: every named model as it builds for Fashion-MNIST's samples;
@@ -447,6 +485,8 @@ static int parse_options(struct trainer *t, int argc, char **argv, int first, st
     if (rc == 0 && t->cfg.resume[0] &&
         train_resolve_resume(t, argc, argv, first, resume, err, sizeof err))
         rc = -1;
+    if (rc == 0 && !*resume && train_model_from_init(t, argc, argv, first, err, sizeof err))
+        rc = -1;
     char spec_err[256];
     /* a named model is resolved here for Fashion-MNIST's samples, which
      * checks the name early; train_setup resolves it again for the data */
@@ -485,8 +525,7 @@ static int start_run(struct trainer *t, struct spec *s, Ddtrain__Checkpoint *res
     bool resuming = resume != NULL;
     ckpt_free(resume);
     if (agree_status(t, status) != 0) {
-        if (status != 0 && err[0])
-            log_error("%s", err);
+        report_setup_error(t, status, err);
         return status ? status : 2;
     }
     status = t->rank == 0 && train_open_run_dir(t, resuming, err, sizeof err) ? 2 : 0;

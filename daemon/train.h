@@ -82,6 +82,9 @@ struct train_config {
 enum { EARLY_STOP_LOSS = 0, EARLY_STOP_ACCURACY = 1 };
 
 extern const struct option_def train_options[];
+/* The topics of `ddtrain train --help` and its man page; an option no group
+ * names is shown last, under "other". */
+extern const struct option_group train_option_groups[];
 
 /* Every option at its default, and what no option sets at its fixed value;
  * the schedule's lists stay empty until train_build_schedule parses them. */

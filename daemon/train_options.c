@@ -12,6 +12,28 @@
 
 #define F(field) offsetof(struct train_config, field)
 
+
+/* The topics of --help, each option once; a row added to the table above
+ * without a place here shows under "other" until it gets one. */
+const struct option_group train_option_groups[] = {
+    { "data", "data classes label augment train-samples test-samples eval-train-samples "
+              "val-fraction val-data" },
+    { "model", "model bn dropout bn-group bn-momentum bn-eps init-from reset-head freeze-layers "
+               "layer-lr-decay label-smoothing" },
+    { "optimizer", "optimizer lr momentum nesterov beta2 adam-eps weight-decay wd-mode "
+                   "wd-exempt-bn-bias trust-coef clip-norm" },
+    { "schedule", "epochs max-steps batch-size batch-schedule batch-scales-lr lr-scaling ref-batch "
+                  "warmup-epochs warmup-steps warmup-start lr-decay lr-gamma lr-milestones "
+                  "lr-power lr-floor sgdr-t0 sgdr-tmult cycle-epochs onecycle-pct onecycle-div "
+                  "onecycle-final-div momentum-min seed early-stop early-stop-metric "
+                  "stop-on-divergence" },
+    { "parallelism", "threads bucket-kb overlap shard-optimizer shared-memory check-every "
+                     "stall-timeout" },
+    { "checkpoints", "resume extend ckpt-every ckpt-every-epochs ckpt-keep keep-best ckpt-at-end" },
+    { "output", "run-dir eval-every log-every noise-scale noise-every noise-ema quiet" },
+    { NULL, NULL },
+};
+
 /* OPT_ENUM writes its field as an int: the enum-typed fields must be ints */
 _Static_assert(sizeof(enum optim_kind) == sizeof(int), "enum optim_kind is not an int");
 _Static_assert(sizeof(enum wd_mode) == sizeof(int), "enum wd_mode is not an int");

@@ -143,6 +143,25 @@ static int check_input_shape(const struct trainer *t, const struct spec *s, char
     return 0;
 }
 
+/* A model taken from --init-from whose head does not match the class count
+ * (--classes, or the data set's): the head gets that many outputs and is
+ * initialised afresh (as --reset-head does), and the spec says so. */
+static void head_from_classes(struct trainer *t, struct spec *s)
+{
+    struct train_config *c = &t->cfg;
+    int was = spec_output_width(s);
+    for (int i = s->n - 1; i >= 0; i--)
+        if (s->items[i].kind == &layer_fc) {
+            s->items[i].arg.width = c->classes;
+            break;
+        }
+    spec_format(s, c->model, (int)sizeof c->model);
+    c->reset_head = true;
+    if (t->rank == 0)
+        log_info("--init-from %s: its head has %d outputs and this run has %d classes: the last layer gets %d outputs and is initialised afresh (--reset-head)",
+                 c->init_from, was, c->classes, c->classes);
+}
+
 /* Loads both splits and checks them against the model, which a named
  * model first takes its input and classes from; exit-2 errors. */
 static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen)
@@ -152,12 +171,14 @@ static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen
     if (resolve_data_options(t, err, errlen) || (!named && check_augment(t, s, err, errlen)))
         return -1;
     const struct train_config *c = &t->cfg;
+    char sub[DDT_ERRLEN];
     if (dataset_load_labelled(&t->train, c->data, "train", c->label, c->classes,
-                              (size_t)c->train_samples, err, errlen))
+                              (size_t)c->train_samples, sub, sizeof sub) ||
+        dataset_load_labelled(&t->test, c->data, "test", c->label, c->classes,
+                              (size_t)c->test_samples, sub, sizeof sub)) {
+        snprintf(err, errlen, "%s%s", strncmp(sub, "--", 2) ? "--data: " : "", sub);
         return -1;
-    if (dataset_load_labelled(&t->test, c->data, "test", c->label, c->classes,
-                              (size_t)c->test_samples, err, errlen))
-        return -1;
+    }
     if (validation_open(&t->cfg, &t->train, &t->val, err, errlen))
         return -1;
     if (named && (resolve_named_model(t, s, err, errlen) || check_augment(t, s, err, errlen)))
@@ -169,6 +190,8 @@ static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen
                  t->test.dim, t->train.dim);
         return -1;
     }
+    if (t->model_from_init && spec_output_width(s) != c->classes)
+        head_from_classes(t, s);
     if (spec_output_width(s) != c->classes) {
         snprintf(err, errlen, "--model: the output width is %d but --classes is %d",
                  spec_output_width(s), c->classes);
@@ -360,6 +383,53 @@ static void log_frozen(const struct model *m, int frozen)
              frozen, names, trained, m->arena.n);
 }
 
+/* The tensors of weighted layer `layer` by name ("fc2, bn2": a tensor's
+ * name up to its '.'), into out. */
+static void layer_names(const struct model *m, int layer, char *out, size_t outlen)
+{
+    char last[32] = "";
+    size_t len = 0;
+    out[0] = '\0';
+    for (int v = 0; v < m->arena.nviews; v++) {
+        const struct tensor_view *tv = &m->arena.views[v];
+        char base[32];
+        snprintf(base, sizeof base, "%.*s", (int)strcspn(tv->name, "."), tv->name);
+        if (tv->layer != layer || !strcmp(base, last))
+            continue;
+        snprintf(last, sizeof last, "%s", base);
+        int n = snprintf(out + len, outlen - len, "%s%s", len ? ", " : "", base);
+        if (n > 0 && (size_t)n < outlen - len)
+            len += (size_t)n;
+    }
+}
+
+/* --layer-lr-decay: each weighted layer's rate at --lr (the schedule scales
+ * them all alike), its multiplier, and how many parameters train. */
+static void log_layer_rates(const struct model *m, const struct train_config *c)
+{
+    char line[2048], names[256];
+    size_t len = 0, trained = 0;
+    int layers = m->arena.views[m->arena.nviews - 1].layer + 1;
+    for (int v = 0; v < m->arena.nviews; v++)
+        trained += m->arena.views[v].lr_mult != 0.0f ? m->arena.views[v].n : 0;
+    line[0] = '\0';
+    for (int l = 0; l < layers; l++) {
+        float mult = 0.0f;
+        for (int v = 0; v < m->arena.nviews; v++)
+            if (m->arena.views[v].layer == l)
+                mult = m->arena.views[v].lr_mult;
+        layer_names(m, l, names, sizeof names);
+        int n = mult == 0.0f
+                    ? snprintf(line + len, sizeof line - len, "%s%s frozen", l ? "; " : "", names)
+                    : snprintf(line + len, sizeof line - len, "%s%s %.6g (x%.6g)", l ? "; " : "",
+                               names, c->sched.base_lr * mult, (double)mult);
+        if (n > 0 && (size_t)n < sizeof line - len)
+            len += (size_t)n;
+    }
+    log_info("--layer-lr-decay %g: rates at --lr %g: %s; %zu of %zu parameters train",
+             c->layer_lr_decay, c->sched.base_lr, line, trained, m->arena.n);
+}
+
 /* Freezing, initial parameters, input normalisation, per-layer rates. */
 static int init_model(struct trainer *t, char *err, size_t errlen)
 {
@@ -384,6 +454,8 @@ static int init_model(struct trainer *t, char *err, size_t errlen)
     m->frozen_groups = c->freeze_layers;
     if (c->freeze_layers > 0 && t->rank == 0)
         log_frozen(m, c->freeze_layers);
+    if (c->layer_lr_decay != 1.0 && t->rank == 0)
+        log_layer_rates(m, c);
     return 0;
 }
 
@@ -411,12 +483,17 @@ static int load_init_from(struct trainer *t, char *err, size_t errlen)
         return 2;
     }
     int rc = train_ckpt_restore(t, init, true, c->reset_head, sub, sizeof sub);
-    ckpt_free(init);
     if (rc) {
-        snprintf(err, errlen, "--init-from %s: %s", c->init_from, sub);
-        return 2;
+        /* what would fit: the model without its head, or the checkpoint's */
+        char other[DDT_ERRLEN];
+        bool head_only = !c->reset_head && !train_ckpt_restore(t, init, true, true, other, sizeof other);
+        snprintf(err, errlen, "--init-from %s: %s; %s--model to take the checkpoint's (%s, its head sized by --classes)",
+                 c->init_from, sub,
+                 head_only ? "only the last layer differs: give --reset-head to initialise it afresh, or leave out " : "leave out ",
+                 init->model_spec);
     }
-    return 0;
+    ckpt_free(init);
+    return rc ? 2 : 0;
 }
 
 /* Do ghost groups of G samples tile every rank's slice of every global
@@ -644,7 +721,7 @@ static int merge_resumed_config(struct trainer *t, const struct train_config *sa
 }
 
 /* Is --name (or --name=V, --no-name) on the command line? */
-static bool option_given(int argc, char **argv, int first, const char *name)
+static bool option_on_command_line(int argc, char **argv, int first, const char *name)
 {
     size_t n = strlen(name);
     for (int i = first; i < argc; i++) {
@@ -658,6 +735,65 @@ static bool option_given(int argc, char **argv, int first, const char *name)
             return true;
     }
     return false;
+}
+
+/* Does the --config file (already read once, so it exists and parses) have
+ * a `name = value` line? */
+static bool option_in_config_file(int argc, char **argv, int first, const char *name)
+{
+    const char *path = NULL;
+    for (int i = first; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            path = argv[i + 1];
+        else if (!strncmp(argv[i], "--config=", 9))
+            path = argv[i] + 9;
+    }
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f)
+        return false;
+    char line[4096];
+    bool found = false;
+    size_t n = strlen(name);
+    while (!found && fgets(line, sizeof line, f)) {
+        const char *k = line + strspn(line, " \t");
+        size_t len = strcspn(k, "=# \t\r\n");
+        found = len == n && !strncmp(k, name, n) && k[len + strspn(k + len, " \t")] == '=';
+    }
+    fclose(f);
+    return found;
+}
+
+bool train_option_given(int argc, char **argv, int first, const char *name)
+{
+    return option_on_command_line(argc, argv, first, name) ||
+           option_in_config_file(argc, argv, first, name);
+}
+
+int train_model_from_init(struct trainer *t, int argc, char **argv, int first, char *err,
+                          size_t errlen)
+{
+    struct train_config *c = &t->cfg;
+    if (!c->init_from[0] || onnx_import_is_onnx(c->init_from) ||
+        train_option_given(argc, argv, first, "model"))
+        return 0;
+    Ddtrain__Checkpoint *msg;
+    char sub[DDT_ERRLEN];
+    if (ckpt_read_file(c->init_from, &msg, sub, sizeof sub)) {
+        snprintf(err, errlen, "--init-from: %s", sub);
+        return -1;
+    }
+    int n = snprintf(c->model, sizeof c->model, "%s", msg->model_spec);
+    ckpt_free(msg);
+    if (n < 0 || (size_t)n >= sizeof c->model) {
+        snprintf(err, errlen, "--init-from %s: its model spec is longer than %zu characters: give it with --model",
+                 c->init_from, sizeof c->model - 1);
+        return -1;
+    }
+    t->model_from_init = true;
+    if (t->rank == 0)
+        log_info("--init-from %s: no --model given, so the model is the checkpoint's: %s",
+                 c->init_from, c->model);
+    return 0;
 }
 
 static const char *optim_name(enum optim_kind k)
@@ -691,7 +827,7 @@ static int check_optimizer_combination(const struct train_config *c, int argc, c
         snprintf(err, errlen, "--nesterov: needs momentum, and --momentum is 0: give a --momentum above 0 or drop --nesterov");
         return -1;
     }
-    bool wd_mode_set = o->wd_mode != WD_L2 || option_given(argc, argv, first, "wd-mode");
+    bool wd_mode_set = o->wd_mode != WD_L2 || train_option_given(argc, argv, first, "wd-mode");
     if (o->kind != OPTIM_SGD && wd_mode_set) {
         const char *instead = o->kind == OPTIM_ADAMW ? "AdamW's decay is decoupled by definition; for L2 decay through the gradient use --optimizer adam"
                               : o->kind == OPTIM_ADAM ? "Adam adds L2 decay to the gradient; for decoupled decay use --optimizer adamw"
@@ -721,7 +857,7 @@ int train_check_optimizer(const struct trainer *t, int argc, char **argv, int fi
         return -1;
     enum optim_kind k = c->optim.kind;
     if (t->rank == 0 && (k == OPTIM_ADAM || k == OPTIM_ADAMW || k == OPTIM_LAMB) &&
-        c->sched.base_lr == 0.1 && !option_given(argc, argv, first, "lr"))
+        c->sched.base_lr == 0.1 && !train_option_given(argc, argv, first, "lr"))
         log_warn("--optimizer %s at --lr 0.1, the default chosen for SGD: %s's steps are normalised, so 0.1 moves each weight by up to 0.1 per step, which usually diverges; the usual range is 1e-4 to 3e-3 (e.g. --lr 1e-3)",
                  optim_name(k), optim_name(k));
     return 0;

@@ -72,6 +72,7 @@ struct trainer {
     int evals_since_best;
     bool early_stopped;      /* patience ran out: checkpoint, then stop */
     struct local_sgd local;  /* --local-steps: counters and the evaluation's backup */
+    bool model_from_init;    /* --init-from without --model: the checkpoint's spec */
 };
 
 /* ---- set-up (train_setup.c) ---- */
@@ -81,6 +82,17 @@ struct trainer {
  * Adam-like optimizer at SGD's default rate (--lr not given). Returns 0 or
  * -1 with err. */
 int train_check_optimizer(const struct trainer *t, int argc, char **argv, int first, char *err,
+                          size_t errlen);
+
+/* Is --name (--name=V, --no-name) on the command line, or a `name = V`
+ * line in its --config file? */
+bool train_option_given(int argc, char **argv, int first, const char *name);
+
+/* --init-from CKPT without --model (on the command line or in --config)
+ * and not resuming: the model is the checkpoint's (its spec into
+ * cfg.model, model_from_init set; rank 0 says so). Returns 0 or -1 with
+ * err. */
+int train_model_from_init(struct trainer *t, int argc, char **argv, int first, char *err,
                           size_t errlen);
 
 /* The schedule from the options; fills err and returns -1 when invalid. */

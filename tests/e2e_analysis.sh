@@ -1,6 +1,8 @@
 #!/bin/sh
 # End to end: the analysis commands on small checkpoints under mpirun —
-# interpolation end points equal `ddtrain eval`, the Hessian's top eigenvalue
+# interpolation end points equal `ddtrain eval` (with the running statistics
+# as they are), batch-norm recalibration keeps the line finite, smooth and
+# deterministic and flags the points mixed statistics break, the Hessian's top eigenvalue
 # does not depend on the rank count, sharpness grows with the box, a
 # landscape cut passes through the checkpoint's loss, and summarize reads
 # run directories with their saved results.
@@ -15,8 +17,9 @@ A="$work/small/checkpoints/step-00000128.ckpt"
 B="$work/large/checkpoints/step-00000008.ckpt"
 [ -f "$A" ] && [ -f "$B" ] || fail "missing checkpoints: $(ls "$work"/*/checkpoints)"
 
-# interpolation: alpha 0 is A, alpha 1 is B, as eval sees them
-"$RUN" -np 2 -- interpolate "$A" "$B" --alpha 0:1:2 --samples 0 --out "$work/line.csv" \
+# interpolation: alpha 0 is A, alpha 1 is B, as eval sees them (with their
+# own running statistics: --bn-recalibrate 0)
+"$RUN" -np 2 -- interpolate "$A" "$B" --alpha 0:1:2 --samples 0 --bn-recalibrate 0 --out "$work/line.csv" \
   || fail "interpolate failed"
 head -n 1 "$work/line.csv" | grep -q "^# ddtrain interpolate a=$A b=$B" || fail "no header line"
 for which in A B; do
@@ -30,6 +33,35 @@ for which in A B; do
       || fail "interpolate at $which: ${col#*:} $got, eval says $want"
   done
 done
+
+# with batch-norm recalibration (the default): the same bits twice, every
+# loss finite and below 10 (ln 10 = 2.3 is a uniform guess), the end points
+# within 10% of eval's loss, and no point far above its neighbours; the
+# header says how many samples recalibrate
+for i in 1 2; do
+  "$RUN" -np 2 -- interpolate "$A" "$B" --alpha -1:3:9 --samples 1000 --test-samples 500 \
+    --out "$work/recal$i.csv" 2>"$work/recal$i.err" || fail "interpolate with recalibration"
+done
+cmp -s "$work/recal1.csv" "$work/recal2.csv" || fail "recalibrated interpolation differs between two runs"
+head -n 1 "$work/recal1.csv" | grep -q " bn_recalibrate=1000$" || fail "header: $(head -n 1 "$work/recal1.csv")"
+[ ! -s "$work/recal1.err" ] || fail "recalibrated line warned: $(cat "$work/recal1.err")"
+awk -F, '/^[-0-9]/ { for (i = 2; i <= 5; i++) if (!($i + 0 == $i + 0 && $i < 10)) exit 1;
+  if (n >= 2 && $2 > 3 * (p1 > p2 ? p1 : p2) + 0.5) exit 1; p2 = p1; p1 = $2; n++ }' "$work/recal1.csv" ||
+  fail "recalibrated line not finite or not smooth: $(cat "$work/recal1.csv")"
+# A's running statistics have settled (128 steps at momentum 0.1), so its
+# recalibrated loss is eval's; B's 8 steps left them 43% at their initial
+# 0 and 1, which recalibration rightly replaces
+got=$(grep '^0,' "$work/recal1.csv" | cut -d, -f2)
+"$DDTRAIN" eval "$A" --json >"$work/eval.json" || fail "eval A"
+want=$(json_field "$(cat "$work/eval.json")" train_loss)
+awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.05 * b) }' ||
+  fail "recalibrated loss at A: $got, eval says $want"
+# without it, the mixed running statistics far past B: a warning names the
+# point and the option
+"$DDTRAIN" interpolate "$A" "$B" --alpha 0:8:5 --samples 500 --test-samples 100 --bn-recalibrate 0 \
+  >/dev/null 2>"$work/mixed.err" || fail "interpolate --bn-recalibrate 0"
+grep -q "^ddtrain interpolate: warning: alpha [0-9.]*: train loss .* is numerically suspect (over 10 times the largest of A's .*, B's .*, a uniform guess's 2.303); .*(--bn-recalibrate)$" \
+  "$work/mixed.err" || fail "no warning about the mixed statistics: $(cat "$work/mixed.err")"
 
 # Hessian: the same top eigenvalue with 1 and 2 ranks; positive at a minimum
 for n in 1 2; do
@@ -54,14 +86,24 @@ awk -v a="$s4" -v b="$s3" 'BEGIN { exit !(a >= 0 && b > a) }' || fail "sharpness
 grep -q '"columns":\["eps","subspace"' "$work/sub.json" || fail "sharpness --json: $(cat "$work/sub.json")"
 
 # landscape: the centre of the cut is the checkpoint's loss on the same samples
+# (with its own running statistics)
 "$RUN" -np 2 -- landscape "$A" --dims 2 --range -1:1:3 --filter-norm --samples 0 \
-  --out "$work/land.csv" || fail "landscape"
+  --bn-recalibrate 0 --out "$work/land.csv" || fail "landscape"
 [ "$(grep -c '^[-0-9]' "$work/land.csv")" = 9 ] || fail "a 3x3 grid has 9 rows"
 centre=$(grep '^0,0,' "$work/land.csv" | cut -d, -f3)
 "$DDTRAIN" eval "$A" --json >"$work/eval.json"
 want=$(json_field "$(cat "$work/eval.json")" train_loss)
 awk -v a="$centre" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d < 1e-5) }' \
   || fail "landscape centre $centre, eval $want"
+# recalibrated (the default): deterministic, finite, the centre near eval's
+for i in 1 2; do
+  "$RUN" -np 2 -- landscape "$A" --range -1:1:5 --samples 1000 --out "$work/landr$i.csv" ||
+    fail "landscape with recalibration"
+done
+cmp -s "$work/landr1.csv" "$work/landr2.csv" || fail "recalibrated landscape differs between two runs"
+centre=$(grep '^0,' "$work/landr1.csv" | cut -d, -f2)
+awk -v a="$centre" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.1 * b) }' \
+  || fail "recalibrated landscape centre $centre, eval $want"
 
 # summarize: one row per run, the batch size as the swept setting, the
 # sharpness files found beside the run

@@ -214,14 +214,20 @@ set -e
 [ $status -eq 2 ] && grep -q "samples of 784x1x1, the model takes 1x28x28" "$work/err" ||
   fail "eval of a conv net on flat samples: status $status, $(cat "$work/err")"
 
-# the study's line (alpha -1, 0, 1, 2): at its ends the test columns are
-# what eval says, and the train loss (on the seeded subset of 256 samples)
-# is the loss sharpness starts from on the same subset
+# the study's line (alpha -1, 0, 1, 2), its batch norm recalibrated at each
+# point, is finite; the same line with the ends' running statistics
+# (--bn-recalibrate 0): at its ends the test columns are what eval says, and
+# the train loss (on the seeded subset of 256 samples) is the loss sharpness
+# starts from on the same subset
+awk -F, '/^[-0-9]/ { for (i = 2; i <= 5; i++) if (!($i + 0 == $i + 0 && $i < 100)) exit 1 }' \
+  "$study/interpolate.csv" || fail "the study's line is not finite: $(cat "$study/interpolate.csv")"
+"$RUN" -np 2 -- interpolate "$A" "$B" --alpha -1:2:4 --samples 256 --test-samples 256 \
+  --bn-recalibrate 0 --out "$work/line0.csv" || fail "interpolate --bn-recalibrate 0"
 row=4
 for ck in A B; do
   [ $ck = A ] && path=$A || path=$B
   "$RUN" -np 2 -- eval "$path" --test-samples 256 --json >"$work/eval$ck.json" || fail "eval of $path"
-  line=$(sed -n "${row}p" "$study/interpolate.csv")
+  line=$(sed -n "${row}p" "$work/line0.csv")
   for col in 4:test_loss 5:test_accuracy; do
     got=$(printf '%s' "$line" | cut -d, -f"${col%%:*}")
     want=$(json_field "$(cat "$work/eval$ck.json")" "${col#*:}")
@@ -229,7 +235,7 @@ for ck in A B; do
   done
   row=5
 done
-got=$(sed -n 4p "$study/interpolate.csv" | cut -d, -f2)
+got=$(sed -n 4p "$work/line0.csv" | cut -d, -f2)
 want=$(sed -n 3p "$sbrun/sharpness-1e-3.csv" | cut -d, -f5)
 near "$got" "$want" 1e-6 || fail "interpolate at alpha 0: train loss $got, sharpness starts from $want"
 
@@ -247,7 +253,7 @@ awk -v a="$e1" 'BEGIN { exit !(a > 0) }' && near "$e1" "$e2" 1e-3 ||
 
 # a filter-normalised cut through the checkpoint: its centre is eval's loss
 "$RUN" -np 2 -- landscape "$A" --dims 2 --range -1:1:3 --filter-norm --samples 0 \
-  --out "$work/land.csv" || fail "landscape"
+  --bn-recalibrate 0 --out "$work/land.csv" || fail "landscape"
 [ "$(grep -c '^[-0-9]' "$work/land.csv")" = 9 ] || fail "a 3x3 grid has 9 rows"
 centre=$(grep '^0,0,' "$work/land.csv" | cut -d, -f3)
 want=$(json_field "$(cat "$work/evalA.json")" train_loss)
