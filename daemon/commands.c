@@ -42,10 +42,12 @@ const struct command_doc command_docs[] = {
       "of CKPT (Li et al. 2018).",
       "files", landscape_options },
     { "summarize", "one row per run directory: settings, losses, gap, sharpness",
-      "ddtrain summarize RUN_DIR... [--markdown] [--out FILE]",
+      "ddtrain summarize RUN_DIR|FOLDER... [--markdown] [--rank-by COLUMN] [--out FILE]",
       "A CSV or markdown table of the settings that differ between the runs, their final "
       "losses and accuracies, the generalization gap, and the sharpness and Hessian results "
-      "saved beside them.",
+      "saved beside them. A FOLDER that is not a run stands for the runs one or two levels "
+      "inside it (a sweep's folder). Rows are ranked best first by validation accuracy when "
+      "a run has a validation set, else by test accuracy (--rank-by).",
       "dirs", summarize_options },
     { "inspect", "a checkpoint's header, schedule state and tensors",
       "ddtrain inspect CKPT [--json] [--show-config]",

@@ -10,6 +10,8 @@
 #SBATCH --signal=B:TERM@120     # SIGTERM two minutes before the limit: checkpoint and exit
 #SBATCH --requeue
 set -euo pipefail
+help() { awk 'NR == 1 { next } !/^#/ || /^#SBATCH/ { exit } { sub(/^# ?/, ""); print }' "$0"; }
+case ${1-} in -h|--help) help; exit 0 ;; esac
 cd "${SLURM_SUBMIT_DIR:-.}"
 run_dir=${RUN_DIR:-runs/slurm-$SLURM_JOB_NAME}
 # srun starts the ranks itself (Open MPI reads Slurm's allocation); one BLAS

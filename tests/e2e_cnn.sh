@@ -264,7 +264,7 @@ num_lt "$centre" "$edge" || fail "a filter-sized step along the cut does not rai
 # summary and plots
 head -n 1 "$study/summary.csv" | grep -q '^run,batch-size,status,steps,train_loss.*,sharpness-1e-3,sharpness-5e-4,hessian$' ||
   fail "summary header: $(head -n 1 "$study/summary.csv")"
-grep -q "^$sbrun,32,done,64," "$study/summary.csv" || fail "summary row: $(cat "$study/summary.csv")"
+grep -q "^runs/batch-size=32_seed=1,32,done,64," "$study/summary.csv" || fail "summary row: $(cat "$study/summary.csv")"
 if command -v gnuplot >/dev/null; then
   is_png() { [ "$(head -c 8 "$1" | od -An -c | tr -d ' \n')" = '211PNG\r\n032\n' ] || fail "$1 is not a PNG"; }
   for f in interpolate loss_epoch accuracy_epoch loss_step lr batch noise_scale; do is_png "$study/plots/$f.png"; done
