@@ -117,6 +117,7 @@ int metrics_train(struct metrics *m, long step, double epoch, double lr, double 
     if (x) {
         field(&l, "noise_g2", x->g2);
         field(&l, "noise_trace", x->trace);
+        put(&l, ",\"samples\":%lld", x->samples);
         if (x->adascale) {
             field(&l, "gain", x->gain);
             field(&l, "si_epoch", x->si_epoch);

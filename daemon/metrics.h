@@ -27,10 +27,12 @@ int metrics_train(struct metrics *m, long step, double epoch, double lr, double 
 
 /* What a train line adds after noise_scale (the smoothed B_simple): the
  * newest measurement's unsmoothed estimates "noise_g2" (|G|^2) and
- * "noise_trace" (tr(Sigma)), and with AdaScale (adascale set) its "gain" and
- * the schedule's scale-invariant "si_epoch". */
+ * "noise_trace" (tr(Sigma)), the training "samples" seen so far, and with
+ * AdaScale (adascale set) its "gain" and the schedule's scale-invariant
+ * "si_epoch". */
 struct metrics_noise {
     double g2, trace;
+    long long samples;
     bool adascale;
     double gain, si_epoch;
 };

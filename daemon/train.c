@@ -191,7 +191,7 @@ static void log_step(struct trainer *t, const struct step_plan *p)
     double bnoise = noise_b_simple(&t->noise);
     bool ada = t->cfg.sched.scaling == SCALE_ADASCALE;
     struct metrics_noise x = { .g2 = t->noise.last_g2, .trace = t->noise.last_s,
-                               .adascale = ada, .gain = p->gain,
+                               .samples = (long long)t->samples_seen, .adascale = ada, .gain = p->gain,
                                .si_epoch = adaptive_sched_pos(t, p->epoch_pos) };
     double elapsed = now - t->t_start;
     long done = (long)p->step + 1 - t->first_step;
