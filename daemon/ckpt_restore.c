@@ -141,7 +141,8 @@ static int check_amount(const char *field, double value, char *err, size_t errle
 static int check_position(const Ddtrain__ScheduleState *st, const struct sched_config *sched,
                           uint64_t seed, size_t train_n, char *err, size_t errlen)
 {
-    if (st->epoch >= (uint64_t)sched->epochs) {
+    /* AdaScale's clock lags the data's, so its runs go on past --epochs of data */
+    if (st->epoch >= (uint64_t)sched->epochs && sched->scaling != SCALE_ADASCALE) {
         snprintf(err, errlen, "schedule.epoch is %" PRIu64 ": the run has %d epochs (--epochs): allowed 0 to %d",
                  st->epoch, sched->epochs, sched->epochs - 1);
         return -1;

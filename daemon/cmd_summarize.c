@@ -1,6 +1,6 @@
 /* `ddtrain summarize DIR...`: one row per run directory with the settings
  * that differ between the runs, the final train and test loss and accuracy,
- * the generalization gap, the best test accuracy, steps, wall time, and the
+ * the generalization gap, the best test accuracy, steps, wall time, samples, and the
  * sharpness and Hessian results saved beside the run (sharpness*.csv,
  * hessian*.csv, as written by those commands with --out). CSV or markdown.
  * A DIR that is not a run stands for the runs one or two levels inside it (a
@@ -28,6 +28,7 @@ struct run {
     char keys[MAX_KEYS][64], values[MAX_KEYS][CONFIG_STRLEN];
     int nkeys;
     bool has_eval, diverged, has_val;
+    double samples;          /* training samples stepped on */
     double step, train_loss, train_acc, test_loss, test_acc, best_test_acc, wall;
     double val_loss, val_acc, best_val_acc; /* NaN without a validation set */
     char extra_name[MAX_EXTRA][64];
@@ -100,11 +101,15 @@ static void read_metrics(struct run *r)
         return;
     char *line = NULL;
     size_t cap = 0;
+    double last = 0; /* the previous train line's step */
     while (getline(&line, &cap, f) > 0) {
         if (strstr(line, "\"kind\":\"train\"")) {
             if (!isfinite(json_number(line, "loss")))
                 r->diverged = true;
-            r->step = json_number(line, "step");
+            /* "samples" since --batch-auto; before, the batch of each interval */
+            double n = json_number(line, "samples"), s = json_number(line, "step");
+            r->samples = isfinite(n) ? n : r->samples + json_number(line, "batch") * (s - last);
+            r->step = last = s;
         } else if (strstr(line, "\"kind\":\"eval\"")) {
             r->has_eval = true;
             r->step = json_number(line, "step");
@@ -424,7 +429,7 @@ static void write_header(FILE *f, bool md, const struct run *first, const char *
     static const char *const vals[] = { "val_loss", "val_accuracy", "best_val_accuracy" };
     static const char *const fixed[] = { "status", "steps", "train_loss", "train_accuracy",
                                           "test_loss", "test_accuracy", "gap", "best_test_accuracy",
-                                          "wall_seconds" };
+                                          "wall_seconds", "samples" };
     int col = 0;
     cell(f, md, col++, "run");
     for (int k = 0; k < ns; k++)
@@ -467,6 +472,7 @@ static void write_row(FILE *f, bool md, const struct run *r, const struct run *f
     num_cell(f, md, col++, r->test_loss - r->train_loss);
     num_cell(f, md, col++, r->best_test_acc);
     num_cell(f, md, col++, r->wall);
+    num_cell(f, md, col++, r->samples);
     for (int k = 0; k < first->nextra; k++) {
         double v = NAN;
         for (int j = 0; j < r->nextra; j++)

@@ -101,7 +101,7 @@ static int write_line(struct metrics *m, const struct line *l)
 
 int metrics_train(struct metrics *m, long step, double epoch, double lr, double momentum,
                   int batch, double loss, double acc, double samples_per_sec,
-                  double grad_norm, double noise_scale)
+                  double grad_norm, double noise_scale, const struct metrics_noise *x)
 {
     struct line l = { .len = 0, .over = false };
     put(&l, "{\"kind\":\"train\",\"step\":%ld", step);
@@ -114,6 +114,32 @@ int metrics_train(struct metrics *m, long step, double epoch, double lr, double 
     field(&l, "samples_per_sec", samples_per_sec);
     field(&l, "grad_norm", grad_norm);
     field(&l, "noise_scale", noise_scale);
+    if (x) {
+        field(&l, "noise_g2", x->g2);
+        field(&l, "noise_trace", x->trace);
+        put(&l, ",\"samples\":%lld", x->samples);
+        if (x->adascale) {
+            field(&l, "gain", x->gain);
+            field(&l, "si_epoch", x->si_epoch);
+        }
+    }
+    put(&l, "}\n");
+    return write_line(m, &l);
+}
+
+int metrics_batch(struct metrics *m, long step, double epoch, const char *decision, int from,
+                  int to, int target, double b_noise, double g2, double trace)
+{
+    struct line l = { .len = 0, .over = false };
+    /* decision is our own text: nothing in it needs escaping */
+    put(&l, "{\"kind\":\"batch\",\"step\":%ld", step);
+    field(&l, "epoch", epoch);
+    put(&l, ",\"decision\":\"%s\",\"from\":%d,\"to\":%d,\"target\":%d", decision, from, to,
+        target);
+    /* +inf (|G|^2 at or below 0 beside positive noise) is written as null too */
+    field(&l, "noise_scale", b_noise);
+    field(&l, "noise_g2", g2);
+    field(&l, "noise_trace", trace);
     put(&l, "}\n");
     return write_line(m, &l);
 }

@@ -20,9 +20,30 @@ void metrics_close(struct metrics *m);
 /* A training log line. Returns 0, or -1 when the line could not be written
  * whole (see metrics_error); after a failure nothing more is written, so
  * that at most the last line of the file is torn. */
+struct metrics_noise;
 int metrics_train(struct metrics *m, long step, double epoch, double lr, double momentum,
                   int batch, double loss, double acc, double samples_per_sec,
-                  double grad_norm, double noise_scale);
+                  double grad_norm, double noise_scale, const struct metrics_noise *x);
+
+/* What a train line adds after noise_scale (the smoothed B_simple): the
+ * newest measurement's unsmoothed estimates "noise_g2" (|G|^2) and
+ * "noise_trace" (tr(Sigma)), the training "samples" seen so far, and with
+ * AdaScale (adascale set) its "gain" and the schedule's scale-invariant
+ * "si_epoch". */
+struct metrics_noise {
+    double g2, trace;
+    long long samples;
+    bool adascale;
+    double gain, si_epoch;
+};
+
+/* A --batch-auto decision at an epoch start: {"kind":"batch","step":S,
+ * "epoch":E,"decision":WHY,"from":A,"to":B,"target":T,"noise_scale":...,
+ * "noise_g2":...,"noise_trace":...}, S the first step that runs on it;
+ * the noise figures are the smoothed ones the decision read. Returns as
+ * metrics_train. */
+int metrics_batch(struct metrics *m, long step, double epoch, const char *decision, int from,
+                  int to, int target, double b_noise, double g2, double trace);
 
 /* An evaluation line; returns as metrics_train. val_loss and val_acc are
  * the validation set's, NaN when the run has none (then not written). */

@@ -28,13 +28,15 @@ void progress_format_duration(double s, char *out, int outlen)
 
 void progress_step(struct progress *p, long step, long total_steps, double epoch, int epochs,
                    double loss, double acc, double lr, int batch, double samples_per_sec,
-                   double eta_seconds, double noise_scale)
+                   double eta_seconds, double noise_scale, double gain)
 {
-    char eta[32], noise[48] = "", bs[32] = "";
+    char eta[32], noise[48] = "", bs[48] = "";
     progress_format_duration(eta_seconds, eta, sizeof eta);
     if (isfinite(noise_scale))
         snprintf(noise, sizeof noise, " B_noise %.0f", noise_scale);
-    if (batch > 0)
+    if (batch > 0 && isfinite(gain))
+        snprintf(bs, sizeof bs, " batch %d gain %.2f", batch, gain);
+    else if (batch > 0)
         snprintf(bs, sizeof bs, " batch %d", batch);
     fprintf(stderr, "%sstep %ld/%ld epoch %.2f/%d loss %.4f acc %.3f lr %.4g%s %.0f samples/s%s ETA %s%s",
             p->tty ? "\r\033[K" : "", step, total_steps, epoch, epochs, loss, acc, lr, bs,

@@ -13,10 +13,10 @@ struct progress {
 void progress_init(struct progress *p);
 
 /* One step's line; batch > 0 shows the global batch (runs whose batch
- * changes), 0 leaves it out. */
+ * changes), 0 leaves it out; a finite gain (AdaScale's) is shown, NaN not. */
 void progress_step(struct progress *p, long step, long total_steps, double epoch, int epochs,
                    double loss, double acc, double lr, int batch, double samples_per_sec,
-                   double eta_seconds, double noise_scale);
+                   double eta_seconds, double noise_scale, double gain);
 
 /* A line that stays: evaluation results, messages. */
 void progress_line(struct progress *p, const char *text);

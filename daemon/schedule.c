@@ -113,6 +113,7 @@ double sched_scale(const struct sched_config *c, int B)
         return ratio;
     case SCALE_SQRT:
         return sqrt(ratio);
+    case SCALE_ADASCALE:
     case SCALE_NONE:
     default:
         return 1.0;

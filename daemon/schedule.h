@@ -9,7 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum lr_scaling { SCALE_NONE = 1, SCALE_LINEAR, SCALE_SQRT };
+/* SCALE_ADASCALE: the trainer multiplies the rate by AdaScale's gain
+ * (adascale.h) and runs the schedule on its scale-invariant clock; the
+ * schedule's own factor is then 1. */
+enum lr_scaling { SCALE_NONE = 1, SCALE_LINEAR, SCALE_SQRT, SCALE_ADASCALE };
 
 enum lr_decay {
     DECAY_CONSTANT = 1,
@@ -24,6 +27,10 @@ enum lr_decay {
 };
 
 #define SCHED_MAX_MILESTONES 16
+/* Room for the batch changes --batch-auto writes (doublings from 1 up to the
+ * largest batch, and the cap); --batch-schedule still takes at most
+ * SCHED_MAX_MILESTONES. */
+#define SCHED_MAX_BATCH_CHANGES 32
 
 /* Written by the option table of `ddtrain train` (daemon/train_options.c),
  * which holds the defaults and the bounds of every field an option sets;
@@ -60,8 +67,8 @@ struct sched_config {
      * batch_sizes[i]; before the first milestone it is base_batch */
     int base_batch;
     int nbatch;
-    double batch_epochs[SCHED_MAX_MILESTONES];
-    int batch_sizes[SCHED_MAX_MILESTONES];
+    double batch_epochs[SCHED_MAX_BATCH_CHANGES];
+    int batch_sizes[SCHED_MAX_BATCH_CHANGES];
     bool batch_scales_lr;     /* follow the scaling rule when the batch grows (else the
                                  rate stays as at base_batch) */
 };

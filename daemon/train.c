@@ -133,8 +133,11 @@ static void announce_batch(struct trainer *t, const struct step_plan *p)
             fputc('\n', stderr);
             t->progress.line_open = false;
         }
-        log_info("epoch %ld: the global batch changes from %d to %d (--batch-schedule), %d per rank; lr %.4g",
-                 (long)p->epoch, t->plan_batch, p->global_batch,
+        char why[64] = "--batch-schedule";
+        if (t->cfg.batch_auto > 0)
+            snprintf(why, sizeof why, "--batch-auto, B_noise %.0f", noise_b_simple(&t->noise));
+        log_info("epoch %ld: the global batch changes from %d to %d (%s), %d per rank; lr %.4g",
+                 (long)p->epoch, t->plan_batch, p->global_batch, why,
                  p->global_batch / t->nranks, p->lr);
     }
     t->plan_batch = p->global_batch;
@@ -153,28 +156,42 @@ static void plan_next(struct trainer *t, struct step_plan *p)
         p->flags = PLAN_STOP;
         return;
     }
+    bool new_epoch = false;
     if (t->batch_in_epoch >= train_steps_in_epoch(t, t->epoch)) {
         t->epoch++;
         t->batch_in_epoch = 0;
+        new_epoch = true;
     }
     p->step = t->step;
     p->epoch = t->epoch;
     p->batch_in_epoch = t->batch_in_epoch;
-    if (t->epoch >= t->cfg.sched.epochs || (t->cfg.max_steps > 0 && t->step >= t->cfg.max_steps)) {
+    if (adaptive_at_end(t, 0) || (t->cfg.max_steps > 0 && t->step >= t->cfg.max_steps)) {
         p->flags = PLAN_STOP;
         return;
     }
+    /* --batch-auto decides at epoch starts, so an epoch has one batch */
+    if (new_epoch)
+        adaptive_epoch_start(t);
     long spe = train_steps_in_epoch(t, t->epoch);
     double pos = (double)t->epoch + (double)t->batch_in_epoch / (double)spe;
     p->epoch_pos = pos;
     p->global_batch = sched_batch_at(&t->cfg.sched, (double)t->epoch);
-    p->lr = sched_lr_at(&t->cfg.sched, pos, (long)t->step);
-    p->momentum = sched_momentum_at(&t->cfg.sched, pos);
+    /* AdaScale: gain x the schedule on its scale-invariant clock; else
+     * sched_pos is pos, the gain 1 and the rate as it always was */
+    double sched_pos = adaptive_sched_pos(t, pos);
+    p->gain = adaptive_gain(t, p->global_batch);
+    p->lr = sched_lr_at(&t->cfg.sched, sched_pos, (long)t->step);
+    if (t->cfg.sched.scaling == SCALE_ADASCALE)
+        p->lr *= p->gain;
+    p->momentum = sched_momentum_at(&t->cfg.sched, sched_pos);
     if (p->global_batch != t->plan_batch)
         announce_batch(t, p);
+    adaptive_estimate_total(t, p->global_batch, p->gain);
     bool last_of_epoch = t->batch_in_epoch + 1 == spe;
-    bool last_step = (t->cfg.max_steps > 0 && t->step + 1 == t->cfg.max_steps) ||
-                     (last_of_epoch && t->epoch + 1 == t->cfg.sched.epochs);
+    bool last_of_run = t->cfg.sched.scaling == SCALE_ADASCALE
+                           ? adaptive_at_end(t, p->gain)
+                           : last_of_epoch && t->epoch + 1 == t->cfg.sched.epochs;
+    bool last_step = (t->cfg.max_steps > 0 && t->step + 1 == t->cfg.max_steps) || last_of_run;
     int ee = t->cfg.eval_every;
     if (last_step || (last_of_epoch && ee > 0 && (t->epoch + 1) % ee == 0))
         p->flags |= PLAN_EVAL;
@@ -201,16 +218,21 @@ static void log_step(struct trainer *t, const struct step_plan *p)
     double loss = t->log_loss / t->log_count, acc = t->log_correct / t->log_count;
     double grad_norm = sqrt(t->log_grad_sq / (double)t->log_steps);
     double bnoise = noise_b_simple(&t->noise);
+    bool ada = t->cfg.sched.scaling == SCALE_ADASCALE;
+    struct metrics_noise x = { .g2 = t->noise.last_g2, .trace = t->noise.last_s,
+                               .samples = (long long)t->samples_seen, .adascale = ada, .gain = p->gain,
+                               .si_epoch = adaptive_sched_pos(t, p->epoch_pos) };
     double elapsed = now - t->t_start;
     long done = (long)p->step + 1 - t->first_step;
     double eta = done > 0 ? elapsed / (double)done * (double)(t->total_steps - p->step - 1) : NAN;
     /* a failed write is kept in t->metrics and acted on in after_step */
     metrics_train(&t->metrics, (long)p->step + 1, p->epoch_pos, p->lr, p->momentum,
-                  p->global_batch, loss, acc, sps, grad_norm, bnoise);
+                  p->global_batch, loss, acc, sps, grad_norm, bnoise, &x);
     if (!t->cfg.quiet)
         progress_step(&t->progress, (long)p->step + 1, t->total_steps, p->epoch_pos,
                       t->cfg.sched.epochs, loss, acc, p->lr,
-                      t->cfg.sched.nbatch > 0 ? p->global_batch : 0, sps, eta, bnoise);
+                      t->cfg.sched.nbatch > 0 || t->cfg.batch_auto > 0 || ada ? p->global_batch : 0,
+                      sps, eta, bnoise, ada ? p->gain : NAN);
     t->recent_loss = loss;
     t->recent_sps = sps;
     t->log_loss = t->log_correct = t->log_count = t->log_grad_sq = 0;
@@ -243,7 +265,8 @@ static void train_step(struct trainer *t, const struct step_plan *p, struct step
     local_sgd_count(t, p);
 
     if (r->has_small)
-        noise_update(&t->noise, r->b_small, r->g2_small, r->b_big, r->g2_big);
+        noise_update(&t->noise, (double)t->samples_seen, r->b_small, r->g2_small, r->b_big,
+                     r->g2_big);
     t->wait_time += r->wait_seconds;
     t->log_loss += r->loss_sum;
     t->log_correct += r->correct;
@@ -633,6 +656,7 @@ static int train_loop(struct trainer *t, bool *stopped)
         t->step = p.step + 1;
         t->epoch = p.epoch;
         t->batch_in_epoch = p.batch_in_epoch + 1;
+        adaptive_after_step(t, &p);
         int status = after_train_step(t, &p, &r, stopped);
         if (status >= 0)
             return status;

@@ -59,6 +59,9 @@ struct train_config {
     bool noise_scale;
     int noise_every;         /* steps between noise-scale measurements */
     double noise_ema;
+    int noise_average;       /* NOISE_AVERAGE_WINDOW or NOISE_AVERAGE_EMA */
+    int noise_window;        /* training samples (0: one epoch) */
+    int batch_auto;          /* --batch-auto: the largest batch (0: a fixed batch) */
     int max_steps;           /* 0: no limit (for tests and benchmarks) */
     char resume[CONFIG_STRLEN];    /* "", "auto" or a checkpoint path */
     bool extend;             /* --resume may change --epochs of a length-shaped decay;
@@ -77,6 +80,9 @@ struct train_config {
     bool stop_on_divergence;
     bool quiet;
 };
+
+/* How the noise scale averages its measurements (noise.h). */
+enum { NOISE_AVERAGE_WINDOW = 0, NOISE_AVERAGE_EMA = 1 };
 
 /* What --early-stop and --keep-best watch (of the validation set, else the test set). */
 enum { EARLY_STOP_LOSS = 0, EARLY_STOP_ACCURACY = 1 };

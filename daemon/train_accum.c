@@ -24,15 +24,11 @@ static int batch_at(const struct sched_config *s, int i)
     return i == 0 ? s->base_batch : s->batch_sizes[i - 1];
 }
 
-int train_micro_batch_max(const struct trainer *t)
+int train_micro_batch_max(const struct trainer *t, int max_global)
 {
-    const struct sched_config *s = &t->cfg.sched;
-    int most = 0, K = t->cfg.accumulate > 1 ? t->cfg.accumulate : 1;
-    for (int i = 0; i <= s->nbatch; i++) {
-        int slice = (batch_at(s, i) + t->nranks - 1) / t->nranks;
-        most = slice > most ? slice : most;
-    }
-    return (most + K - 1) / K;
+    int K = t->cfg.accumulate > 1 ? t->cfg.accumulate : 1;
+    int slice = (max_global + t->nranks - 1) / t->nranks;
+    return (slice + K - 1) / K;
 }
 
 /* "1, 2, 3, 4, 6, 12" into out: the divisors of n, the first few. */

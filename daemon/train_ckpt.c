@@ -159,7 +159,8 @@ static int rank_states_build(struct rank_states *rs, const struct local_ckpt *lc
     return 0;
 }
 
-static void schedule_state(const struct trainer *t, Ddtrain__ScheduleState *st)
+static void schedule_state(const struct trainer *t, Ddtrain__ScheduleState *st,
+                           uint32_t *auto_sizes)
 {
     st->step = (uint64_t)t->step;
     st->epoch = (uint64_t)t->epoch;
@@ -178,6 +179,7 @@ static void schedule_state(const struct trainer *t, Ddtrain__ScheduleState *st)
     st->best_metric = t->best_metric;
     st->best_step = (uint64_t)t->best_step;
     st->evals_since_best = (uint32_t)t->evals_since_best;
+    adaptive_save(t, st, auto_sizes);
 }
 
 /* RUN/checkpoints/best.ckpt, written atomically; the store's pruning
@@ -236,7 +238,8 @@ int train_ckpt_save_as(struct trainer *t, bool best, char *err, size_t errlen)
     rcfg.n_lines = nlines;
     rcfg.lines = lines;
     Ddtrain__ScheduleState st = DDTRAIN__SCHEDULE_STATE__INIT;
-    schedule_state(t, &st);
+    uint32_t auto_sizes[SCHED_MAX_BATCH_CHANGES];
+    schedule_state(t, &st, auto_sizes);
     spec_format(&m->spec, spec_text, sizeof spec_text);
 
     Ddtrain__Checkpoint msg = DDTRAIN__CHECKPOINT__INIT;
@@ -325,9 +328,11 @@ static int restore_optimizer(struct trainer *t, const Ddtrain__Checkpoint *msg, 
 int train_ckpt_restore(struct trainer *t, const Ddtrain__Checkpoint *msg, bool weights_only,
                        bool skip_head, char *err, size_t errlen)
 {
-    /* everything is checked before the first counter or tensor is used */
+    /* everything is checked before the first counter or tensor is used;
+     * --batch-auto's batches first, which the schedule's position needs */
     if (!weights_only &&
-        (ckpt_check_model_spec(msg, &engine_model(&t->engine)->spec, err, errlen) ||
+        (adaptive_restore(t, msg->schedule, err, errlen) ||
+         ckpt_check_model_spec(msg, &engine_model(&t->engine)->spec, err, errlen) ||
          ckpt_check_schedule(msg, &t->cfg.sched, t->cfg.seed, t->train.n, err, errlen)))
         return -1;
     /* local SGD: this rank's own state, or at another rank count the means */

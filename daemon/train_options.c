@@ -18,19 +18,21 @@
 const struct option_group train_option_groups[] = {
     { "data", "data classes label augment train-samples test-samples eval-train-samples "
               "val-fraction val-data" },
-    { "model", "model bn dropout bn-group bn-momentum bn-eps init-from reset-head freeze-layers "
+    { "model", "model bn dropout bn-group bn-momentum bn-eps init init-from reset-head freeze-layers "
                "layer-lr-decay label-smoothing" },
     { "optimizer", "optimizer lr momentum nesterov beta2 adam-eps weight-decay wd-mode "
                    "wd-exempt-bn-bias trust-coef clip-norm" },
-    { "schedule", "epochs max-steps batch-size batch-schedule batch-scales-lr lr-scaling ref-batch "
+    { "schedule", "epochs max-steps batch-size batch-auto batch-schedule batch-scales-lr lr-scaling ref-batch "
                   "warmup-epochs warmup-steps warmup-start lr-decay lr-gamma lr-milestones "
                   "lr-power lr-floor sgdr-t0 sgdr-tmult cycle-epochs onecycle-pct onecycle-div "
                   "onecycle-final-div momentum-min seed early-stop early-stop-metric "
                   "stop-on-divergence" },
     { "parallelism", "threads bucket-kb overlap shard-optimizer shared-memory check-every "
-                     "stall-timeout" },
+                     "stall-timeout accumulate local-steps local-steps-after "
+                     "local-average-optimizer" },
     { "checkpoints", "resume extend ckpt-every ckpt-every-epochs ckpt-keep keep-best ckpt-at-end" },
-    { "output", "run-dir eval-every log-every noise-scale noise-every noise-ema quiet" },
+    { "output", "run-dir eval-every log-every noise-scale noise-every noise-average noise-window "
+                "noise-ema quiet" },
     { NULL, NULL },
 };
 
@@ -58,7 +60,11 @@ static const struct enum_name wd_modes[] = {
     { "l2", WD_L2 }, { "decoupled", WD_DECOUPLED }, { NULL, 0 },
 };
 static const struct enum_name scalings[] = {
-    { "none", SCALE_NONE }, { "linear", SCALE_LINEAR }, { "sqrt", SCALE_SQRT }, { NULL, 0 },
+    { "none", SCALE_NONE }, { "linear", SCALE_LINEAR }, { "sqrt", SCALE_SQRT },
+    { "adascale", SCALE_ADASCALE }, { NULL, 0 },
+};
+static const struct enum_name noise_averages[] = {
+    { "window", NOISE_AVERAGE_WINDOW }, { "ema", NOISE_AVERAGE_EMA }, { NULL, 0 },
 };
 static const struct enum_name decays[] = {
     { "constant", DECAY_CONSTANT }, { "step", DECAY_STEP }, { "exp", DECAY_EXP },
@@ -111,11 +117,13 @@ const struct option_def train_options[] = {
       "batch-size milestones EPOCH:BATCH,... (e.g. 5:512,10:1024)" },
     { "batch-scales-lr", OPT_BOOL, F(sched.batch_scales_lr), 0, 0, "true", NULL, OPTF_MATH,
       "when the batch schedule grows the batch, apply the scaling rule to the rate" },
+    { "batch-auto", OPT_INT, F(batch_auto), 0, 16777216, "0", NULL, OPTF_MATH,
+      "grow the global batch with the gradient noise scale, from --batch-size up to this many samples (0: a fixed batch): at each epoch start it doubles while the smoothed B_noise is at least the doubled batch, rounded to the ranks x --bn-group x --accumulate, never shrinking" },
     { "optimizer", OPT_ENUM, F(optim.kind), 0, 0, "sgd", optimizers, OPTF_MATH, "optimizer" },
     { "lr", OPT_DOUBLE, F(sched.base_lr), 0, 100, "0.1", NULL, OPTF_MATH | OPTF_POSITIVE,
       "base learning rate (at the reference batch)" },
     { "lr-scaling", OPT_ENUM, F(sched.scaling), 0, 0, "none", scalings, OPTF_MATH,
-      "scale the rate with global batch / reference batch" },
+      "scale the rate with global batch / reference batch; adascale: by AdaScale's gain from the noise scale, with the schedule on its scale-invariant clock (training ends when that reaches --epochs)" },
     { "ref-batch", OPT_INT, F(sched.ref_batch), 1, 16777216, "256", NULL, OPTF_MATH,
       "reference batch of the scaling rule" },
     { "warmup-epochs", OPT_DOUBLE, F(sched.warmup_epochs), 0, 100000, "0", NULL, OPTF_MATH,
@@ -201,7 +209,11 @@ const struct option_def train_options[] = {
     { "noise-every", OPT_INT, F(noise_every), 1, 1000000, "10", NULL, 0,
       "measure the gradient norms for the noise scale every N steps" },
     { "noise-ema", OPT_DOUBLE, F(noise_ema), 0, 0.99999, "0.9", NULL, 0,
-      "noise scale moving-average decay per step" },
+      "with --noise-average ema: the moving average's decay per measurement" },
+    { "noise-average", OPT_ENUM, F(noise_average), 0, 0, "window", noise_averages, OPTF_MATH,
+      "how the noise scale's measurements are averaged: window (over the last --noise-window training samples, weighted by batch) or ema (--noise-ema per measurement)" },
+    { "noise-window", OPT_INT, F(noise_window), 0, BIG, "0", NULL, OPTF_MATH,
+      "the noise scale's window in training samples, at least 4 measurements (0: one epoch of the training set)" },
     { "max-steps", OPT_INT, F(max_steps), 0, BIG, "0", NULL, 0,
       "stop after N steps (0: run all epochs)" },
     { "resume", OPT_STRING, F(resume), 0, 0, "", NULL, 0,

@@ -40,9 +40,13 @@ int train_build_schedule(struct trainer *t, char *err, size_t errlen)
     return 0;
 }
 
-static int max_global_batch(const struct sched_config *s)
+static int max_global_batch(const struct trainer *t)
 {
+    const struct sched_config *s = &t->cfg.sched;
     int b = s->base_batch;
+    /* buffers are sized for the largest batch --batch-auto may reach */
+    if (adaptive_max_batch(t) > b)
+        b = adaptive_max_batch(t);
     for (int i = 0; i < s->nbatch; i++)
         if (s->batch_sizes[i] > b)
             b = s->batch_sizes[i];
@@ -202,7 +206,7 @@ static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen
 
 static int check_batches(const struct trainer *t, char *err, size_t errlen)
 {
-    int lo = min_global_batch(&t->cfg.sched), hi = max_global_batch(&t->cfg.sched);
+    int lo = min_global_batch(&t->cfg.sched), hi = max_global_batch(t);
     if ((size_t)hi > t->train.n) {
         snprintf(err, errlen, "--batch-size/--batch-schedule: a global batch of %d is larger than the %zu training samples",
                  hi, t->train.n);
@@ -213,7 +217,7 @@ static int check_batches(const struct trainer *t, char *err, size_t errlen)
                  lo, t->nranks);
         return -1;
     }
-    return 0;
+    return adaptive_check(t, err, errlen);
 }
 
 size_t train_data_bytes(const struct trainer *t)
@@ -263,7 +267,7 @@ static int check_memory(const struct trainer *t, const struct spec *s, double av
     if (avail <= 0)
         return 0;
     struct engine_memory em;
-    int max_slice = train_micro_batch_max(t);
+    int max_slice = train_micro_batch_max(t, max_global_batch(t));
     if (spec_memory(s, &t->cfg, max_slice, t->nranks, &em, err, errlen))
         return -1;
     const double mib = 1024.0 * 1024.0;
@@ -338,7 +342,7 @@ static void engine_settings_from(struct trainer *t, const struct spec *s,
     const struct train_config *c = &t->cfg;
     memset(es, 0, sizeof *es);
     es->spec = s;
-    es->max_slice = train_micro_batch_max(t);
+    es->max_slice = train_micro_batch_max(t, max_global_batch(t));
     es->accumulate = c->accumulate;
     es->model = c->model_opts;
     es->optim = c->optim;
@@ -584,6 +588,7 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
         log_warn("--shared-memory: %s; the ranks exchange their shards as messages instead",
                  engine_note(&t->engine));
     noise_init(&t->noise, c->noise_ema);
+    adaptive_init(t);
     t->total_steps = 0;
     for (int e = 0; e < c->sched.epochs; e++)
         t->total_steps += train_steps_in_epoch(t, e);

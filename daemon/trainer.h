@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "batch_control.h"
 #include "ckpt.h"
 #include "ckpt_restore.h"
 #include "control.h"
@@ -29,6 +30,7 @@ struct step_plan {
     int32_t flags;
     double lr, momentum;
     double epoch_pos;        /* epoch + fraction done, for logs */
+    double gain;             /* --lr-scaling adascale: the step's gain ratio (else 1) */
 };
 
 /* PLAN_LOCAL: a local SGD step (local_sgd.h); PLAN_AVERAGE goes with it and
@@ -73,7 +75,52 @@ struct trainer {
     bool early_stopped;      /* patience ran out: checkpoint, then stop */
     struct local_sgd local;  /* --local-steps: counters and the evaluation's backup */
     bool model_from_init;    /* --init-from without --model: the checkpoint's spec */
+    /* --batch-auto and --lr-scaling adascale (train_adaptive.c) */
+    int64_t samples_seen;    /* training samples stepped on: the noise window's clock */
+    struct batchctl_config bctl_cfg;
+    struct batchctl bctl;    /* rank 0 decides; its batches go into cfg.sched's list */
+    double ada_iters;        /* AdaScale's clock: scale-invariant (base-batch) steps */
 };
+
+/* ---- the adaptive batch and AdaScale (train_adaptive.c) ---- */
+
+/* Refuses what --batch-auto and --lr-scaling adascale cannot work with
+ * (--batch-schedule, --warmup-steps, --no-noise-scale, a --batch-size that
+ * is not a multiple of the ranks x --bn-group, ...). Returns 0 or -1 with err. */
+int adaptive_check(const struct trainer *t, char *err, size_t errlen);
+
+/* The largest batch --batch-auto may reach (0 without it): buffers are sized for it. */
+int adaptive_max_batch(const struct trainer *t);
+
+/* The controller's configuration and state, and the noise scale's window. */
+void adaptive_init(struct trainer *t);
+
+/* Rank 0 at the start of an epoch after the first: --batch-auto's decision,
+ * written to metrics.jsonl and the log; a new batch is appended to the
+ * schedule's batch list from this epoch on. */
+void adaptive_epoch_start(struct trainer *t);
+
+/* The schedule's position (AdaScale: its scale-invariant clock in epochs,
+ * else the epoch position pos) and the gain of a step of `batch`. */
+double adaptive_sched_pos(const struct trainer *t, double pos);
+double adaptive_gain(const struct trainer *t, int batch);
+
+/* Has training reached its end? --epochs of data, or AdaScale's clock at
+ * --epochs; with `after_gain`, after one more step of that gain. */
+bool adaptive_at_end(const struct trainer *t, double after_gain);
+
+/* After a step, on every rank: the clocks. */
+void adaptive_after_step(struct trainer *t, const struct step_plan *p);
+
+/* The steps a run of auto batches or AdaScale's clock will take, estimated
+ * from where it is (rank 0, for the progress line and the ETA). */
+void adaptive_estimate_total(struct trainer *t, int batch, double gain);
+
+/* Checkpoint fields: written into st (the arrays point into t), read back
+ * (before the schedule's position is checked, which needs the batches). */
+void adaptive_save(const struct trainer *t, Ddtrain__ScheduleState *st, uint32_t *sizes);
+int adaptive_restore(struct trainer *t, const Ddtrain__ScheduleState *st, char *err,
+                     size_t errlen);
 
 /* ---- set-up (train_setup.c) ---- */
 
@@ -106,7 +153,7 @@ int train_build_schedule(struct trainer *t, char *err, size_t errlen);
 int train_check_accumulate(const struct trainer *t, char *err, size_t errlen);
 
 /* The most samples a rank forwards at once: a slice, or its micro-batch. */
-int train_micro_batch_max(const struct trainer *t);
+int train_micro_batch_max(const struct trainer *t, int max_global);
 
 /* Rank 0, with --accumulate: what a step does, on stderr. */
 void train_log_accumulate(const struct trainer *t);

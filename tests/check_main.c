@@ -18,6 +18,7 @@ int main(void)
     srunner_add_suite(r, dataset_suite());
     srunner_add_suite(r, images_suite());
     srunner_add_suite(r, schedule_suite());
+    srunner_add_suite(r, adaptive_suite());
     srunner_add_suite(r, ckpt_suite());
     srunner_add_suite(r, control_suite());
     srunner_add_suite(r, analysis_suite());

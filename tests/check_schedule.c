@@ -786,13 +786,13 @@ START_TEST(test_noise_init_and_edges)
     ck_assert_int_eq(n.count, 0);
     ck_assert(isnan(noise_b_simple(&n))); /* nothing seen yet */
     /* one batch size alone cannot separate signal from noise */
-    ck_assert_int_eq(noise_update(&n, 8, 1.0, 8, 1.0), -1);
-    ck_assert_int_eq(noise_update(&n, 0, 1.0, 8, 1.0), -1);
-    ck_assert_int_eq(noise_update(&n, 8, NAN, 16, 1.0), -1);
+    ck_assert_int_eq(noise_update(&n, 0, 8, 1.0, 8, 1.0), -1);
+    ck_assert_int_eq(noise_update(&n, 0, 0, 1.0, 8, 1.0), -1);
+    ck_assert_int_eq(noise_update(&n, 0, 8, NAN, 16, 1.0), -1);
     ck_assert_int_eq(n.count, 0);
     /* small batches look cleaner than the big one: |G|^2 estimate
      * (2*1 - 1*10)/(2 - 1) = -8 is not positive, so no scale */
-    ck_assert_int_eq(noise_update(&n, 1, 10.0, 2, 1.0), 0);
+    ck_assert_int_eq(noise_update(&n, 0, 1, 10.0, 2, 1.0), 0);
     ck_assert_int_eq(n.count, 1);
     ck_assert(isnan(noise_b_simple(&n)));
 }
@@ -805,23 +805,23 @@ START_TEST(test_noise_exact_expectations)
     const double G2 = 2.0, S = 96.0; /* B_simple 48 */
     struct noise_scale n;
     noise_init(&n, 0.9);
-    ck_assert_int_eq(noise_update(&n, 8, G2 + S / 8, 64, G2 + S / 64), 0);
+    ck_assert_int_eq(noise_update(&n, 0, 8, G2 + S / 8, 64, G2 + S / 64), 0);
     EQ(n.g2_ema, 0.1 * G2); /* (1 - decay) x estimate after one step */
     EQ(n.s_ema, 0.1 * S);
     EQ(noise_b_simple(&n), S / G2);
     /* the order of the two sizes does not matter */
-    ck_assert_int_eq(noise_update(&n, 64, G2 + S / 64, 8, G2 + S / 8), 0);
+    ck_assert_int_eq(noise_update(&n, 0, 64, G2 + S / 64, 8, G2 + S / 8), 0);
     EQ(n.g2_ema, 0.9 * 0.1 * G2 + 0.1 * G2);
     EQ(noise_b_simple(&n), S / G2);
     /* a new regime (|G|^2 four times larger) is followed at the EMA's pace:
      * the two old estimates, 0.19 of weight, decay by 0.9 and the new one
      * comes in with 0.1 */
-    ck_assert_int_eq(noise_update(&n, 4, 4 * G2 + S / 4, 32, 4 * G2 + S / 32), 0);
+    ck_assert_int_eq(noise_update(&n, 0, 4, 4 * G2 + S / 4, 32, 4 * G2 + S / 32), 0);
     EQ(n.g2_ema, 0.9 * 0.19 * G2 + 0.1 * 4 * G2);
     EQ(n.s_ema, 0.9 * 0.19 * S + 0.1 * S);
     EQ(noise_b_simple(&n), (0.171 + 0.1) * S / ((0.171 + 0.4) * G2));
     for (int i = 0; i < 2000; i++)
-        noise_update(&n, 4, 4 * G2 + S / 4, 32, 4 * G2 + S / 32);
+        noise_update(&n, 0, 4, 4 * G2 + S / 4, 32, 4 * G2 + S / 32);
     EQ(noise_b_simple(&n), S / (4 * G2));
 }
 END_TEST
@@ -931,7 +931,7 @@ START_TEST(test_noise_known_noise)
             double big = total / (k->b * k->k);
             g2_big += big * big;
         }
-        ck_assert_int_eq(noise_update(&n, k->b, g2_small, (double)k->b * k->k, g2_big), 0);
+        ck_assert_int_eq(noise_update(&n, 0, k->b, g2_small, (double)k->b * k->k, g2_big), 0);
     }
     double got = noise_b_simple(&n);
     ck_assert_msg(fabs(got - want) <= tol * want,

@@ -21,6 +21,9 @@ for c in $(cut -d' ' -f1 "$work/docs"); do
   sed -n '1,/^$/p' "$work/out" | sed -e '/^$/d' -e 's/^usage: //' -e 's/^ *//' >"$work/usage"
   "$docgen" synopsis "$c" >"$work/synopsis"
   diff -u "$work/usage" "$work/synopsis" >&2 || fail "ddtrain $c: daemon/commands.c's synopsis differs from --help"
+  # every option sits in a topic (daemon/train_options.c's train_option_groups)
+  ! grep -q '^other:' "$work/out" ||
+    fail "ddtrain $c --help lists options under 'other:': add them to a group: $(sed -n '/^other:/,/^$/p' "$work/out" | tr '\n' ' ')"
   # every option of --help has its entry in the page
   page="$top_builddir/man/ddtrain-$c.1"
   [ -f "$page" ] || fail "no man page $page: add $c to DOC_COMMANDS and nodist_man1_MANS in Makefile.am"

@@ -4,6 +4,7 @@
 
 #include <check.h>
 
+Suite *adaptive_suite(void);
 Suite *analysis_suite(void);
 Suite *ckpt_suite(void);
 Suite *config_suite(void);
