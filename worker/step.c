@@ -76,6 +76,7 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
                                 .epoch = (uint64_t)in->epoch };
     int correct;
     double loss = model_batch_loss_augmented(m, e->train, idx, count, &ctx, &aug, &correct);
+    double t1 = MPI_Wtime();
     /* the noise scale needs two extra reads of the gradients: not every
      * step; a local step has no summed gradient to measure it against */
     bool measure = in->measure_noise && !in->local;
@@ -83,6 +84,7 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
         comm_begin(c, measure && e->nranks > 1);
     m->measure_halves = measure && e->nranks == 1 && count >= 2;
     model_backward(m, m->labels, count, in->local ? NULL : comm_grad_ready, c);
+    double t2 = MPI_Wtime(), reduced_in_backward = in->local ? 0 : c->reduce_seconds;
     c->stats[STAT_LOSS] = loss;
     c->stats[STAT_CORRECT] = correct;
     c->stats[STAT_COUNT] = count;
@@ -93,7 +95,9 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
         step_sum_stats(e);
     else
         comm_finish(c);
+    double t3 = MPI_Wtime(), reduced = in->local ? 0 : c->reduce_seconds;
     model_update_running(m);
+    double t4 = MPI_Wtime();
     /* the norm of the summed gradient is the same on every rank (sharded:
      * the shards' sums are allreduced), so every replica clips alike; a
      * local step (never sharded) clips its own rank's mean gradient */
@@ -102,6 +106,7 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
                            ? optim_clip_grad_scale(comm_summed_grad_sq(c), scale_by, in->clip_norm)
                            : 1.0f / (float)scale_by;
     optim_step(&e->opt, &m->arena, (float)in->lr, (float)in->momentum, grad_scale);
+    double t5 = MPI_Wtime();
     if (!in->local) {
         comm_gather_params(c);
     } else if (in->average) {
@@ -110,6 +115,7 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
         c->wait_seconds += MPI_Wtime() - ta;
     }
 
+    double t6 = MPI_Wtime();
     step_noise_norms(e, B, count, measure, out);
     out->loss_sum = c->stats[STAT_LOSS];
     out->correct = c->stats[STAT_CORRECT];
@@ -117,5 +123,12 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
     for (int k = 0; k < STEP_REQUESTS; k++)
         out->requests[k] = (int)c->stats[STAT_REQUEST + k];
     out->wait_seconds = c->wait_seconds;
-    comm_watch_step_time(&c->watch, MPI_Wtime() - t0);
+    double t7 = MPI_Wtime();
+    out->seconds[STEP_T_FORWARD] = t1 - t0;
+    out->seconds[STEP_T_BACKWARD] = t2 - t1 - reduced_in_backward;
+    out->seconds[STEP_T_REDUCE] = reduced;
+    out->seconds[STEP_T_OPTIM] = t5 - t4;
+    out->seconds[STEP_T_WAIT] = t3 - t2 - (reduced - reduced_in_backward) + t6 - t5;
+    out->seconds[STEP_T_OTHER] = t4 - t3 + t7 - t6;
+    comm_watch_step_time(&c->watch, t7 - t0);
 }
