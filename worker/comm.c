@@ -12,10 +12,6 @@
 #include "vec.h"
 
 #define COMM_TAG 7
-/* floats of a piece summed and then updated at once: every array's chunk
- * (the ranks' gradients, parameters, moments: 16 KiB each) stays in L2
- * between the two, and the update's per-call cost is spread thin */
-#define UPDATE_CHUNK 4096
 
 /* The layers with parameters, last first, are cut into buckets of at least
  * bucket_floats (the first layer's bucket takes whatever is left). */
@@ -181,7 +177,6 @@ void comm_begin(struct grad_comm *c, bool measure_norm)
     c->measure_norm = measure_norm;
     c->sent = c->reduced = c->nreq = 0;
     c->local_sq = 0;
-    c->update = NULL;
     memset(c->stats, 0, sizeof c->stats);
     c->wait_seconds = 0;
     c->reduce_seconds = 0;
@@ -216,18 +211,9 @@ static void start_shard_bucket(struct grad_comm *c, struct comm_bucket *bk)
         }
 }
 
-bool comm_take_update(struct grad_comm *c, comm_update_fn update, void *user)
-{
-    if (c->nranks > 1 && !c->shard)
-        return false;
-    c->update = update;
-    c->update_user = user;
-    return true;
-}
-
 /* Sums every rank's part of this rank's piece of bucket k in rank order (the
  * order makes the sum independent of who owns the piece), in place in this
- * rank's gradients, and hands each summed chunk to the update, if any. */
+ * rank's gradients. */
 static void reduce_piece(struct grad_comm *c, int k)
 {
     const struct comm_bucket *bk = &c->bucket[k];
@@ -236,21 +222,12 @@ static void reduce_piece(struct grad_comm *c, int k)
     if (n == 0)
         return;
     double t0 = MPI_Wtime();
-    if (!c->node.on)
+    if (c->node.on) {
+        comm_node_reduce(&c->node, c->src, at, n);
+    } else {
         for (int q = 0; q < c->nranks; q++)
             c->src[q] = q == c->rank ? g + at : recv_row(c, q) + bk->own_off;
-    size_t chunk = c->update ? UPDATE_CHUNK : n;
-    for (size_t i = 0; i < n; i += chunk) {
-        size_t len = n - i < chunk ? n - i : chunk;
-        if (c->node.on) {
-            comm_node_reduce(&c->node, c->src, at + i, len);
-        } else {
-            vec_sum_in_order(g + at + i, c->src, c->nranks, len);
-            for (int q = 0; q < c->nranks; q++)
-                c->src[q] += len;
-        }
-        if (c->update)
-            c->update(c->update_user, k, at + i, at + i + len);
+        vec_sum_in_order(g + at, c->src, c->nranks, n);
     }
     c->reduce_seconds += MPI_Wtime() - t0;
 }
@@ -260,15 +237,8 @@ static void start_bucket(struct grad_comm *c)
     struct comm_bucket *bk = &c->bucket[c->sent++];
     if (c->measure_norm)
         c->local_sq += vec_sum_squares(c->model->arena.g + bk->lo, bk->hi - bk->lo);
-    if (c->nranks == 1) {
-        /* backward no longer reads these parameters: nothing else to wait for */
-        if (c->update) {
-            double t0 = MPI_Wtime();
-            c->update(c->update_user, 0, bk->lo, bk->hi);
-            c->reduce_seconds += MPI_Wtime() - t0;
-        }
+    if (c->nranks == 1)
         return;
-    }
     if (c->node.on)
         comm_node_ready(&c->node, c->sent - 1, c->epoch);
     else if (c->shard)

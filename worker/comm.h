@@ -61,11 +61,6 @@ struct comm_bucket {
     int first_recv, nrecv;   /* its requests receiving the others' parts of our piece */
 };
 
-/* The optimizer's update of the arena span [lo, hi) of owned range `range`
- * (as comm_owned_ranges lists them), made as soon as the span's sum is
- * final (comm_take_update). */
-typedef void (*comm_update_fn)(void *user, int range, size_t lo, size_t hi);
-
 struct grad_comm {
     MPI_Comm comm;
     int rank, nranks;
@@ -91,8 +86,6 @@ struct grad_comm {
     MPI_Request *req;        /* allreduce: one per bucket; sharded: sends and receives */
     int *req_peer;           /* the rank each request waits on (-1: a collective) */
     MPI_Request stat_req[2];
-    comm_update_fn update;   /* this step's update of summed spans (NULL: none) */
-    void *update_user;
     double local_sq;         /* this rank's |gradient sum|^2 */
     double stats[STAT_N];    /* in: this rank's; out after comm_finish: the sums */
     double wait_seconds;     /* time spent blocked in comm_finish this step */
@@ -128,16 +121,6 @@ int comm_owned_ranges(const struct grad_comm *c, const struct optim_range **rang
  * into the window: collective); measure_norm asks for this rank's squared gradient norm
  * (STAT_GRAD_SQ_OVER_B) at the cost of one more read of the gradients. */
 void comm_begin(struct grad_comm *c, bool measure_norm);
-
-/* After comm_begin: hands every span of the owned ranges to update as soon
- * as its sum is final, so that no separate pass over the parameters follows
- * the reduction: a piece of a bucket is summed and updated a chunk at a time
- * while the chunk is in cache, and with one rank each bucket is updated as
- * backward finishes it. By the end of comm_finish every owned element has
- * been handed over exactly once. Returns false, and hands nothing, for an
- * allreduce of several ranks (its sums are final only in comm_finish): the
- * caller then updates after it. */
-bool comm_take_update(struct grad_comm *c, comm_update_fn update, void *user);
 
 /* The grad_ready_fn to hand to model_backward (user = the grad_comm). */
 void comm_grad_ready(void *user, int layer);

@@ -48,11 +48,9 @@ int optim_init_ranges(struct optim *o, const struct optim_config *cfg, const str
     o->cfg = *cfg;
     o->nranges = nranges;
     o->ranges = malloc(((size_t)nranges + 1) * sizeof *o->ranges);
-    o->state_at = malloc(((size_t)nranges + 1) * sizeof *o->state_at);
-    if (o->ranges && o->state_at)
+    if (o->ranges)
         for (int j = 0; j < nranges; j++) {
             o->ranges[j] = ranges[j];
-            o->state_at[j] = o->n;
             o->n += ranges[j].hi - ranges[j].lo;
         }
     o->m = arena_buffer(o->n);
@@ -61,7 +59,7 @@ int optim_init_ranges(struct optim *o, const struct optim_config *cfg, const str
     if (optim_has_second_moment(cfg->kind))
         o->v = arena_buffer(o->n);
     o->norms = calloc(2 * (size_t)a->nviews + 1, sizeof *o->norms);
-    if (!o->ranges || !o->state_at || !o->m || !o->norms || (optim_has_second_moment(cfg->kind) && !o->v)) {
+    if (!o->ranges || !o->m || !o->norms || (optim_has_second_moment(cfg->kind) && !o->v)) {
         optim_free(o);
         return -1;
     }
@@ -80,11 +78,9 @@ void optim_free(struct optim *o)
     free(o->v);
     free(o->norms);
     free(o->ranges);
-    free(o->state_at);
     o->m = o->v = NULL;
     o->norms = NULL;
     o->ranges = NULL;
-    o->state_at = NULL;
 }
 
 /* keep = 1 - lr wd for decoupled decay, 1 otherwise (PyTorch scales w first). */
@@ -342,41 +338,24 @@ static void optim_update_part(struct optim *o, struct arena *a, int k,
     }
 }
 
-bool optim_elementwise(const struct optim *o)
-{
-    return o->cfg.kind != OPTIM_LARS && o->cfg.kind != OPTIM_LAMB;
-}
-
-void optim_begin(struct optim *o, float lr, float momentum, float grad_scale)
-{
-    o->t++;
-    o->lr = lr;
-    o->momentum = momentum;
-    o->grad_scale = grad_scale;
-    /* in double: 1 - b2^t loses most of its digits in float for b2 near 1;
-     * b2 itself is the float the moment update uses */
-    o->k1 = (float)(1.0 / (1.0 - pow((double)momentum, (double)o->t)));
-    o->k2 = (float)(1.0 / (1.0 - pow((double)(float)o->cfg.beta2, (double)o->t)));
-}
-
-void optim_update_span(struct optim *o, struct arena *a, int j, size_t lo, size_t hi)
-{
-    /* the span stands for a range of its own, its state where it lies in j's */
-    struct optim_range span = { lo, hi };
-    size_t state = o->state_at[j] + (lo - o->ranges[j].lo);
-    for (int k = 0; k < a->nviews; k++)
-        optim_update_part(o, a, k, &span, state, o->lr, o->momentum, o->grad_scale, o->k1,
-                          o->k2);
-}
-
 void optim_step(struct optim *o, struct arena *a, float lr, float momentum, float grad_scale)
 {
     const struct optim_config *c = &o->cfg;
-    optim_begin(o, lr, momentum, grad_scale);
-    if (c->kind == OPTIM_LARS || c->kind == OPTIM_LAMB)
-        optim_trust_norms(o, a, lr, momentum, grad_scale, o->k1, o->k2);
-    for (int j = 0; j < o->nranges; j++)
-        optim_update_span(o, a, j, o->ranges[j].lo, o->ranges[j].hi);
+    o->t++;
+    /* in double: 1 - b2^t loses most of its digits in float for b2 near 1;
+     * b2 itself is the float the moment update uses */
+    float k1 = (float)(1.0 / (1.0 - pow((double)momentum, (double)o->t)));
+    float k2 = (float)(1.0 / (1.0 - pow((double)(float)c->beta2, (double)o->t)));
+    bool trust = c->kind == OPTIM_LARS || c->kind == OPTIM_LAMB;
+    if (trust)
+        optim_trust_norms(o, a, lr, momentum, grad_scale, k1, k2);
+    size_t state = 0;
+    for (int j = 0; j < o->nranges; j++) {
+        const struct optim_range *r = &o->ranges[j];
+        for (int k = 0; k < a->nviews; k++)
+            optim_update_part(o, a, k, r, state, lr, momentum, grad_scale, k1, k2);
+        state += r->hi - r->lo;
+    }
 }
 
 float optim_clip_grad_scale(double summed_sq, int B, double clip_norm)

@@ -50,10 +50,6 @@ struct optim {
     optim_norm_sum_fn sum_norms;
     void *sum_user;
     double *norms;  /* 2 per tensor: the LARS/LAMB norms of the step */
-    size_t *state_at; /* (nranges) where each range's state starts in m and v */
-    /* the step under way (optim_begin): its rate, momentum, gradient scale
-     * and Adam's bias corrections */
-    float lr, momentum, grad_scale, k1, k2;
 };
 
 /* State for the whole arena (its tensors must all be declared). */
@@ -68,18 +64,6 @@ void optim_free(struct optim *o);
  * rate is lr * view.lr_mult; momentum is SGD/LARS momentum or Adam's beta1.
  * Parameters and gradients outside the ranges are neither read nor written. */
 void optim_step(struct optim *o, struct arena *a, float lr, float momentum, float grad_scale);
-
-/* The same update a span at a time, for a caller that updates each part of
- * the arena as soon as its gradient is final (inside backward): optim_begin
- * once per step (it counts the step, as optim_step does), then
- * optim_update_span for every owned element exactly once, in any order and
- * any pieces. Only for an elementwise rule (optim_elementwise: not LARS or
- * LAMB, whose trust ratios need every tensor's norms first); each element
- * gets the same operations as from optim_step, so the same bits. */
-bool optim_elementwise(const struct optim *o);
-void optim_begin(struct optim *o, float lr, float momentum, float grad_scale);
-/* Updates the elements [lo, hi) of owned range j (a sub-range of it). */
-void optim_update_span(struct optim *o, struct arena *a, int j, size_t lo, size_t hi);
 
 /* optim_step's grad_scale for a gradient summed over B samples whose squared
  * norm (over every parameter) is summed_sq, clipped by global norm (Pascanu

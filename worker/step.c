@@ -59,13 +59,6 @@ static void step_sum_stats(struct engine *e)
     c->wait_seconds = MPI_Wtime() - t0;
 }
 
-/* comm_update_fn: the optimizer's update of a summed span (user = engine). */
-static void step_update_span(void *user, int range, size_t lo, size_t hi)
-{
-    struct engine *e = user;
-    optim_update_span(&e->opt, &e->model.arena, range, lo, hi);
-}
-
 void step_run(struct engine *e, const struct step_input *in, struct step_result *out)
 {
     struct model *m = &e->model;
@@ -89,13 +82,6 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
     bool measure = in->measure_noise && !in->local;
     if (!in->local)
         comm_begin(c, measure && e->nranks > 1);
-    /* each span is updated as soon as its sum is final, inside backward and
-     * in cache, unless the update needs the whole gradient first (a norm to
-     * clip by, LARS and LAMB's trust ratios) or the sums all end together */
-    bool fused = !in->local && in->clip_norm <= 0 && optim_elementwise(&e->opt) &&
-                 comm_take_update(c, step_update_span, e);
-    if (fused)
-        optim_begin(&e->opt, (float)in->lr, (float)in->momentum, 1.0f / (float)B);
     m->measure_halves = measure && e->nranks == 1 && count >= 2;
     model_backward(m, m->labels, count, in->local ? NULL : comm_grad_ready, c);
     double t2 = MPI_Wtime(), reduced_in_backward = in->local ? 0 : c->reduce_seconds;
@@ -116,12 +102,10 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
      * the shards' sums are allreduced), so every replica clips alike; a
      * local step (never sharded) clips its own rank's mean gradient */
     int scale_by = in->local ? count : B;
-    if (!fused) {
-        float grad_scale = in->clip_norm > 0 ? optim_clip_grad_scale(comm_summed_grad_sq(c),
-                                                                     scale_by, in->clip_norm)
-                                             : 1.0f / (float)scale_by;
-        optim_step(&e->opt, &m->arena, (float)in->lr, (float)in->momentum, grad_scale);
-    }
+    float grad_scale = in->clip_norm > 0
+                           ? optim_clip_grad_scale(comm_summed_grad_sq(c), scale_by, in->clip_norm)
+                           : 1.0f / (float)scale_by;
+    optim_step(&e->opt, &m->arena, (float)in->lr, (float)in->momentum, grad_scale);
     double t5 = MPI_Wtime();
     if (!in->local) {
         comm_gather_params(c);

@@ -39,9 +39,8 @@ struct step_input {
 enum {
     STEP_T_FORWARD = 0,      /* the slice's data, forward and loss */
     STEP_T_BACKWARD,
-    STEP_T_REDUCE,           /* summing the shards and (comm_take_update) updating
-                              * them; one rank: the update inside backward */
-    STEP_T_OPTIM,            /* the separate optimizer pass, when there is one */
+    STEP_T_REDUCE,           /* summing the shards */
+    STEP_T_OPTIM,            /* the optimizer pass */
     STEP_T_WAIT,
     STEP_T_OTHER,            /* running statistics, the noise scale's norms */
     STEP_T_N
