@@ -188,9 +188,9 @@ echo " GEMMs alone at the slice's batch plus its unavoidable memory traffic (the
 echo " ranks' gradient parts of the owned parameters read once, the parameters and"
 echo " momentum read and written once) alone, both timed with every rank at once;"
 echo " phases: ms of the mean step, averaged over the ranks: data and forward,"
-echo " backward, sum (of the shards, and the updates made with it), a separate"
-echo " optimizer pass, waiting on other ranks, other (running statistics), the"
-echo " plan's broadcast; train: samples/s of ddtrain train on Fashion-MNIST;"
+echo " backward, sum (of the shards), the optimizer pass, waiting on other"
+echo " ranks, other (running statistics), the plan's broadcast; train: samples/s"
+echo " of ddtrain train on Fashion-MNIST;"
 echo " two rounds, the configurations taking turns)"
 printf '%6s %5s %9s %9s %6s %7s %6s %5s %7s | %6s %6s %6s %6s %6s %6s %6s %9s\n' batch ranks \
   samples/s roofline "" "GEMM" mem "GB/s" step fwd bwd sum optim wait other plan train
