@@ -566,6 +566,7 @@ static int start_run(struct trainer *t, struct spec *s, Ddtrain__Checkpoint *res
                  spec_text, model_param_count(m), t->train.n, t->nranks,
                  t->nranks == 1 ? "" : "s", t->total_steps);
         train_log_accumulate(t);
+        train_warn_small_slices(t);
         if (t->val.view)
             log_info("validation: %zu samples held out of the training set (--val-fraction %g, drawn from --seed)",
                      t->val.n, t->cfg.val_fraction);

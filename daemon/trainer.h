@@ -158,6 +158,10 @@ int train_micro_batch_max(const struct trainer *t, int max_global);
 /* Rank 0, with --accumulate: what a step does, on stderr. */
 void train_log_accumulate(const struct trainer *t);
 
+/* Rank 0, several ranks with few samples each: more ranks gain little
+ * (train_small_batch.c). */
+void train_warn_small_slices(const struct trainer *t);
+
 /* Bytes of both data splits as this rank holds them. */
 size_t train_data_bytes(const struct trainer *t);
 

@@ -11,7 +11,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/ddtrain-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 run="$src/launch/ddtrain-run"
 export DDTRAIN="$build/ddtrain"
-sections=${BENCH_SECTIONS:-1 2 3 4 5 6}
+sections=${BENCH_SECTIONS:-1 2 3 4 5 6 7}
 want() { case " $sections " in *" $1 "*) return 0 ;; esac; return 1; }
 # on a shared machine every figure below depends on what else runs
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
@@ -195,5 +195,42 @@ else
     printf '%6d %-28s %14s %12s %12.0f\n' $b "$opts" "$rss" "$act MiB" "${r%% *}"
   done
 fi
+fi
+
+if want 7; then
 echo
+echo "== 7. small batches: MLP 784-1024-1024-10 + BN, SGD momentum, 1 and 2 ranks"
+echo "(engine: tests/bench_small, the engine's own step with the trainer's defaults"
+echo " and a plan broadcast per step, on synthetic samples; roofline: the step's"
+echo " GEMMs alone at the slice's batch plus its unavoidable memory traffic (the"
+echo " ranks' gradient parts of the owned parameters read once, the parameters and"
+echo " momentum read and written once) alone, both timed with every rank at once;"
+echo " phases: ms of the mean step, averaged over the ranks: data and forward,"
+echo " backward, sum (of the shards), the optimizer pass, waiting on other"
+echo " ranks, other (running statistics), the plan's broadcast; train: samples/s"
+echo " of ddtrain train on Fashion-MNIST;"
+echo " two rounds, the configurations taking turns)"
+printf '%6s %5s %9s %9s %6s %7s %6s %5s %7s | %6s %6s %6s %6s %6s %6s %6s %9s\n' batch ranks \
+  samples/s roofline "" "GEMM" mem "GB/s" step fwd bwd sum optim wait other plan train
+printf '%6s %5s %9s %9s %6s %7s %6s %5s %7s | %6s %6s %6s %6s %6s %6s %6s %9s\n' "" "" \
+  "" "" "" ms ms "" ms "" "" "" "" "" "" "" samples/s
+for round in 1 2; do
+  for b in 4 8 16 32; do
+    for n in 1 2; do
+      row=$(DDTRAIN="$build/tests/bench_small" "$run" -np $n -- $b "$secs")
+      trained=-
+      if [ -d /usr/share/datasets/fashion-mnist ]; then
+        t=$(throughput $n $b 400)
+        trained=$(printf '%.0f' "${t%% *}")
+      fi
+      echo "$row $trained"
+      echo "$b $n $row $trained" >>"$work/small$round"
+    done
+  done
+  # two ranks against one, by batch: the engine's samples/s and the trainer's
+  awk '{ key = $1; if ($2 == 1) { e1[key] = $3; t1[key] = $NF } else { e2[key] = $3; t2[key] = $NF } }
+    END { for (b = 4; b <= 32; b *= 2) if ((b in e1) && (b in e2))
+      printf "  batch %2d: two ranks / one rank %.2fx (engine), %s (train)\n", b, e2[b] / e1[b],
+        (t1[b] + 0 > 0 ? sprintf("%.2fx", t2[b] / t1[b]) : "-") }' "$work/small$round"
+done
 fi

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "conv.h"
 #include "dataset.h"
 #include "model.h"
@@ -23,36 +24,6 @@
 #include "sampler.h"
 #include "xent.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* The GEMMs of one step of the linear layers (in, out) at batch B: forward,
- * weight gradient, and input gradient for all but the first layer. */
-static double gemm_step(const int *dims, int nl, int B, float **a, float **w, float **o,
-                        double *flops)
-{
-    double t0 = now();
-    *flops = 0;
-    for (int l = 0; l < nl; l++) {
-        int in = dims[l], out = dims[l + 1];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, in, 1.0f, a[l], in, w[l], in,
-                    0.0f, o[l], out);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1.0f, o[l], out, a[l], in,
-                    0.0f, w[l], in);
-        *flops += 4.0 * B * in * out;
-        if (l > 0) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1.0f, o[l], out,
-                        w[l], in, 0.0f, a[l], in);
-            *flops += 2.0 * B * in * out;
-        }
-    }
-    return now() - t0;
-}
-
 /* This thread's CPU seconds: on a shared machine, a phase's own cost
  * without the time other processes held the core. */
 static double cpu_now(void)
@@ -60,70 +31,6 @@ static double cpu_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static float *randn(size_t n, uint64_t key)
-{
-    float *p = aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63);
-    for (size_t i = 0; i < n; i++)
-        p[i] = 0.05f * (float)rng_normal(1, 9, key, i, 0);
-    return p;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The GEMMs of a step, repeated for `seconds`: GFLOP/s of the fastest step
- * (*best) and of the median one (*median). The median is what a rate
- * averaged over many steps, as training reports it, should be set against;
- * the best is the stricter figure. */
-static void gemm_rates(const int *dims, int nl, int B, double seconds, double *best,
-                       double *median)
-{
-    float *a[8], *w[8], *o[8];
-    for (int l = 0; l < nl; l++) {
-        a[l] = randn((size_t)B * dims[l], 10 + (uint64_t)l);
-        w[l] = randn((size_t)dims[l] * dims[l + 1], 20 + (uint64_t)l);
-        o[l] = randn((size_t)B * dims[l + 1], 30 + (uint64_t)l);
-    }
-    size_t n = 0, cap = 1024;
-    double *times = malloc(cap * sizeof *times), flops, t_end = now() + seconds;
-    do {
-        double t = gemm_step(dims, nl, B, a, w, o, &flops);
-        if (n == cap)
-            times = realloc(times, (cap *= 2) * sizeof *times);
-        times[n++] = t;
-    } while (now() < t_end);
-    qsort(times, n, sizeof *times, cmp_double);
-    *best = flops / times[0];
-    *median = flops / times[n / 2];
-    free(times);
-    for (int l = 0; l < nl; l++) {
-        free(a[l]);
-        free(w[l]);
-        free(o[l]);
-    }
-}
-
-/* Synthetic uint8 data of Fashion-MNIST's shape, so the step includes the
- * gather and normalisation it has in training. */
-static void make_data(struct dataset *d, size_t n, size_t dim)
-{
-    memset(d, 0, sizeof *d);
-    d->type = SAMPLE_U8;
-    d->n = n;
-    d->dim = dim;
-    d->classes = 10;
-    uint8_t *x = malloc(n * dim);
-    d->y = malloc(n * sizeof *d->y);
-    for (size_t i = 0; i < n * dim; i++)
-        x[i] = (uint8_t)(rng_u64(3, 1, i, 0, 0) & 0xff);
-    for (size_t i = 0; i < n; i++)
-        d->y[i] = (int32_t)(i % 10);
-    d->x = x;
 }
 
 static void bench_batch(int B, double seconds)
@@ -140,7 +47,7 @@ static void bench_batch(int B, double seconds)
     }
     model_init_params(&m, 1);
     struct dataset d;
-    make_data(&d, 8192, 784);
+    bench_make_data(&d, 8192, 784);
     dataset_feature_stats(&d, m.in_mean, m.in_inv_std);
     uint32_t *perm = malloc(d.n * sizeof *perm);
     sampler_permutation(perm, d.n, 1, 0);
@@ -149,16 +56,16 @@ static void bench_batch(int B, double seconds)
     optim_init(&o, &oc, &m.arena);
 
     double gemm_rate, gemm_median;
-    gemm_rates(dims, 3, B, seconds, &gemm_rate, &gemm_median);
+    bench_gemm_rates(dims, 3, B, seconds, &gemm_rate, &gemm_median, NULL);
     double step_flops = 0;
     for (int l = 0; l < 3; l++)
         step_flops += (l > 0 ? 6.0 : 4.0) * B * dims[l] * dims[l + 1];
 
     long steps = 0;
-    double best = 1e30, t_end = now() + seconds;
+    double best = 1e30, t_end = bench_now() + seconds;
     size_t per_epoch = d.n / (size_t)B;
     do {
-        double t0 = now();
+        double t0 = bench_now();
         const uint32_t *idx = perm + (size_t)(steps % (long)per_epoch) * (size_t)B;
         struct pass_ctx ctx = { .train = true, .seed = 1, .step = (uint64_t)steps };
         int correct;
@@ -166,10 +73,10 @@ static void bench_batch(int B, double seconds)
         model_backward(&m, m.labels, B, NULL, NULL);
         model_update_running(&m);
         optim_step(&o, &m.arena, 0.01f, 0.9f, 1.0f / (float)B);
-        double t = now() - t0;
+        double t = bench_now() - t0;
         best = t < best ? t : best;
         steps++;
-    } while (now() < t_end);
+    } while (bench_now() < t_end);
     double gemm_time = step_flops / gemm_rate;
     double step_rate = step_flops / best;
     printf("%6d %10.1f %10.1f %8.3f %12.0f %9.3f %12.1f%%\n", B, gemm_rate / 1e9, step_rate / 1e9,
@@ -248,7 +155,7 @@ static size_t gemm_list_most(const struct gemm *g, int n)
 static double gemm_list_run(const struct gemm *g, int n, const float *a, const float *b, float *c,
                             double *by_layer)
 {
-    double t0 = now(), t = by_layer ? cpu_now() : 0;
+    double t0 = bench_now(), t = by_layer ? cpu_now() : 0;
     for (int k = 0; k < n; k++) {
         int lda = g[k].ta ? g[k].M : g[k].K, ldb = g[k].tb ? g[k].K : g[k].N;
         for (int r = 0; r < g[k].count; r++)
@@ -261,7 +168,7 @@ static double gemm_list_run(const struct gemm *g, int n, const float *a, const f
             t = t1;
         }
     }
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 /* The GFLOP/s of a GEMM list repeated for `seconds`: of the fastest pass
@@ -270,17 +177,17 @@ static void gemm_list_rates(const struct gemm *g, int n, double seconds, double 
                             double *median)
 {
     size_t most = gemm_list_most(g, n);
-    float *a = randn(most, 41), *b = randn(most, 42), *c = randn(most, 43);
+    float *a = bench_randn(most, 41), *b = bench_randn(most, 42), *c = bench_randn(most, 43);
     size_t cnt = 0, cap = 1024;
     double *times = malloc(cap * sizeof *times), flops = gemm_list_flops(g, n);
-    double t_end = now() + seconds;
+    double t_end = bench_now() + seconds;
     do {
         double t = gemm_list_run(g, n, a, b, c, NULL);
         if (cnt == cap)
             times = realloc(times, (cap *= 2) * sizeof *times);
         times[cnt++] = t;
-    } while (now() < t_end);
-    qsort(times, cnt, sizeof *times, cmp_double);
+    } while (bench_now() < t_end);
+    qsort(times, cnt, sizeof *times, bench_cmp_double);
     *best = flops / times[0];
     *median = flops / times[cnt / 2];
     free(times);
@@ -320,7 +227,7 @@ static double *phase_of(struct phases *ph, const char *kind)
 static double timed_step(struct model *m, struct optim *o, const struct dataset *d,
                          const uint32_t *idx, int B, uint64_t step, struct phases *ph)
 {
-    double t0 = now(), c0 = cpu_now(), t;
+    double t0 = bench_now(), c0 = cpu_now(), t;
     struct pass_ctx ctx = { .train = true, .seed = 1, .step = step };
     dataset_gather(m->act[0], m->labels, d, idx, B, m->in_mean, m->in_inv_std);
     for (int i = 0; i < m->nlayers; i++) {
@@ -350,7 +257,7 @@ static double timed_step(struct model *m, struct optim *o, const struct dataset 
     optim_step(o, &m->arena, 0.01f, 0.9f, 1.0f / (float)B);
     ph->optim += cpu_now() - t;
     ph->cpu += cpu_now() - c0;
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static int build_spec_model(struct model *m, const char *text, int B)
@@ -381,7 +288,7 @@ static void print_phases(const struct phases *ph, double total, double gemm_shar
 /* The median of n times (sorted in place). */
 static double median_of(double *t, size_t n)
 {
-    qsort(t, n, sizeof *t, cmp_double);
+    qsort(t, n, sizeof *t, bench_cmp_double);
     return t[n / 2];
 }
 
@@ -394,7 +301,7 @@ static int bench_model(const char *name, const char *text, int B, double seconds
     if (build_spec_model(&m, text, B))
         return 1;
     struct dataset d;
-    make_data(&d, 8192, (size_t)m.in_dim);
+    bench_make_data(&d, 8192, (size_t)m.in_dim);
     dataset_feature_stats(&d, m.in_mean, m.in_inv_std);
     uint32_t *perm = malloc(d.n * sizeof *perm);
     sampler_permutation(perm, d.n, 1, 0);
@@ -404,12 +311,12 @@ static int bench_model(const char *name, const char *text, int B, double seconds
     struct gemm g[MAX_GEMMS];
     int ng = model_gemms(&m, B, g);
     size_t most = gemm_list_most(g, ng);
-    float *ga = randn(most, 41), *gb = randn(most, 42), *gc = randn(most, 43);
+    float *ga = bench_randn(most, 41), *gb = bench_randn(most, 42), *gc = bench_randn(most, 43);
 
     struct phases ph = { 0 };
     size_t cnt = 0, cap = 256, per_epoch = d.n / (size_t)B;
     double *steps = malloc(cap * sizeof *steps), *gemms = malloc(cap * sizeof *gemms);
-    double total = 0, t_end = now() + seconds;
+    double total = 0, t_end = bench_now() + seconds;
     do {
         const uint32_t *idx = perm + (cnt % per_epoch) * (size_t)B;
         if (cnt == cap) {
@@ -419,7 +326,7 @@ static int bench_model(const char *name, const char *text, int B, double seconds
         gemms[cnt] = gemm_list_run(g, ng, ga, gb, gc, ph.gemm);
         steps[cnt] = timed_step(&m, &o, &d, idx, B, cnt, &ph);
         total += steps[cnt++];
-    } while (now() < t_end);
+    } while (bench_now() < t_end);
     ph.other = ph.cpu - ph.optim;
     for (int k = 0; k < ph.nkinds; k++)
         ph.other -= ph.t[k];
@@ -473,7 +380,7 @@ int main(int argc, char **argv)
      * best and median */
     if (argc == 4 && !strcmp(argv[1], "--sgemm-rate")) {
         double best, median;
-        gemm_rates(dims, 3, atoi(argv[2]), atof(argv[3]), &best, &median);
+        bench_gemm_rates(dims, 3, atoi(argv[2]), atof(argv[3]), &best, &median, NULL);
         printf("%.2f %.2f\n", best / 1e9, median / 1e9);
         return 0;
     }

@@ -7,7 +7,8 @@
 # unless the command line defines the run), a batch schedule whose rate
 # cannot follow (warned; each change announced), optimizer options that
 # contradict --optimizer (refused) and Adam at SGD's default rate (warned),
-# --freeze-layers (the frozen batch norms' running statistics stay; logged).
+# --freeze-layers (the frozen batch norms' running statistics stay; logged),
+# a batch too small per rank to gain from more ranks (warned).
 . "$(dirname "$0")/lib.sh"
 need_fashion_mnist
 
@@ -154,5 +155,14 @@ crc() { "$DDTRAIN" inspect "$1" | grep " $2 " | head -n 1 | sed 's/.*crc32 //'; 
   "$(crc "$work/tune/checkpoints/step-00000008.ckpt" fc2.weight)" ] || fail "fc2 did not train"
 grep -q -- "--freeze-layers 1: fc1, bn1 frozen (weights, and batch norms' running statistics); 650 of 51018 parameters train" "$work/err" ||
   { cat "$work/err" >&2; fail "--freeze-layers does not say what it froze"; }
+
+# 7. few samples per rank: warned, with the figures; a full slice is not
+"$RUN" -np 2 -- train --run-dir "$work/tiny" $small --batch-size 16 --max-steps 2 2>"$work/tiny.err" ||
+  fail "batch 16 on 2 ranks failed: $(cat "$work/tiny.err")"
+grep -q "8 samples per rank (global batch 16 over 2 ranks).*more ranks gain little" "$work/tiny.err" ||
+  fail "no small-slice warning at 8 samples per rank: $(cat "$work/tiny.err")"
+"$RUN" -np 2 -- train --run-dir "$work/wide" $small --batch-size 64 --max-steps 2 2>"$work/wide.err" ||
+  fail "batch 64 on 2 ranks failed: $(cat "$work/wide.err")"
+! grep -q "samples per rank" "$work/wide.err" || fail "warned at 32 samples per rank: $(cat "$work/wide.err")"
 
 echo "e2e_semantics: ok"

@@ -179,6 +179,7 @@ void comm_begin(struct grad_comm *c, bool measure_norm)
     c->local_sq = 0;
     memset(c->stats, 0, sizeof c->stats);
     c->wait_seconds = 0;
+    c->reduce_seconds = 0;
 }
 
 /* Where rank q's part of this rank's pieces arrives: rows of owned_n floats
@@ -210,17 +211,25 @@ static void start_shard_bucket(struct grad_comm *c, struct comm_bucket *bk)
         }
 }
 
-/* Sums every rank's part of this rank's piece of the bucket in rank order
- * (the order makes the sum independent of who owns the piece). */
-static void reduce_shard_bucket(struct grad_comm *c, const struct comm_bucket *bk)
+/* Sums every rank's part of this rank's piece of bucket k in rank order (the
+ * order makes the sum independent of who owns the piece), in place in this
+ * rank's gradients. */
+static void reduce_piece(struct grad_comm *c, int k)
 {
-    size_t n = (size_t)bk->counts[c->rank];
-    float *g = c->model->arena.g + bk->lo + bk->displs[c->rank];
+    const struct comm_bucket *bk = &c->bucket[k];
+    size_t n = (size_t)bk->counts[c->rank], at = bk->lo + (size_t)bk->displs[c->rank];
+    float *g = c->model->arena.g;
     if (n == 0)
         return;
-    for (int q = 0; q < c->nranks; q++)
-        c->src[q] = q == c->rank ? g : recv_row(c, q) + bk->own_off;
-    vec_sum_in_order(g, c->src, c->nranks, n);
+    double t0 = MPI_Wtime();
+    if (c->node.on) {
+        comm_node_reduce(&c->node, c->src, at, n);
+    } else {
+        for (int q = 0; q < c->nranks; q++)
+            c->src[q] = q == c->rank ? g + at : recv_row(c, q) + bk->own_off;
+        vec_sum_in_order(g + at, c->src, c->nranks, n);
+    }
+    c->reduce_seconds += MPI_Wtime() - t0;
 }
 
 static void start_bucket(struct grad_comm *c)
@@ -250,9 +259,7 @@ static void reduce_arrived(struct grad_comm *c, bool wait)
         if (c->node.on) {
             if (!comm_node_arrived(&c->node, c->reduced, c->epoch, wait, &c->watch))
                 return;
-            comm_node_reduce(&c->node, c->src, bk->lo + (size_t)bk->displs[c->rank],
-                             (size_t)bk->counts[c->rank]);
-            c->reduced++;
+            reduce_piece(c, c->reduced++);
             continue;
         }
         if (wait) {
@@ -264,8 +271,7 @@ static void reduce_arrived(struct grad_comm *c, bool wait)
             if (!done)
                 return;
         }
-        reduce_shard_bucket(c, bk);
-        c->reduced++;
+        reduce_piece(c, c->reduced++);
     }
 }
 

@@ -89,6 +89,8 @@ struct grad_comm {
     double local_sq;         /* this rank's |gradient sum|^2 */
     double stats[STAT_N];    /* in: this rank's; out after comm_finish: the sums */
     double wait_seconds;     /* time spent blocked in comm_finish this step */
+    double reduce_seconds;   /* this step so far: summing shards (the rest of the
+                              * reduction's time is waiting) */
     struct comm_watch watch; /* how long a wait may last, and whom to tell */
     char why[200];           /* comm_init failed: why */
     char note[200];          /* shared memory asked for but not possible: why */

@@ -74,10 +74,11 @@ static void step_sum_stats(struct engine *e)
  * micro-batch's (or ghost groups inside it), so with whole ghost groups this
  * is one pass over the slice, bit for bit (layer_fc.c says why). Returns
  * the loss sum and *correct over the slice; *parts_sq: the micro-batches'
- * squared gradient norms, summed, when one rank measures the noise scale. */
+ * squared gradient norms, summed, when one rank measures the noise scale;
+ * phase: the seconds spent forward and backward (reductions included). */
 static double step_micro_batches(struct engine *e, const struct step_input *in,
                                  const uint32_t *idx, int first, int count, bool measure,
-                                 double *parts_sq, int *correct)
+                                 double *parts_sq, int *correct, double phase[2])
 {
     struct model *m = &e->model;
     struct grad_comm *c = &e->comm;
@@ -87,7 +88,9 @@ static double step_micro_batches(struct engine *e, const struct step_input *in,
                                 .epoch = (uint64_t)in->epoch };
     double loss = 0;
     *correct = 0;
+    phase[0] = phase[1] = 0;
     for (int k = 0; k < parts; k++) {
+        double t0 = MPI_Wtime();
         /* equal parts (train_setup checks that K divides every slice) */
         int lo, n, right;
         sampler_slice(count, k, parts, &lo, &n);
@@ -96,6 +99,7 @@ static double step_micro_batches(struct engine *e, const struct step_input *in,
                                 .parts = parts };
         loss += model_batch_loss_augmented(m, e->train, idx + lo, n, &ctx, &aug, &right);
         *correct += right;
+        double t1 = MPI_Wtime();
         if (k == 0 && !in->local)
             comm_begin(c, measure && e->nranks > 1);
         m->accumulate = k > 0;
@@ -106,6 +110,8 @@ static double step_micro_batches(struct engine *e, const struct step_input *in,
         bool reduce = last && !in->local;
         model_backward(m, m->labels, n, reduce ? comm_grad_ready : NULL, reduce ? c : NULL);
         *parts_sq += m->half_sq[0];
+        phase[0] += t1 - t0;
+        phase[1] += MPI_Wtime() - t1;
     }
     m->accumulate = false;
     return loss;
@@ -126,7 +132,10 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
     bool measure = in->measure_noise && !in->local;
     double parts_sq = 0;
     int correct;
-    double loss = step_micro_batches(e, in, idx, first, count, measure, &parts_sq, &correct);
+    double phase[2];
+    double loss = step_micro_batches(e, in, idx, first, count, measure, &parts_sq, &correct,
+                                     phase);
+    double t2 = MPI_Wtime(), reduced_in_backward = in->local ? 0 : c->reduce_seconds;
     c->stats[STAT_LOSS] = loss;
     c->stats[STAT_CORRECT] = correct;
     c->stats[STAT_COUNT] = count;
@@ -137,7 +146,9 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
         step_sum_stats(e);
     else
         comm_finish(c);
+    double t3 = MPI_Wtime(), reduced = in->local ? 0 : c->reduce_seconds;
     model_update_running(m);
+    double t4 = MPI_Wtime();
     /* the norm of the summed gradient is the same on every rank (sharded:
      * the shards' sums are allreduced), so every replica clips alike; a
      * local step (never sharded) clips its own rank's mean gradient */
@@ -146,6 +157,7 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
                            ? optim_clip_grad_scale(comm_summed_grad_sq(c), scale_by, in->clip_norm)
                            : 1.0f / (float)scale_by;
     optim_step(&e->opt, &m->arena, (float)in->lr, (float)in->momentum, grad_scale);
+    double t5 = MPI_Wtime();
     if (!in->local) {
         comm_gather_params(c);
     } else if (in->average) {
@@ -154,6 +166,7 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
         c->wait_seconds += MPI_Wtime() - ta;
     }
 
+    double t6 = MPI_Wtime();
     step_noise_norms(e, B, count, measure, e->accumulate, parts_sq, out);
     out->loss_sum = c->stats[STAT_LOSS];
     out->correct = c->stats[STAT_CORRECT];
@@ -161,5 +174,12 @@ void step_run(struct engine *e, const struct step_input *in, struct step_result 
     for (int k = 0; k < STEP_REQUESTS; k++)
         out->requests[k] = (int)c->stats[STAT_REQUEST + k];
     out->wait_seconds = c->wait_seconds;
-    comm_watch_step_time(&c->watch, MPI_Wtime() - t0);
+    double t7 = MPI_Wtime();
+    out->seconds[STEP_T_FORWARD] = phase[0] + (t2 - t0 - phase[0] - phase[1]);
+    out->seconds[STEP_T_BACKWARD] = phase[1] - reduced_in_backward;
+    out->seconds[STEP_T_REDUCE] = reduced;
+    out->seconds[STEP_T_OPTIM] = t5 - t4;
+    out->seconds[STEP_T_WAIT] = t3 - t2 - (reduced - reduced_in_backward) + t6 - t5;
+    out->seconds[STEP_T_OTHER] = t4 - t3 + t7 - t6;
+    comm_watch_step_time(&c->watch, t7 - t0);
 }

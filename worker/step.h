@@ -31,7 +31,22 @@ struct step_input {
     int requests[STEP_REQUESTS];
 };
 
-/* What the step did, summed over every rank. */
+/* Where this rank's step time went, in seconds (a clock read between the
+ * parts; the sums of the reduction are clocked inside comm). Phases do not
+ * overlap: backward is without the sums made during it, wait is every time
+ * blocked on other ranks (the rest of the reduction and statistics, and the
+ * parameter exchange). */
+enum {
+    STEP_T_FORWARD = 0,      /* the slice's data, forward and loss */
+    STEP_T_BACKWARD,
+    STEP_T_REDUCE,           /* summing the shards */
+    STEP_T_OPTIM,            /* the optimizer pass */
+    STEP_T_WAIT,
+    STEP_T_OTHER,            /* running statistics, the noise scale's norms */
+    STEP_T_N
+};
+
+/* What the step did, summed over every rank (times: this rank's). */
 struct step_result {
     double loss_sum, correct, count;
     int requests[STEP_REQUESTS];
@@ -41,6 +56,7 @@ struct step_result {
     bool measured, has_small;
     double b_small, g2_small, b_big, g2_big;
     double wait_seconds;     /* blocked on communication */
+    double seconds[STEP_T_N];
 };
 
 /* Takes this rank's slice of the plan's global batch, forwards, backward with
