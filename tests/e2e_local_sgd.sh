@@ -21,6 +21,17 @@ dump() {
   mkdir -p "$2"
   "$TOOL" "$1" "$2" >"$2/list" || fail "ckpt_tensors $1"
 }
+# load(DIR): a dump's tensors as numpy arrays keyed by (group, name)
+cat >"$work/dumped.py" <<'EOF'
+import numpy as np
+def load(d):
+    out = {}
+    for line in open(d + "/list"):
+        if line.startswith("tensor "):
+            _, idx, group, name = line.split()[:4]
+            out[(group, name)] = np.fromfile("%s/%s.f32" % (d, idx), dtype="<f4")
+    return out
+EOF
 
 # 1. --local-steps 1 with plain SGD (no momentum) against data-parallel SGD
 # at the same per-rank batch: the mean of the ranks' steps is the step on
@@ -35,18 +46,13 @@ done
 same_losses "$work/h1dp/metrics.jsonl" "$work/h1local/metrics.jsonl" 1e-4 "H = 1 vs data-parallel"
 dump "$work/h1dp/checkpoints/step-00000020.ckpt" "$work/d_dp"
 dump "$work/h1local/checkpoints/step-00000020.ckpt" "$work/d_local"
-"$PY" - "$work/d_dp" "$work/d_local" <<'EOF' || fail "H = 1: the parameters are not data-parallel SGD's"
+"$PY" - "$work/d_dp" "$work/d_local" "$work" <<'EOF' || fail "H = 1: the parameters are not data-parallel SGD's"
 import sys, numpy as np
-def load(d):
-    out = {}
-    for line in open(d + "/list"):
-        if line.startswith("tensor "):
-            _, idx, group, name = line.split()[:4]
-            out[group + ":" + name] = np.fromfile("%s/%s.f32" % (d, idx), dtype="<f4")
-    return out
+sys.path.insert(0, sys.argv[3])
+from dumped import load
 a, b = load(sys.argv[1]), load(sys.argv[2])
 for k, x in a.items():
-    if not k.startswith(("param:", "bn:")):
+    if k[0] not in ("param", "bn"):
         continue
     y = b[k]
     err = np.max(np.abs(x - y) / (np.abs(x) + 1e-3))
@@ -64,15 +70,10 @@ EOF
   --ckpt-every 2 --local-average-optimizer || fail "the 3-rank local SGD run failed"
 dump "$work/mean/checkpoints/step-00000006.ckpt" "$work/d6"
 dump "$work/mean/checkpoints/step-00000008.ckpt" "$work/d8"
-"$PY" - "$work/d6" "$work/d8" <<'EOF' || fail "the average is not the exact mean of the ranks"
+"$PY" - "$work/d6" "$work/d8" "$work" <<'EOF' || fail "the average is not the exact mean of the ranks"
 import sys, numpy as np
-def load(d):
-    out = {}
-    for line in open(d + "/list"):
-        if line.startswith("tensor "):
-            _, idx, group, name = line.split()[:4]
-            out[(group, name)] = np.fromfile("%s/%s.f32" % (d, idx), dtype="<f4")
-    return out
+sys.path.insert(0, sys.argv[3])
+from dumped import load
 mid, end = load(sys.argv[1]), load(sys.argv[2])
 n = 3
 for (group, name), x in mid.items():
