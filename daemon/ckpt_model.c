@@ -14,8 +14,8 @@ static bool same_shape(struct shape a, struct shape b)
     return a.c == b.c && a.h == b.h && a.w == b.w;
 }
 
-int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, int max_batch,
-                    char *err, size_t errlen)
+int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data,
+                    const char *test_data, int max_batch, char *err, size_t errlen)
 {
     memset(cm, 0, sizeof *cm);
     char sub[DDT_ERRLEN];
@@ -46,12 +46,16 @@ int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, i
     /* the run's own data: the samples it trained on */
     size_t train_samples = data && data[0] ? 0 : (size_t)cm->cfg.train_samples;
     if (dataset_load_labelled(&cm->train, source, "train", cm->cfg.label, cm->cfg.classes,
-                              train_samples, sub, sizeof sub) ||
-        dataset_load_labelled(&cm->test, source, "test", cm->cfg.label, cm->cfg.classes, 0, sub,
-                              sizeof sub)) {
+                              train_samples, sub, sizeof sub)) {
         snprintf(err, errlen, "%s%s", strncmp(sub, "--", 2) ? "--data: " : "", sub);
         goto fail;
     }
+    /* other --data replaces the run's test set too, unless --test-data is given */
+    const char *test_source = test_data && test_data[0] ? test_data
+                              : data && data[0]          ? ""
+                                                         : cm->cfg.test_data;
+    if (validation_open_test(&cm->cfg, source, test_source, &cm->train, &cm->test, 0, err, errlen))
+        goto fail;
     if (!(data && data[0]) && validation_open(&cm->cfg, &cm->train, &cm->val, sub, sizeof sub)) {
         snprintf(err, errlen, "%s", sub);
         goto fail;

@@ -20,10 +20,12 @@ struct ckpt_model {
 
 /* Reads path, rebuilds its model with room for batches of max_batch, restores
  * the weights, and loads the data: the run's own (--data, --train-samples as
- * it trained, without the rows --val-fraction held out, and its validation
- * set) unless data is non-empty. Returns 0 or -1 with err. */
-int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data, int max_batch,
-                    char *err, size_t errlen);
+ * it trained, without the rows --val-fraction held out, its validation set
+ * and its --test-data) unless data is non-empty, which brings its own test
+ * split; test_data non-empty replaces the test set in either case. Returns
+ * 0 or -1 with err. */
+int ckpt_model_open(struct ckpt_model *cm, const char *path, const char *data,
+                    const char *test_data, int max_batch, char *err, size_t errlen);
 void ckpt_model_free(struct ckpt_model *cm);
 
 #endif

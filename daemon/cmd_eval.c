@@ -18,6 +18,7 @@
 
 struct eval_config {
     char data[CONFIG_STRLEN];
+    char test_data[CONFIG_STRLEN];
     int train_samples, test_samples, batch_size;
     bool json;
     bool per_class;
@@ -27,6 +28,8 @@ struct eval_config {
 const struct option_def eval_options[] = {
     { "data", OPT_STRING, offsetof(struct eval_config, data), 0, 0, "", NULL, 0,
       "data set (default: the one the run trained on)" },
+    { "test-data", OPT_STRING, offsetof(struct eval_config, test_data), 0, 0, "", NULL, 0,
+      "test set: a .csv file as it is, or another --data value's test split (default: the run's --test-data, else the test split of --data)" },
     { "train-samples", OPT_INT, offsetof(struct eval_config, train_samples), 0, 2147483647, "0",
       NULL, 0, "evaluate on the first N training samples (0: as trained)" },
     { "test-samples", OPT_INT, offsetof(struct eval_config, test_samples), 0, 2147483647, "0",
@@ -117,7 +120,7 @@ int eval_main(int argc, char **argv, int first)
         rc = -1;
     }
     struct ckpt_model cm;
-    if (rc == 0 && ckpt_model_open(&cm, pos[0], c.data, c.batch_size, err, sizeof err))
+    if (rc == 0 && ckpt_model_open(&cm, pos[0], c.data, c.test_data, c.batch_size, err, sizeof err))
         rc = -1;
     if (rc != 0) {
         if (rank == 0)

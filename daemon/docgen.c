@@ -34,7 +34,8 @@ static const struct {
 } path_options[] = {
     { "run-dir", "DIR", "-d", "" },       { "data", "DATA", "-f", "fashion-mnist" },
     { "resume", "CKPT", "-f", "auto" },   { "init-from", "CKPT", "-f", "" },
-    { "out", "FILE", "-f", "" },          { NULL, NULL, NULL, NULL },
+    { "out", "FILE", "-f", "" },          { "test-data", "DATA", "-f", "" },
+    { NULL, NULL, NULL, NULL },
 };
 
 static const struct {

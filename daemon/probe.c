@@ -20,7 +20,7 @@ int probe_open(struct probe *p, const char *ckpt, size_t samples, uint64_t seed,
     p->seed = seed;
     MPI_Comm_rank(comm, &p->rank);
     MPI_Comm_size(comm, &p->nranks);
-    if (ckpt_model_open(&p->cm, ckpt, NULL, PROBE_BATCH, err, errlen))
+    if (ckpt_model_open(&p->cm, ckpt, NULL, NULL, PROBE_BATCH, err, errlen))
         return -1;
     size_t ntrain = p->cm.train.n;
     p->nsubset = samples && samples < ntrain ? samples : ntrain;

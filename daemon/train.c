@@ -572,6 +572,8 @@ static int start_run(struct trainer *t, struct spec *s, Ddtrain__Checkpoint *res
                      t->val.n, t->cfg.val_fraction);
         else if (t->val.n > 0)
             log_info("validation: %zu samples of %s (--val-data)", t->val.n, t->cfg.val_data);
+        if (t->cfg.test_data[0])
+            log_info("test: %zu samples of %s (--test-data)", t->test.n, t->cfg.test_data);
         if ((t->cfg.early_stop > 0 || t->cfg.keep_best) && t->val.n == 0)
             log_warn("--early-stop/--keep-best without a validation set watch the test set, which then no longer measures generalisation: hold out one with --val-fraction or give --val-data");
     }

@@ -18,6 +18,7 @@
 struct train_config {
     char run_dir[CONFIG_STRLEN];
     char data[CONFIG_STRLEN];
+    char test_data[CONFIG_STRLEN]; /* a test set named apart ("": --data's test split) */
     int classes;             /* 0: the data set's (dataset_default_classes), set by train_setup */
     enum dataset_label label; /* --label: CIFAR-100's fine or coarse label */
     char augment[CONFIG_STRLEN];

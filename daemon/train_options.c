@@ -16,7 +16,7 @@
 /* The topics of --help, each option once; a row added to the table above
  * without a place here shows under "other" until it gets one. */
 const struct option_group train_option_groups[] = {
-    { "data", "data classes label augment train-samples test-samples eval-train-samples "
+    { "data", "data test-data classes label augment train-samples test-samples eval-train-samples "
               "val-fraction val-data" },
     { "model", "model bn dropout bn-group bn-momentum bn-eps init init-from reset-head freeze-layers "
                "layer-lr-decay label-smoothing" },
@@ -79,6 +79,8 @@ const struct option_def train_options[] = {
       "run directory: effective config, metrics.jsonl, checkpoints, control socket" },
     { "data", OPT_STRING, F(data), 1, 0, "fashion-mnist", NULL, OPTF_MATH,
       "fashion-mnist, a folder with the four IDX files, a train .csv (label first), or cifar10:DIR / cifar100:DIR (a folder of the binary version's .bin files)" },
+    { "test-data", OPT_STRING, F(test_data), 0, 0, "", NULL, OPTF_MATH,
+      "the test set, when --data's test split is not the one: a .csv file as it is (a train .csv's test file is otherwise its name with 'train' replaced by 'test'), or another --data value's test split" },
     { "classes", OPT_INT, F(classes), 0, 65536, "0", NULL, OPTF_MATH,
       "number of classes (0: the data set's: 100 for cifar100, 20 with --label coarse, else 10)" },
     { "label", OPT_ENUM, F(label), 0, 0, "fine", labels, OPTF_MATH,

@@ -177,23 +177,18 @@ static int load_data(struct trainer *t, struct spec *s, char *err, size_t errlen
     const struct train_config *c = &t->cfg;
     char sub[DDT_ERRLEN];
     if (dataset_load_labelled(&t->train, c->data, "train", c->label, c->classes,
-                              (size_t)c->train_samples, sub, sizeof sub) ||
-        dataset_load_labelled(&t->test, c->data, "test", c->label, c->classes,
-                              (size_t)c->test_samples, sub, sizeof sub)) {
+                              (size_t)c->train_samples, sub, sizeof sub)) {
         snprintf(err, errlen, "%s%s", strncmp(sub, "--", 2) ? "--data: " : "", sub);
         return -1;
     }
-    if (validation_open(&t->cfg, &t->train, &t->val, err, errlen))
+    if (validation_open_test(c, c->data, c->test_data, &t->train, &t->test,
+                             (size_t)c->test_samples, err, errlen) ||
+        validation_open(&t->cfg, &t->train, &t->val, err, errlen))
         return -1;
     if (named && (resolve_named_model(t, s, err, errlen) || check_augment(t, s, err, errlen)))
         return -1;
     if (check_input_shape(t, s, err, errlen))
         return -1;
-    if (t->test.dim != t->train.dim) {
-        snprintf(err, errlen, "--data: the test split has %zu features per sample, the training split %zu",
-                 t->test.dim, t->train.dim);
-        return -1;
-    }
     if (t->model_from_init && spec_output_width(s) != c->classes)
         head_from_classes(t, s);
     if (spec_output_width(s) != c->classes) {

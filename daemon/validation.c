@@ -1,6 +1,8 @@
 #include "validation.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 int validation_open(const struct train_config *c, struct dataset *train, struct dataset *val,
                     char *err, size_t errlen)
@@ -29,4 +31,32 @@ int validation_open(const struct train_config *c, struct dataset *train, struct 
         return -1;
     }
     return 0;
+}
+
+int validation_open_test(const struct train_config *c, const char *data, const char *test_data,
+                         const struct dataset *train, struct dataset *test, size_t max_samples,
+                         char *err, size_t errlen)
+{
+    char sub[DDT_ERRLEN];
+    bool apart = test_data && test_data[0];
+    int rc = apart ? dataset_load_test(test, test_data, c->label, c->classes, max_samples, sub,
+                                       sizeof sub)
+                   : dataset_load_labelled(test, data, "test", c->label, c->classes, max_samples,
+                                           sub, sizeof sub);
+    if (rc) {
+        /* a reader's message that names its own option keeps it */
+        const char *opt = !strncmp(sub, "--", 2) ? "" : apart ? "--test-data: " : "--data: ";
+        snprintf(err, errlen, "%s%s", opt, sub);
+        return -1;
+    }
+    if (test->dim == train->dim)
+        return 0;
+    if (apart)
+        snprintf(err, errlen, "--test-data: '%s' has %zu features per sample, the training data '%s' %zu: the test set needs the training set's columns",
+                 test_data, test->dim, data, train->dim);
+    else
+        snprintf(err, errlen, "--data: the test split has %zu features per sample, the training split %zu",
+                 test->dim, train->dim);
+    dataset_free(test);
+    return -1;
 }

@@ -522,6 +522,11 @@ START_TEST(test_load_csv_splits)
     write_text("only-train.csv", "0,1\n");
     ck_assert_int_eq(dataset_load(&d, at(p, sizeof p, "only-train.csv"), "test", 2, 0, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "only-test.csv") && strstr(err, "No such file"), "%s", err);
+    /* a test set named apart (--test-data) is the file as it is */
+    ck_assert_msg(dataset_load_test(&d, at(p, sizeof p, "data.csv"), LABEL_FINE, 2, 0, err,
+                                    sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(d.n, 1);
+    dataset_free(&d);
 }
 END_TEST
 

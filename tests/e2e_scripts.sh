@@ -10,13 +10,19 @@
 #   ddtrain-plot curves of two runs both called "run": two series, two
 #     colours, train and test in one colour, nothing on stderr; sweep, cut
 #     (interpolation and 2-D landscape) plots;
-#   study-sharp-minima on a tiny grid: options, progress, the report.
+#   study-sharp-minima on a tiny grid: options, progress, the report;
+#   study-local-sgd --smoke with --model at 8 ranks (oversubscribed): the
+#     four methods' rows in the report.
 . "$(dirname "$0")/lib.sh"
 L="$top_srcdir/launch"
 
 # ---- --help ---------------------------------------------------------------------
-for s in build-deb check ddtrain-plot ddtrain-run ddtrain-sweep quickstart setup \
-  slurm-example.sh study-sharp-minima; do
+# every script in launch/, so that a new one is covered without a list to edit
+scripts=$(cd "$L" && ls)
+for s in build-deb ddtrain-run study-sharp-minima study-batch-growth study-local-sgd; do
+  printf '%s\n' $scripts | grep -qx "$s" || fail "launch/$s is missing"
+done
+for s in $scripts; do
   "$L/$s" --help >"$work/help" 2>"$work/help.err" || fail "$s --help: exit status $?"
   [ ! -s "$work/help.err" ] || fail "$s --help wrote to stderr: $(cat "$work/help.err")"
   # the first line is the opening comment's, and no shell code follows it
@@ -159,4 +165,18 @@ grep -q 'large-batch runs took far fewer optimizer steps: 10 per run against 85'
 grep -q '^| optimizer steps | 85 ± 0 (n=2) | 10 ± 0 (n=2) |' "$r" || fail "steps row: $(cat "$r")"
 ! grep -n "$work" "$r" >&2 || fail "the report has absolute paths"
 grep -q '^| runs/batch-size=12_seed=1 |' "$r" || fail "the report's runs are not relative: $(cat "$r")"
-echo "scripts: --help, paired sweep, summarize of folders, plots, the study's options and report"
+
+# ---- study-local-sgd at 8 ranks -------------------------------------------------
+"$L/study-local-sgd" --smoke --model 784-16-10 -np 8 --out "$work/lsgd" >"$work/lsgd.log" 2>&1 ||
+  { tail -n 20 "$work/lsgd.log" >&2; fail "study-local-sgd --smoke -np 8 failed"; }
+r="$work/lsgd/report.md"
+grep -q 'K = 8 ranks' "$r" || fail "the report does not say 8 ranks: $(cat "$r")"
+grep -q '`784-16-10`' "$r" || fail "the report does not name --model: $(head -n 5 "$r")"
+for m in '^| SB: mini-batch SGD, batch 64 |' '^| LB: mini-batch SGD, batch 256 ' '^| local SGD, H = 4, 8 per rank ' '^| post-local SGD '; do
+  grep -q "$m" "$r" || fail "the report lacks the row '$m': $(cat "$r")"
+done
+! grep -q '| - |' "$r" || fail "the report has empty cells: $(cat "$r")"
+for d in sb lb local post; do
+  grep -q "^model = 784-16-10$" "$work/lsgd/runs/${d}_seed=1/config.txt" || fail "$d did not train --model 784-16-10"
+done
+echo "scripts: --help, paired sweep, summarize of folders, plots, the studies' options and reports"

@@ -428,7 +428,7 @@ static int ckpt_run(const uint8_t *p, size_t n)
         return 0;
     ckpt_free(msg);
     struct ckpt_model cm;
-    if (ckpt_model_open(&cm, in_path, csv_path, 4, err, sizeof err) == 0)
+    if (ckpt_model_open(&cm, in_path, csv_path, NULL, 4, err, sizeof err) == 0)
         ckpt_model_free(&cm);
     char *text[] = { "ddtrain", "inspect", in_path, NULL };
     char *json[] = { "ddtrain", "inspect", in_path, "--json", NULL };

@@ -13,7 +13,8 @@ fail() {
   exit 1
 }
 
-scripts="ddtrain-run ddtrain-sweep ddtrain-plot ddtrain-study-sharp-minima"
+scripts="ddtrain-run ddtrain-sweep ddtrain-plot ddtrain-study-sharp-minima ddtrain-study-batch-growth
+  ddtrain-study-local-sgd"
 commands="train eval sharpness hessian interpolate landscape summarize inspect ctl export"
 for f in "$bindir/ddtrain" $(for s in $scripts; do echo "$bindir/$s"; done); do
   [ -x "$f" ] || fail "$f is not installed"
@@ -45,7 +46,7 @@ for s in $scripts; do
   ! grep -n 'launch/ddtrain-\|launch/study' out || fail "$s --help names the source tree's launch/"
 done
 # the scripts that look for ddtrain or launch/setup take the installed ways
-for s in ddtrain-run ddtrain-study-sharp-minima; do
+for s in ddtrain-run ddtrain-study-sharp-minima ddtrain-study-batch-growth ddtrain-study-local-sgd; do
   grep -q '^installed=yes$' "$bindir/$s" || fail "$bindir/$s is not the installed variant"
 done
 if command -v man >/dev/null; then

@@ -52,7 +52,7 @@ static int load_csv_split(struct dataset *d, const char *path, const char *split
     for (const char *p = strstr(base, "train"); p; p = strstr(p + 1, "train"))
         at = p;
     if (!at) {
-        snprintf(err, errlen, "%s: the file name has no 'train' to replace by 'test' to find the test split",
+        snprintf(err, errlen, "%s: the file name has no 'train' to replace by 'test' to find the test split: name the test file with --test-data",
                  path);
         return -1;
     }
@@ -151,6 +151,14 @@ int dataset_load_labelled(struct dataset *d, const char *spec, const char *split
         return dataset_load_cifar(d, cifar, hundred, split, label, classes, max_samples, err,
                                   errlen);
     return load_flat_or_idx(d, spec, split, classes, max_samples, err, errlen);
+}
+
+int dataset_load_test(struct dataset *d, const char *spec, enum dataset_label label, int classes,
+                      size_t max_samples, char *err, size_t errlen)
+{
+    /* a .csv file's "train" split is the file itself (load_csv_split) */
+    const char *split = ends_with(spec, ".csv") ? "train" : "test";
+    return dataset_load_labelled(d, spec, split, label, classes, max_samples, err, errlen);
 }
 
 void dataset_free(struct dataset *d)

@@ -59,7 +59,8 @@ int dataset_load_cifar(struct dataset *d, const char *dir, bool hundred, const c
 /* Resolves a --data value for one split ("train" or "test"):
  * "fashion-mnist" -> /usr/share/datasets/fashion-mnist, a folder -> its
  * {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz], a .csv file -> that file
- * (for the test split, the same name with "train" replaced by "test"),
+ * (for the test split, the same name with its file name's last "train"
+ * replaced by "test"; dataset_load_test takes a test file named apart),
  * "cifar10:DIR" and "cifar100:DIR" -> dataset_load_cifar, keeping its first
  * max_samples samples (0: all). CIFAR-100 samples get their fine labels. */
 int dataset_load(struct dataset *d, const char *spec, const char *split, int classes,
@@ -70,6 +71,12 @@ int dataset_load(struct dataset *d, const char *spec, const char *split, int cla
 int dataset_load_labelled(struct dataset *d, const char *spec, const char *split,
                           enum dataset_label label, int classes, size_t max_samples, char *err,
                           size_t errlen);
+
+/* A test set named on its own (--test-data): a .csv file as it is, any
+ * other --data value its test split (a folder's t10k files, CIFAR's test
+ * records), with the label and checks of dataset_load_labelled. */
+int dataset_load_test(struct dataset *d, const char *spec, enum dataset_label label, int classes,
+                      size_t max_samples, char *err, size_t errlen);
 
 /* The class count of the data set a --data value names: 100 for cifar100
  * fine labels, 20 coarse, 10 for the rest (Fashion-MNIST, CIFAR-10, and
