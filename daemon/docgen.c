@@ -35,6 +35,8 @@ static const struct {
     { "run-dir", "DIR", "-d", "" },       { "data", "DATA", "-f", "fashion-mnist" },
     { "resume", "CKPT", "-f", "auto" },   { "init-from", "CKPT", "-f", "" },
     { "out", "FILE", "-f", "" },          { "test-data", "DATA", "-f", "" },
+    { "val-data", "DATA", "-f", "" },     { "predictions", "FILE", "-f", "" },
+    { "config", "FILE", "-f", "" },
     { NULL, NULL, NULL, NULL },
 };
 
