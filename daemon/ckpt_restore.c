@@ -136,6 +136,40 @@ static int check_amount(const char *field, double value, char *err, size_t errle
     return -1;
 }
 
+/* The most steps an AdaScale run can take: its clock advances by the gain a
+ * step, never below min(1, batch / --ref-batch) (adascale_gain), and stops
+ * at --epochs base-batch epochs. An epoch has at least one step (no batch
+ * is above the training set), so it bounds the epoch as well. */
+static double adascale_max_steps(const struct sched_config *s, size_t train_n)
+{
+    int lo = s->base_batch;
+    for (int i = 0; i < s->nbatch; i++)
+        if (s->batch_sizes[i] < lo)
+            lo = s->batch_sizes[i];
+    double base_spe = (double)(train_n / (size_t)s->ref_batch);
+    double gain_lo = (double)lo / s->ref_batch < 1 ? (double)lo / s->ref_batch : 1.0;
+    return ceil((double)s->epochs * (base_spe > 0 ? base_spe : 1.0) / gain_lo) + 2;
+}
+
+/* AdaScale lets the data run past --epochs, so its epoch is bounded by its
+ * step and the step by the clock: the walk over the epochs stays short. */
+static int check_adascale_epoch(const Ddtrain__ScheduleState *st, const struct sched_config *s,
+                                size_t train_n, char *err, size_t errlen)
+{
+    double most = adascale_max_steps(s, train_n);
+    if ((double)st->step > most) {
+        snprintf(err, errlen, "schedule.step is %" PRIu64 ": AdaScale's clock reaches --epochs %d within %.0f steps of this schedule and data: allowed at most %.0f",
+                 st->step, s->epochs, most, most);
+        return -1;
+    }
+    if (st->epoch > st->step) {
+        snprintf(err, errlen, "schedule.epoch is %" PRIu64 ": every epoch has at least one step and schedule.step is %" PRIu64 ": allowed 0 to %" PRIu64,
+                 st->epoch, st->step, st->step);
+        return -1;
+    }
+    return 0;
+}
+
 /* The position (epoch, batch) inside the schedule, then the step, global
  * batch and seed that go with it. */
 static int check_position(const Ddtrain__ScheduleState *st, const struct sched_config *sched,
@@ -147,6 +181,9 @@ static int check_position(const Ddtrain__ScheduleState *st, const struct sched_c
                  st->epoch, sched->epochs, sched->epochs - 1);
         return -1;
     }
+    if (sched->scaling == SCALE_ADASCALE &&
+        check_adascale_epoch(st, sched, train_n, err, errlen))
+        return -1;
     uint64_t spe = steps_in_epoch(sched, train_n, st->epoch);
     int batch = sched_batch_at(sched, (double)st->epoch);
     if (st->batch_in_epoch > spe) {

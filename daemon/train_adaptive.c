@@ -181,10 +181,36 @@ void adaptive_save(const struct trainer *t, Ddtrain__ScheduleState *st, uint32_t
     st->auto_batch_streak = (uint32_t)t->bctl.streak;
 }
 
-/* The controller's batches: as many epochs as sizes, increasing epochs up to
- * the checkpoint's, growing batches within the controller's bounds. */
-static int restore_batches(struct trainer *t, const Ddtrain__ScheduleState *st, char *err,
-                           size_t errlen)
+/* A restored batch the controller cannot have chosen at this rank count:
+ * one chosen on another count that does not split here, or one above the
+ * cap. Names the rank counts, so the refusal does not read like damage. */
+static int refuse_batch(const struct trainer *t, uint32_t ck_nranks, size_t i, uint32_t b,
+                        int cap, char *err, size_t errlen)
+{
+    const struct train_config *c = &t->cfg;
+    int G = c->model_opts.bn_group > 0 ? c->model_opts.bn_group : 1;
+    int K = c->accumulate > 1 ? c->accumulate : 1;
+    char there[32] = "at another rank count", again[80] = "at the rank count that wrote it";
+    if (ck_nranks > 0) {
+        snprintf(there, sizeof there, "on %" PRIu32 " ranks", ck_nranks);
+        snprintf(again, sizeof again, "on %" PRIu32 " ranks", ck_nranks);
+    }
+    if (ck_nranks == (uint32_t)t->nranks)
+        snprintf(again, sizeof again, "with the --batch-auto and --train-samples that wrote it");
+    if (b % (uint32_t)t->bctl_cfg.quantum != 0)
+        snprintf(err, errlen, "schedule.auto_batch entry %zu: batch %" PRIu32 " chosen %s is not a multiple of %d (%d ranks x --bn-group %d x --accumulate %d), so it does not split here: resume %s",
+                 i, b, there, t->bctl_cfg.quantum, t->nranks, G, K, again);
+    else
+        snprintf(err, errlen, "schedule.auto_batch entry %zu: batch %" PRIu32 " chosen %s is above %d, the largest batch --batch-auto allows here on %d ranks: resume %s",
+                 i, b, there, cap, t->nranks, again);
+    return -1;
+}
+
+/* The controller's batches: as many epochs as sizes, whole increasing epochs
+ * up to the checkpoint's, growing batches within the controller's bounds at
+ * this rank count. */
+static int restore_batches(struct trainer *t, const Ddtrain__ScheduleState *st,
+                           uint32_t ck_nranks, char *err, size_t errlen)
 {
     struct sched_config *s = &t->cfg.sched;
     size_t n = st->n_auto_batch_sizes;
@@ -197,14 +223,24 @@ static int restore_batches(struct trainer *t, const Ddtrain__ScheduleState *st, 
     for (size_t i = 0; i < n; i++) {
         double e = st->auto_batch_epochs[i];
         uint32_t b = st->auto_batch_sizes[i];
-        if (!(e >= 1 && e <= (double)st->epoch && (i == 0 || e > s->batch_epochs[i - 1])) ||
-            b <= (uint32_t)prev || b > (uint32_t)cap) {
-            snprintf(err, errlen, "schedule.auto_batch entry %zu (epoch %g, batch %u): allowed increasing epochs from 1 to schedule.epoch %" PRIu64 " and growing batches from above %d up to %d",
+        /* decisions are taken at epoch starts: whole epochs */
+        if (!(e >= 1 && e <= (double)st->epoch && e == floor(e) &&
+              (i == 0 || e > s->batch_epochs[i - 1])) ||
+            b <= (uint32_t)prev) {
+            snprintf(err, errlen, "schedule.auto_batch entry %zu (epoch %g, batch %u): allowed increasing whole epochs from 1 to schedule.epoch %" PRIu64 " and growing batches from above %d up to %d",
                      i, e, b, st->epoch, prev, cap);
             return -1;
         }
+        if (b > (uint32_t)cap || b % (uint32_t)t->bctl_cfg.quantum != 0)
+            return refuse_batch(t, ck_nranks, i, b, cap, err, errlen);
         s->batch_epochs[i] = e;
         s->batch_sizes[i] = prev = (int)b;
+    }
+    /* confirm decision points in a row grow the batch and reset the count */
+    if (st->auto_batch_streak >= (uint32_t)t->bctl_cfg.confirm) {
+        snprintf(err, errlen, "schedule.auto_batch_streak is %" PRIu32 ": allowed 0 to %d (a streak of %d grows the batch and starts afresh)",
+                 st->auto_batch_streak, t->bctl_cfg.confirm - 1, t->bctl_cfg.confirm);
+        return -1;
     }
     s->nbatch = (int)n;
     t->bctl.batch = prev;
@@ -224,6 +260,13 @@ static int restore_window(struct noise_scale *n, const Ddtrain__ScheduleState *s
         return -1;
     }
     for (size_t i = 0; i < k; i++) {
+        /* measured at the samples seen then: in order, none past the checkpoint's */
+        double at = st->noise_window_at[i];
+        if (!(at >= (i > 0 ? st->noise_window_at[i - 1] : 0) && at <= (double)st->samples_seen)) {
+            snprintf(err, errlen, "schedule.noise_window_at entry %zu is %g: allowed samples seen in order, from %g to schedule.samples_seen %" PRIu64,
+                     i, at, i > 0 ? st->noise_window_at[i - 1] : 0.0, st->samples_seen);
+            return -1;
+        }
         if (!(st->noise_window_batch[i] > 0) || !isfinite(st->noise_window_at[i]) ||
             !isfinite(st->noise_window_g2[i]) || !isfinite(st->noise_window_trace[i])) {
             snprintf(err, errlen, "schedule.noise_window entry %zu is not a measurement: allowed finite numbers and a positive batch",
@@ -242,14 +285,14 @@ static int restore_window(struct noise_scale *n, const Ddtrain__ScheduleState *s
     return 0;
 }
 
-int adaptive_restore(struct trainer *t, const Ddtrain__ScheduleState *st, char *err,
-                     size_t errlen)
+int adaptive_restore(struct trainer *t, const Ddtrain__ScheduleState *st, uint32_t ck_nranks,
+                     char *err, size_t errlen)
 {
     if (!st)
         return 0;  /* ckpt_check_schedule says what is missing */
     if (restore_window(&t->noise, st, err, errlen))
         return -1;
-    if (t->cfg.batch_auto > 0 && restore_batches(t, st, err, errlen))
+    if (t->cfg.batch_auto > 0 && restore_batches(t, st, ck_nranks, err, errlen))
         return -1;
     if (!(st->adascale_iters >= 0) || !isfinite(st->adascale_iters)) {
         snprintf(err, errlen, "schedule.adascale_iters is %g: allowed a finite number from 0",

@@ -331,7 +331,7 @@ int train_ckpt_restore(struct trainer *t, const Ddtrain__Checkpoint *msg, bool w
     /* everything is checked before the first counter or tensor is used;
      * --batch-auto's batches first, which the schedule's position needs */
     if (!weights_only &&
-        (adaptive_restore(t, msg->schedule, err, errlen) ||
+        (adaptive_restore(t, msg->schedule, msg->nranks, err, errlen) ||
          ckpt_check_model_spec(msg, &engine_model(&t->engine)->spec, err, errlen) ||
          ckpt_check_schedule(msg, &t->cfg.sched, t->cfg.seed, t->train.n, err, errlen)))
         return -1;

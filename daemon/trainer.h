@@ -119,8 +119,9 @@ void adaptive_estimate_total(struct trainer *t, int batch, double gain);
 /* Checkpoint fields: written into st (the arrays point into t), read back
  * (before the schedule's position is checked, which needs the batches). */
 void adaptive_save(const struct trainer *t, Ddtrain__ScheduleState *st, uint32_t *sizes);
-int adaptive_restore(struct trainer *t, const Ddtrain__ScheduleState *st, char *err,
-                     size_t errlen);
+/* ck_nranks: the rank count that wrote the checkpoint (0: not recorded). */
+int adaptive_restore(struct trainer *t, const Ddtrain__ScheduleState *st, uint32_t ck_nranks,
+                     char *err, size_t errlen);
 
 /* ---- set-up (train_setup.c) ---- */
 

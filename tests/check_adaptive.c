@@ -1,8 +1,8 @@
 /* Tests of what grows the batch: the noise scale's window on synthetic
  * gradients whose noise scale changes during the run, the --batch-auto
  * controller's decisions on synthetic noise-scale sequences (grows, holds,
- * MIN/MAX/multiples, hysteresis, rank-count invariance), and AdaScale's gain
- * against its formula. */
+ * MIN/MAX/multiples, hysteresis, rank-count invariance), AdaScale's gain
+ * against its formula, and the refusal of restored state it cannot resume. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -11,6 +11,8 @@
 #include "batch_control.h"
 #include "noise.h"
 #include "suites.h"
+#include "train.h"
+#include "trainer.h"
 
 /* Values computed by hand from the formulas; only rounding separates them. */
 #define EQ(a, b) ck_assert_double_eq_tol((a), (b), 1e-12)
@@ -360,6 +362,99 @@ START_TEST(test_gain_edges)
 }
 END_TEST
 
+/* ---- restored controller state --------------------------------------------------
+ * A 4-rank trainer of --batch-size 96 --batch-auto 1001 --accumulate 2 over
+ * 2048 samples (quantum 8, cap 1000) restores a checkpoint at epoch 3 that
+ * grew to 192 at epoch 1, written on 4 ranks. Each case changes one thing. */
+
+static struct trainer rt;
+static Ddtrain__ScheduleState rst;
+static double r_epochs[2], r_at[2], r_b[2], r_g2[2], r_s[2];
+static uint32_t r_sizes[2], r_nranks;
+
+static void restore_setup(void)
+{
+    memset(&rt, 0, sizeof rt);
+    train_config_defaults(&rt.cfg);
+    rt.cfg.sched.base_batch = 96;
+    rt.cfg.batch_auto = 1001;
+    rt.cfg.accumulate = 2;
+    rt.nranks = 4;
+    rt.train.n = 2048;
+    adaptive_init(&rt);
+    ck_assert_int_eq(rt.bctl_cfg.quantum, 8);
+    ddtrain__schedule_state__init(&rst);
+    rst.epoch = 3;
+    rst.samples_seen = 4000;
+    r_epochs[0] = 1;
+    r_sizes[0] = 192;
+    rst.n_auto_batch_epochs = rst.n_auto_batch_sizes = 1;
+    rst.auto_batch_epochs = r_epochs;
+    rst.auto_batch_sizes = r_sizes;
+    for (int i = 0; i < 2; i++) {
+        r_at[i] = 1000.0 * (i + 1);
+        r_b[i] = 192;
+        r_g2[i] = r_s[i] = 1;
+    }
+    rst.n_noise_window_at = rst.n_noise_window_batch = 2;
+    rst.n_noise_window_g2 = rst.n_noise_window_trace = 2;
+    rst.noise_window_at = r_at;
+    rst.noise_window_batch = r_b;
+    rst.noise_window_g2 = r_g2;
+    rst.noise_window_trace = r_s;
+    r_nranks = 4;
+}
+
+static void restore_teardown(void) {}
+
+START_TEST(test_restore_accepted)
+{
+    char err[DDT_ERRLEN] = "";
+    ck_assert_msg(adaptive_restore(&rt, &rst, r_nranks, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(rt.bctl.batch, 192);
+    ck_assert_int_eq(rt.cfg.sched.nbatch, 1);
+}
+END_TEST
+
+/* 3 ranks x --accumulate 2 grew to 996 = 3 x 2 x 166: 249 a rank on 4 */
+static void other_ranks_batch(void) { r_sizes[0] = 996; r_nranks = 3; }
+static void above_cap(void) { r_sizes[0] = 1008; }
+static void half_epoch(void) { r_epochs[0] = 1.5; }
+static void huge_streak(void) { rst.auto_batch_streak = 4000000000u; }
+static void window_out_of_order(void) { r_at[1] = 500; }
+static void window_past_samples(void) { r_at[1] = 5000; }
+
+static const struct restore_craft {
+    const char *what;
+    void (*apply)(void);
+    const char *says[2];
+} restore_crafts[] = {
+    { "a batch from 3 ranks", other_ranks_batch,
+      { "batch 996 chosen on 3 ranks is not a multiple of 8 (4 ranks x --bn-group 1 x --accumulate 2)",
+        "resume on 3 ranks" } },
+    { "a batch above the cap", above_cap,
+      { "batch 1008 chosen on 4 ranks is above 1000", "--batch-auto and --train-samples" } },
+    { "a half epoch", half_epoch, { "(epoch 1.5, batch 192)", "whole epochs" } },
+    { "streak 4e9", huge_streak, { "schedule.auto_batch_streak is 4000000000", "allowed 0 to 0" } },
+    { "window out of order", window_out_of_order,
+      { "schedule.noise_window_at entry 1 is 500", "from 1000" } },
+    { "window past samples seen", window_past_samples,
+      { "schedule.noise_window_at entry 1 is 5000", "schedule.samples_seen 4000" } },
+};
+
+START_TEST(test_restore_refused)
+{
+    const struct restore_craft *c = &restore_crafts[_i];
+    char err[DDT_ERRLEN] = "";
+    c->apply();
+    ck_assert_msg(adaptive_restore(&rt, &rst, r_nranks, err, sizeof err) == -1, "%s: accepted",
+                  c->what);
+    for (int k = 0; k < 2 && c->says[k]; k++)
+        ck_assert_msg(strstr(err, c->says[k]) != NULL, "%s: '%s' lacks '%s'", c->what, err,
+                      c->says[k]);
+}
+END_TEST
+
 Suite *adaptive_suite(void)
 {
     Suite *s = suite_create("adaptive");
@@ -382,6 +477,13 @@ Suite *adaptive_suite(void)
     tc = tcase_create("adascale");
     tcase_add_loop_test(tc, test_gain_formula, 0, (int)(sizeof gains / sizeof gains[0]));
     tcase_add_test(tc, test_gain_edges);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("restore");
+    tcase_add_checked_fixture(tc, restore_setup, restore_teardown);
+    tcase_add_test(tc, test_restore_accepted);
+    tcase_add_loop_test(tc, test_restore_refused, 0,
+                        (int)(sizeof restore_crafts / sizeof restore_crafts[0]));
     suite_add_tcase(s, tc);
     return s;
 }

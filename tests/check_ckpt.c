@@ -309,6 +309,12 @@ START_TEST(test_crafted_baseline_accepted)
     cst.batch_in_epoch = 7;
     cst.step = 29;
     ck_assert_msg(write_and_restore(err, sizeof err) == 0, "the end of the run was refused: %s", err);
+    /* AdaScale: the data past --epochs */
+    csched.scaling = SCALE_ADASCALE;
+    cst.epoch = 3;
+    cst.batch_in_epoch = 1;
+    cst.step = 30;
+    ck_assert_msg(write_and_restore(err, sizeof err) == 0, "AdaScale past --epochs was refused: %s", err);
 }
 END_TEST
 
@@ -326,6 +332,13 @@ static void huge_noise_count(void) { cst.noise_count = 19; }
 static void negative_log_count(void) { cst.log_count = -1; }
 static void nan_wall(void) { cst.wall_seconds = NAN; }
 static void no_schedule(void) { cmsg.schedule = NULL; }
+/* AdaScale lets the data run past --epochs: its epoch is bounded otherwise */
+static void adascale_huge_epoch(void) { csched.scaling = SCALE_ADASCALE; cst.epoch = UINT64_MAX; }
+static void adascale_huge_position(void)
+{
+    csched.scaling = SCALE_ADASCALE;
+    cst.epoch = cst.step = UINT64_MAX;
+}
 static void other_spec(void) { cmsg.model_spec = "in:30,fc:999,bn,relu,fc:10"; }
 static void message_version(void) { cmsg.format_version = 2; }
 static void params_extra(void) { cparams[6] = copt[0]; cmsg.n_params = 7; }
@@ -379,6 +392,11 @@ static const struct craft crafts[] = {
     { "log count", negative_log_count, { "schedule.log_count is -1", "allowed a finite number from 0", NULL } },
     { "wall seconds", nan_wall, { "schedule.wall_seconds is nan", "allowed a finite number from 0", NULL } },
     { "no schedule", no_schedule, { "no schedule state", NULL, NULL } },
+    { "AdaScale epoch 2^64-1", adascale_huge_epoch,
+      { "schedule.epoch is 18446744073709551615", "schedule.step is 18", "allowed 0 to 18" } },
+    /* --ref-batch 256: 3 base steps an epoch, the clock at least 64/256 a step */
+    { "AdaScale epoch and step 2^64-1", adascale_huge_position,
+      { "schedule.step is 18446744073709551615", "--epochs 3 within 38 steps", "allowed at most 38" } },
     { "model spec", other_spec,
       { "model_spec is 'in:30,fc:999,bn,relu,fc:10'", "makes 'in:30,fc:20,bn,relu,fc:10'", "allowed only the same" } },
     { "message version", message_version, { "message version 2 is not supported", "expected 1", NULL } },
