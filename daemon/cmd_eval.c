@@ -122,6 +122,12 @@ int eval_main(int argc, char **argv, int first)
     struct ckpt_model cm;
     if (rc == 0 && ckpt_model_open(&cm, pos[0], c.data, c.test_data, c.batch_size, err, sizeof err))
         rc = -1;
+    if (rc == 0 && c.per_class && cm.model.classes > EVAL_PER_CLASS_MAX) {
+        snprintf(err, sizeof err, "--per-class: the checkpoint's model has %d classes: its %d x %d confusion matrix is too large: allowed at most %d classes",
+                 cm.model.classes, cm.model.classes, cm.model.classes, EVAL_PER_CLASS_MAX);
+        ckpt_model_free(&cm);
+        rc = -1;
+    }
     if (rc != 0) {
         if (rank == 0)
             fprintf(stderr, "ddtrain eval: %s\n", err);

@@ -8,6 +8,7 @@
 
 #include "analysis.h"
 #include "commands.h"
+#include "exit_status.h"
 #include "hessian.h"
 #include "probe.h"
 #include "table.h"
@@ -71,6 +72,7 @@ int hessian_main(int argc, char **argv, int first)
         return analysis_fail("hessian", "out of memory");
     }
     power_iteration(probe_hvp, &h, p.n, c.top, c.iters, c.tol, c.common.seed, res, vecs, work);
+    int written = 0;
     if (p.rank == 0) {
         char header[2048];
         snprintf(header, sizeof header,
@@ -87,13 +89,15 @@ int hessian_main(int argc, char **argv, int first)
                               res[k].converged };
             table_row(&t, row);
         }
-        if (table_end(&t, c.common.out, err, sizeof err))
+        if (table_end(&t, c.common.out, err, sizeof err)) {
             fprintf(stderr, "ddtrain hessian: %s\n", err);
+            written = DDT_EXIT_FAILURE;
+        }
     }
     free(h.work);
     free(vecs);
     free(work);
     free(res);
     probe_close(&p);
-    return 0;
+    return written;
 }

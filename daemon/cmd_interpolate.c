@@ -13,6 +13,7 @@
 #include "analysis.h"
 #include "ckpt_restore.h"
 #include "commands.h"
+#include "exit_status.h"
 #include "probe.h"
 #include "table.h"
 
@@ -159,7 +160,8 @@ static void line_check(struct probe *p, struct line_ends *e, size_t ntest, const
 }
 
 /* Evaluates count evenly spaced alphas from lo to hi; rank 0 writes the
- * table, then the warnings about suspect points. */
+ * table, then the warnings about suspect points. Returns 0, -1 out of memory,
+ * or DDT_EXIT_FAILURE on rank 0 when the table could not be written (said). */
 static int walk_line(struct probe *p, struct line_ends *e, const struct interpolate_config *c,
                      char **pos, double lo, double hi, int count)
 {
@@ -186,11 +188,14 @@ static int walk_line(struct probe *p, struct line_ends *e, const struct interpol
         if (p->rank == 0)
             table_row(&t, rows + 5 * k);
     }
-    if (p->rank == 0 && table_end(&t, c->common.out, err, sizeof err))
+    int rc = 0;
+    if (p->rank == 0 && table_end(&t, c->common.out, err, sizeof err)) {
         fprintf(stderr, "ddtrain interpolate: %s\n", err);
+        rc = DDT_EXIT_FAILURE;
+    }
     line_check(p, e, ntest, rows, count);
     free(rows);
-    return 0;
+    return rc;
 }
 
 int interpolate_main(int argc, char **argv, int first)
@@ -220,11 +225,12 @@ int interpolate_main(int argc, char **argv, int first)
     rc = ends_load(&e, &p, pos[1], err, sizeof err);
     if (rc == 0)
         rc = probe_bn_prepare(&p, (size_t)c.bn_recalibrate, err, sizeof err);
-    if (rc == 0 && walk_line(&p, &e, &c, pos, lo, hi, count)) {
+    int written = 0;
+    if (rc == 0 && (written = walk_line(&p, &e, &c, pos, lo, hi, count)) < 0) {
         snprintf(err, sizeof err, "out of memory");
         rc = -1;
     }
     ends_free(&e);
     probe_close(&p);
-    return rc ? analysis_fail("interpolate", err) : 0;
+    return rc ? analysis_fail("interpolate", err) : written;
 }

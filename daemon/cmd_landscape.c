@@ -12,6 +12,7 @@
 #include "analysis.h"
 #include "commands.h"
 #include "directions.h"
+#include "exit_status.h"
 #include "probe.h"
 #include "table.h"
 
@@ -136,13 +137,16 @@ int landscape_main(int argc, char **argv, int first)
                 table_row(&t, row);
         }
     }
-    if (p.rank == 0 && table_end(&t, c.common.out, err, sizeof err))
+    int written = 0;
+    if (p.rank == 0 && table_end(&t, c.common.out, err, sizeof err)) {
         fprintf(stderr, "ddtrain landscape: %s\n", err);
+        written = DDT_EXIT_FAILURE;
+    }
     cut_check(&p, x, d1, d2, rows, count * nb, width, p.nrecal > 0);
     free(rows);
     free(d1);
     free(d2);
     free(x);
     probe_close(&p);
-    return 0;
+    return written;
 }

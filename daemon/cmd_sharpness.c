@@ -22,6 +22,7 @@
 #include "analysis.h"
 #include "ascent.h"
 #include "commands.h"
+#include "exit_status.h"
 #include "probe.h"
 #include "rng.h"
 #include "table.h"
@@ -135,6 +136,7 @@ int sharpness_main(int argc, char **argv, int first)
     struct ascent_result res;
     box_ascent(sharp_f, &ctx, bound, m, c.iters, y, work, &res);
     double sharp = 100.0 * (res.best - res.f0) / (1.0 + res.f0);
+    int written = 0;
     if (p.rank == 0) {
         char header[2048];
         snprintf(header, sizeof header,
@@ -148,8 +150,10 @@ int sharpness_main(int argc, char **argv, int first)
         double row[7] = { c.eps, c.subspace, res.iterations, res.evaluations, res.f0, res.best,
                           sharp };
         table_row(&t, row);
-        if (table_end(&t, c.common.out, err, sizeof err))
+        if (table_end(&t, c.common.out, err, sizeof err)) {
             fprintf(stderr, "ddtrain sharpness: %s\n", err);
+            written = DDT_EXIT_FAILURE;
+        }
     }
     free(ctx.x);
     free(ctx.g);
@@ -157,5 +161,5 @@ int sharpness_main(int argc, char **argv, int first)
     free(bound);
     free(work);
     probe_close(&p);
-    return 0;
+    return written;
 }

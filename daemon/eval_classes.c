@@ -42,6 +42,7 @@ int eval_confusion(struct model *m, const struct dataset *d, size_t n, MPI_Comm 
             mine[(size_t)m->labels[i] * K + arg]++;
         }
     }
+    /* cells < INT_MAX: cmd_eval refuses more than EVAL_PER_CLASS_MAX classes */
     MPI_Reduce(mine, *counts, (int)cells, MPI_LONG_LONG, MPI_SUM, 0, comm);
     free(mine);
     free(idx);

@@ -10,6 +10,11 @@
 #include "dataset.h"
 #include "model.h"
 
+/* The most classes --per-class takes: its K x K matrix of 8-byte counts is
+ * 128 MiB on each rank (twice on rank 0) at 4096, and its cell count stays
+ * far inside MPI's int count. */
+#define EVAL_PER_CLASS_MAX 4096
+
 /* *counts (K, K), allocated (free it): row = true label, column = the
  * prediction (the arg-max, lowest index on ties, as the accuracy counts it)
  * over samples [0, n) of d in evaluation mode, each rank taking a

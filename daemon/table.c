@@ -1,7 +1,9 @@
 /* CSV and JSON result tables. */
 #include "table.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,8 +63,10 @@ int table_end(struct table *t, const char *out_path, char *err, size_t errlen)
     int rc = 0;
     if (out_path && out_path[0])
         rc = fs_write_atomic(out_path, t->buf, t->len, err, errlen);
-    else if (fwrite(t->buf, 1, t->len, stdout) != t->len)
+    else if (fwrite(t->buf, 1, t->len, stdout) != t->len || fflush(stdout) != 0) {
+        snprintf(err, errlen, "cannot write the table to standard output: %s", strerror(errno));
         rc = -1;
+    }
     fflush(stdout);
     free(t->buf);
     t->buf = NULL;

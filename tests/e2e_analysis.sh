@@ -114,6 +114,18 @@ grep -q "^$work/small,32,done,128," "$work/summary.csv" || fail "summary row: $(
 grep -q "sharpness-1e-3" "$work/summary.csv" || fail "summary lacks the sharpness column"
 "$DDTRAIN" summarize --markdown "$work/small" "$work/large" | grep -q '^| run | batch-size |' \
   || fail "summarize --markdown"
+# a table that cannot be written: said, exit status 1 (an I/O failure)
+cannot_write() {
+  st=0
+  "$DDTRAIN" "$@" --out "$work/no/such/dir/x.csv" >/dev/null 2>"$work/out.err" || st=$?
+  [ "$st" -eq 1 ] || fail "$1 --out into a missing directory: exit status $st, expected 1"
+  grep -q "$work/no/such/dir/x.csv" "$work/out.err" || fail "$1: no message naming the file: $(cat "$work/out.err")"
+}
+cannot_write interpolate "$A" "$B" --alpha 0:1:2 --samples 200 --test-samples 100 --bn-recalibrate 0
+cannot_write landscape "$A" --range -1:1:2 --samples 200 --bn-recalibrate 0
+cannot_write hessian "$A" --top 1 --samples 200 --iters 5
+cannot_write sharpness "$A" --eps 1e-4 --samples 200
+cannot_write summarize "$work/small"
 # the plots come out as PNG files
 if command -v gnuplot >/dev/null; then
   PLOT="$top_srcdir/launch/ddtrain-plot"

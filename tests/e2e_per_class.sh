@@ -37,4 +37,14 @@ for k, pc in enumerate(res["per_class"]):
     assert cells[:3] == [str(k), str(n), str(want[k][k])], cells
     assert [int(x) for x in cells[5:]] == want[k], cells
 PY
+# more classes than a confusion matrix is kept for: refused before any work
+"$DDTRAIN" train --run-dir "$work/wide" --data fashion-mnist --train-samples 256 \
+  --test-samples 100 --model 784-4-5000 --classes 5000 --batch-size 64 --max-steps 1 \
+  --eval-every 0 --quiet 2>/dev/null || fail "the 5000-class run failed"
+st=0
+"$DDTRAIN" eval "$work/wide/checkpoints/latest" --test-samples 100 --per-class \
+  >/dev/null 2>"$work/wide.err" || st=$?
+[ "$st" -eq 2 ] || fail "eval --per-class of 5000 classes: exit status $st, expected 2"
+grep -q -- "--per-class: the checkpoint's model has 5000 classes.*allowed at most 4096 classes" \
+  "$work/wide.err" || fail "eval --per-class of 5000 classes: $(cat "$work/wide.err")"
 echo ok
