@@ -136,8 +136,11 @@ int metrics_batch(struct metrics *m, long step, double epoch, const char *decisi
     field(&l, "epoch", epoch);
     put(&l, ",\"decision\":\"%s\",\"from\":%d,\"to\":%d,\"target\":%d", decision, from, to,
         target);
-    /* +inf (|G|^2 at or below 0 beside positive noise) is written as null too */
+    /* +inf (|G|^2 at or below 0 beside positive noise) is written as null
+     * too, told apart from "no estimate" by noise_unbounded */
     field(&l, "noise_scale", b_noise);
+    if (isinf(b_noise) && b_noise > 0)
+        put(&l, ",\"noise_unbounded\":true");
     field(&l, "noise_g2", g2);
     field(&l, "noise_trace", trace);
     put(&l, "}\n");

@@ -134,7 +134,12 @@ static void announce_batch(struct trainer *t, const struct step_plan *p)
             t->progress.line_open = false;
         }
         char why[64] = "--batch-schedule";
-        if (t->cfg.batch_auto > 0)
+        double g2, trace;
+        if (t->cfg.batch_auto > 0 && noise_estimates(&t->noise, &g2, &trace) == 0 &&
+            !(g2 > 0) && trace > 0)
+            /* the controller reads this as an infinite noise scale */
+            snprintf(why, sizeof why, "--batch-auto, B_noise unbounded: |G|^2 estimate <= 0");
+        else if (t->cfg.batch_auto > 0)
             snprintf(why, sizeof why, "--batch-auto, B_noise %.0f", noise_b_simple(&t->noise));
         log_info("epoch %ld: the global batch changes from %d to %d (%s), %d per rank; lr %.4g",
                  (long)p->epoch, t->plan_batch, p->global_batch, why,

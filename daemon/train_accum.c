@@ -90,7 +90,8 @@ void train_log_accumulate(const struct trainer *t)
     int K = t->cfg.accumulate, G = t->cfg.model_opts.bn_group;
     if (K <= 1 || t->rank != 0)
         return;
-    int B = t->cfg.sched.base_batch, micro = B / t->nranks / K;
+    /* the batch in force at the (resumed) step: --batch-auto may have grown it */
+    int B = sched_batch_at(&t->cfg.sched, (double)t->epoch), micro = B / t->nranks / K;
     char groups[96];
     if (G > 0)
         snprintf(groups, sizeof groups, "ghost groups of %d inside each micro-batch", G);

@@ -598,6 +598,10 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
             snprintf(err, errlen, "--resume: %s", sub);
             return 2;
         }
+        /* the step count above walked the base batch; the restored batches
+         * (--batch-auto) and AdaScale's clock give the estimate the run makes */
+        int batch = sched_batch_at(&t->cfg.sched, (double)t->epoch);
+        adaptive_estimate_total(t, batch, adaptive_gain(t, batch));
         if (c->extend && t->rank == 0 && sched_shape_needs_length(&c->sched))
             log_extended_schedule(t);
         if (t->rank == 0 && resume->nranks != (uint32_t)t->nranks)

@@ -17,10 +17,12 @@ void train_warn_small_slices(const struct trainer *t)
     const struct train_config *c = &t->cfg;
     if (t->rank != 0 || t->nranks < 2 || c->local_steps > 0)
         return;
-    int B = c->sched.base_batch, slice = B / t->nranks;
+    /* the batch in force at the (resumed) step: --batch-auto may have grown it */
+    int B = sched_batch_at(&c->sched, (double)t->epoch), slice = B / t->nranks;
     if (slice >= SMALL_SLICE)
         return;
-    double P = (double)engine_model_const(&t->engine)->arena.n;
+    /* the arena's length counts alignment padding too */
+    double P = (double)model_param_count(engine_model_const(&t->engine));
     log_warn("%d samples per rank (global batch %d over %d ranks): each step still sums and updates all %.0f parameters (about %.0f MB of memory traffic per rank) for %.2f GFLOP of GEMMs per rank, so below about %d samples per rank more ranks gain little (`make bench` section 7 measures it); fewer ranks, a larger batch or --local-steps H use them better",
              slice, B, t->nranks, P, P * 20.0 / 1e6, 6.0 * P * slice / 1e9, SMALL_SLICE);
 }

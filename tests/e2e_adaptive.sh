@@ -3,8 +3,10 @@
 # resumed from checkpoints before and after a batch change ends byte for byte
 # where the uninterrupted run ends (parameters, optimizer state, metrics with
 # the decisions); with ghost batch norm the decisions are the same at 1 and 2
-# ranks; AdaScale logs its gain and ends on its scale-invariant clock; the
-# options it cannot work with are refused.
+# ranks; AdaScale logs its gain and ends on its scale-invariant clock; a
+# grown batch that does not split at another rank count is refused there,
+# and a resume reports the batch in force; the options it cannot work with
+# are refused.
 . "$(dirname "$0")/lib.sh"
 need_fashion_mnist
 
@@ -60,7 +62,38 @@ done
 grep -q grow "$work/dec.1" || fail "the 1-rank run never grew the batch"
 cmp -s "$work/dec.1" "$work/dec.2" || { diff "$work/dec.1" "$work/dec.2" >&2; fail "the decisions differ between 1 and 2 ranks"; }
 
-# 4. what they cannot work with
+# 4. a grown batch at another rank count: 3 ranks x --accumulate 2 grow to
+# the cap 396 = 3 x 2 x 66, which 4 ranks x 2 cannot split (refused, naming
+# both counts); resumed on 3 ranks the start-up lines tell the batch in force
+grown="--data fashion-mnist --train-samples 2048 --test-samples 200 --model 784-32-10
+  --batch-size 96 --batch-auto 400 --accumulate 2 --lr-scaling linear --epochs 4
+  --noise-every 2 --ckpt-every 1 --ckpt-keep 100 --eval-every 0 --quiet"
+"$RUN" -np 3 -- train --run-dir "$work/g" $grown 2>/dev/null || fail "the 3-rank growing run failed"
+mid=""
+for f in "$work/g/checkpoints"/step-*.ckpt; do
+  "$DDTRAIN" inspect "$f" | grep -q 'batch [1-9][0-9]* of the epoch, .*global batch 396$' && mid=$f
+done
+[ -n "$mid" ] || fail "the 3-rank run never reached batch 396 mid-epoch"
+last=$(ls "$work/g/checkpoints" | grep '^step-' | sort | tail -n 1 | sed 's/step-0*\([0-9]*\).ckpt/\1/')
+for n in 3 4; do
+  rm -rf "$work/g$n"
+  cp -r "$work/g" "$work/g$n"
+  rm -f "$work/g$n/finished"
+done
+st=0
+"$RUN" -np 4 -- train --run-dir "$work/g4" --resume "$work/g4/checkpoints/${mid##*/}" --quiet \
+  2>"$work/g4.err" || st=$?
+[ "$st" -eq 2 ] || fail "resume of batch 396 on 4 ranks: exit status $st, expected 2"
+grep -q "batch 396 chosen on 3 ranks is not a multiple of 8 (4 ranks x --bn-group 1 x --accumulate 2).*resume on 3 ranks" \
+  "$work/g4.err" || { cat "$work/g4.err" >&2; fail "resume of batch 396 on 4 ranks: no reason naming the rank counts"; }
+"$RUN" -np 3 -- train --run-dir "$work/g3" --resume "$work/g3/checkpoints/${mid##*/}" --quiet \
+  2>"$work/g3.err" || fail "resume of batch 396 on 3 ranks failed"
+grep -q "3 ranks, $last steps$" "$work/g3.err" ||
+  { grep training "$work/g3.err" >&2; fail "resumed at batch 396: the start-up line does not count $last steps"; }
+grep -q "global batch of 396 as 2 micro-batches of 66 samples" "$work/g3.err" ||
+  { grep accumulate "$work/g3.err" >&2; fail "resumed at batch 396: the --accumulate line is not about 396"; }
+
+# 5. what they cannot work with
 refused() {
   if "$DDTRAIN" train --run-dir "$work/bad" --train-samples 1024 "$@" 2>"$work/err"; then
     fail "accepted: $*"
@@ -74,4 +107,4 @@ REASON="--warmup-steps with --lr-scaling adascale" refused --lr-scaling adascale
 REASON="--batch-auto reads the gradient noise scale" refused --batch-auto 512 --no-noise-scale
 REASON="must be a multiple of 48" refused --batch-auto 512 --bn-group 48
 REASON="--local-steps with --lr-scaling adascale" refused --lr-scaling adascale --local-steps 4
-echo "adaptive: resume through a batch change, AdaScale's clock, rank-count invariance, refusals: ok"
+echo "adaptive: resume through a batch change, AdaScale's clock, rank-count invariance, refusals, a grown batch at another rank count: ok"
