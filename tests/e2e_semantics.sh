@@ -161,6 +161,10 @@ grep -q -- "--freeze-layers 1: fc1, bn1 frozen (weights, and batch norms' runnin
   fail "batch 16 on 2 ranks failed: $(cat "$work/tiny.err")"
 grep -q "8 samples per rank (global batch 16 over 2 ranks).*more ranks gain little" "$work/tiny.err" ||
   fail "no small-slice warning at 8 samples per rank: $(cat "$work/tiny.err")"
+# the parameters it counts are the model's, not the arena's padded length
+P=$(sed -n 's/.*training .* (\([0-9]*\) parameters).*/\1/p' "$work/tiny.err")
+grep -q "updates all $P parameters" "$work/tiny.err" ||
+  fail "the small-slice warning does not count the model's $P parameters: $(grep 'samples per rank' "$work/tiny.err")"
 "$RUN" -np 2 -- train --run-dir "$work/wide" $small --batch-size 64 --max-steps 2 2>"$work/wide.err" ||
   fail "batch 64 on 2 ranks failed: $(cat "$work/wide.err")"
 ! grep -q "samples per rank" "$work/wide.err" || fail "warned at 32 samples per rank: $(cat "$work/wide.err")"
