@@ -400,12 +400,20 @@ static int save_checkpoint(struct trainer *t, bool stopping)
     }
 }
 
-/* The best checkpoint, on every rank (a sharded optimizer's state is
- * gathered); a failure ends the run as a failed checkpoint does. */
+/* The best checkpoint, on every rank (a sharded optimizer's state and local
+ * SGD's replicas are gathered); a failure ends the run as a failed
+ * checkpoint does. After a lost metrics line no rank saves (after_step and
+ * the next plan stop the run): only rank 0 knows of it, so it says. */
 static int save_best(struct trainer *t)
 {
     char err[DDT_ERRLEN];
-    int rc = t->metrics.failed ? 0 : train_ckpt_save_as(t, true, err, sizeof err);
+    int go = !t->metrics.failed;
+    if (t->nranks > 1) {
+        comm_guard_enter(engine_watch(&t->engine), "the broadcast of whether to save the best checkpoint");
+        MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        comm_guard_leave(engine_watch(&t->engine));
+    }
+    int rc = go ? train_ckpt_save_as(t, true, err, sizeof err) : 0;
     if (t->nranks > 1) {
         comm_guard_enter(engine_watch(&t->engine), "the broadcast of the best checkpoint's outcome");
         MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
