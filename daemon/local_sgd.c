@@ -30,15 +30,6 @@ bool local_sgd_apart(const struct trainer *t)
     return !period_over(&t->cfg, t->batch_in_epoch, train_steps_in_epoch(t, t->epoch));
 }
 
-/* --shard-optimizer written on the command line (its positive form). */
-static bool shard_asked(int argc, char **argv, int first)
-{
-    for (int i = first; i < argc; i++)
-        if (!strcmp(argv[i], "--shard-optimizer") || !strcmp(argv[i], "--shard-optimizer=true"))
-            return true;
-    return false;
-}
-
 int local_sgd_check_options(const struct train_config *c, int argc, char **argv, int first,
                             char *err, size_t errlen)
 {
@@ -54,7 +45,9 @@ int local_sgd_check_options(const struct train_config *c, int argc, char **argv,
         }
         return 0;
     }
-    if (shard_asked(argc, argv, first)) {
+    /* sharding is on by default, and local SGD turns it off; only an asked
+     * one (command line or --config file) is refused */
+    if (c->shard_optimizer && train_option_given(argc, argv, first, "shard-optimizer")) {
         snprintf(err, errlen, "--shard-optimizer: not with --local-steps %d: local SGD keeps every rank's own parameters and optimizer state whole, so the optimizer cannot be sharded; drop --shard-optimizer (local SGD replicates it)",
                  c->local_steps);
         return -1;

@@ -156,6 +156,8 @@ refuse() { # WHAT MESSAGE OPTIONS...
 refuse "after without steps" "--local-steps-after: 2 epochs" --local-steps-after 2 --epochs 4
 refuse "average optimizer without steps" "--local-average-optimizer: only with" --local-average-optimizer
 refuse "sharded local SGD" "--shard-optimizer: not with --local-steps 2" --local-steps 2 --shard-optimizer
+printf 'local-steps = 2\nshard-optimizer = true\n' >"$work/shard.conf"
+refuse "sharded local SGD in a config file" "--shard-optimizer: not with --local-steps 2" --config "$work/shard.conf"
 refuse "never local" "--local-steps-after: 3 is not below --epochs 3" --local-steps 2 --local-steps-after 3 --epochs 3
 refuse "negative" "--local-steps: '-1'" --local-steps -1
 echo "local SGD: all checks passed"
