@@ -129,6 +129,19 @@ void local_sgd_plan(struct trainer *t, struct step_plan *p, long spe, bool *chec
     }
 }
 
+double local_sgd_memory(const struct train_config *c, int nranks, bool rank0, size_t n,
+                        size_t nb, int moments)
+{
+    if (c->local_steps == 0)
+        return 0;
+    /* as average_init and ckpt_alloc size them */
+    size_t N = (size_t)nranks, most = n > nb ? n : nb, piece = (most + N - 1) / N;
+    double floats = (double)(N * (piece ? piece : 1)) + (double)(n + nb);
+    if (rank0)
+        floats += (double)(N + 1) * ((double)n * (1.0 + moments) + (double)nb + 1);
+    return floats * sizeof(float);
+}
+
 void local_sgd_count(struct trainer *t, const struct step_plan *p)
 {
     if (p->flags & PLAN_LOCAL)

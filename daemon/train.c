@@ -295,9 +295,16 @@ static void report_memory(struct trainer *t)
     struct engine_memory em;
     engine_memory_budget(&t->engine, &em);
     double params = em.params, opt = em.optimizer, comm = em.reduction, act = em.activations;
-    log_info("memory per rank: peak RSS %.1f MiB; budget %.1f MiB = data %.1f + parameters and gradients %.1f + optimizer %.1f + reduction buffer %.1f + activations %.1f; the process held %.1f MiB (MPI, libraries) before any of it",
-             worst / mib, (data + params + opt + comm + act) / mib, data / mib, params / mib,
-             opt / mib, comm / mib, act / mib, t->rss_baseline / mib);
+    /* rank 0's, the largest: it gathers local SGD's replicas at checkpoints */
+    const struct model *m = engine_model_const(&t->engine);
+    double local = local_sgd_memory(&t->cfg, t->nranks, true, m->arena.n, m->bn_running_n,
+                                    t->engine.opt.v ? 2 : 1);
+    char lsgd[48] = "";
+    if (t->cfg.local_steps > 0)
+        snprintf(lsgd, sizeof lsgd, " + local SGD %.1f", local / mib);
+    log_info("memory per rank: peak RSS %.1f MiB; budget %.1f MiB = data %.1f + parameters and gradients %.1f + optimizer %.1f + reduction buffer %.1f + activations %.1f%s; the process held %.1f MiB (MPI, libraries) before any of it",
+             worst / mib, (data + params + opt + comm + act + local) / mib, data / mib,
+             params / mib, opt / mib, comm / mib, act / mib, lsgd, t->rss_baseline / mib);
 }
 
 static void trainer_free(struct trainer *t)
