@@ -30,15 +30,6 @@ bool local_sgd_apart(const struct trainer *t)
     return !period_over(&t->cfg, t->batch_in_epoch, train_steps_in_epoch(t, t->epoch));
 }
 
-/* --shard-optimizer written on the command line (its positive form). */
-static bool shard_asked(int argc, char **argv, int first)
-{
-    for (int i = first; i < argc; i++)
-        if (!strcmp(argv[i], "--shard-optimizer") || !strcmp(argv[i], "--shard-optimizer=true"))
-            return true;
-    return false;
-}
-
 int local_sgd_check_options(const struct train_config *c, int argc, char **argv, int first,
                             char *err, size_t errlen)
 {
@@ -54,7 +45,9 @@ int local_sgd_check_options(const struct train_config *c, int argc, char **argv,
         }
         return 0;
     }
-    if (shard_asked(argc, argv, first)) {
+    /* sharding is on by default, and local SGD turns it off; only an asked
+     * one (command line or --config file) is refused */
+    if (c->shard_optimizer && train_option_given(argc, argv, first, "shard-optimizer")) {
         snprintf(err, errlen, "--shard-optimizer: not with --local-steps %d: local SGD keeps every rank's own parameters and optimizer state whole, so the optimizer cannot be sharded; drop --shard-optimizer (local SGD replicates it)",
                  c->local_steps);
         return -1;
@@ -134,6 +127,19 @@ void local_sgd_plan(struct trainer *t, struct step_plan *p, long spe, bool *chec
         t->local.check_pending = false;
         *check = true;
     }
+}
+
+double local_sgd_memory(const struct train_config *c, int nranks, bool rank0, size_t n,
+                        size_t nb, int moments)
+{
+    if (c->local_steps == 0)
+        return 0;
+    /* as average_init and ckpt_alloc size them */
+    size_t N = (size_t)nranks, most = n > nb ? n : nb, piece = (most + N - 1) / N;
+    double floats = (double)(N * (piece ? piece : 1)) + (double)(n + nb);
+    if (rank0)
+        floats += (double)(N + 1) * ((double)n * (1.0 + moments) + (double)nb + 1);
+    return floats * sizeof(float);
 }
 
 void local_sgd_count(struct trainer *t, const struct step_plan *p)

@@ -62,6 +62,17 @@ void local_sgd_free(struct trainer *t);
  * the end of the period when the replicas are apart. */
 void local_sgd_plan(struct trainer *t, struct step_plan *p, long spe, bool *check);
 
+/* Bytes local SGD holds beyond data-parallel training, for a model of n
+ * parameters, nb batch-norm running statistics and `moments` optimizer
+ * moments per parameter, on nranks ranks (0 without --local-steps): on
+ * every rank the average's rows (average_init: about n) and the
+ * evaluation's backup (n + nb); on rank 0 (rank0) also a checkpoint's
+ * gather, every rank's parameters, statistics and moments and their means
+ * ((nranks + 1) x (n x (1 + moments) + nb)), which the checkpoint's
+ * message views as it streams to disk, so all of it at once. */
+double local_sgd_memory(const struct train_config *c, int nranks, bool rank0, size_t n,
+                        size_t nb, int moments);
+
 /* Counts a step for the final report. */
 void local_sgd_count(struct trainer *t, const struct step_plan *p);
 

@@ -300,9 +300,16 @@ static void report_memory(struct trainer *t)
     struct engine_memory em;
     engine_memory_budget(&t->engine, &em);
     double params = em.params, opt = em.optimizer, comm = em.reduction, act = em.activations;
-    log_info("memory per rank: peak RSS %.1f MiB; budget %.1f MiB = data %.1f + parameters and gradients %.1f + optimizer %.1f + reduction buffer %.1f + activations %.1f; the process held %.1f MiB (MPI, libraries) before any of it",
-             worst / mib, (data + params + opt + comm + act) / mib, data / mib, params / mib,
-             opt / mib, comm / mib, act / mib, t->rss_baseline / mib);
+    /* rank 0's, the largest: it gathers local SGD's replicas at checkpoints */
+    const struct model *m = engine_model_const(&t->engine);
+    double local = local_sgd_memory(&t->cfg, t->nranks, true, m->arena.n, m->bn_running_n,
+                                    t->engine.opt.v ? 2 : 1);
+    char lsgd[48] = "";
+    if (t->cfg.local_steps > 0)
+        snprintf(lsgd, sizeof lsgd, " + local SGD %.1f", local / mib);
+    log_info("memory per rank: peak RSS %.1f MiB; budget %.1f MiB = data %.1f + parameters and gradients %.1f + optimizer %.1f + reduction buffer %.1f + activations %.1f%s; the process held %.1f MiB (MPI, libraries) before any of it",
+             worst / mib, (data + params + opt + comm + act + local) / mib, data / mib,
+             params / mib, opt / mib, comm / mib, act / mib, lsgd, t->rss_baseline / mib);
 }
 
 static void trainer_free(struct trainer *t)
@@ -405,12 +412,20 @@ static int save_checkpoint(struct trainer *t, bool stopping)
     }
 }
 
-/* The best checkpoint, on every rank (a sharded optimizer's state is
- * gathered); a failure ends the run as a failed checkpoint does. */
+/* The best checkpoint, on every rank (a sharded optimizer's state and local
+ * SGD's replicas are gathered); a failure ends the run as a failed
+ * checkpoint does. After a lost metrics line no rank saves (after_step and
+ * the next plan stop the run): only rank 0 knows of it, so it says. */
 static int save_best(struct trainer *t)
 {
     char err[DDT_ERRLEN];
-    int rc = t->metrics.failed ? 0 : train_ckpt_save_as(t, true, err, sizeof err);
+    int go = !t->metrics.failed;
+    if (t->nranks > 1) {
+        comm_guard_enter(engine_watch(&t->engine), "the broadcast of whether to save the best checkpoint");
+        MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        comm_guard_leave(engine_watch(&t->engine));
+    }
+    int rc = go ? train_ckpt_save_as(t, true, err, sizeof err) : 0;
     if (t->nranks > 1) {
         comm_guard_enter(engine_watch(&t->engine), "the broadcast of the best checkpoint's outcome");
         MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);

@@ -237,16 +237,21 @@ size_t train_data_bytes(const struct trainer *t)
  * the terms of engine_memory_budget, which report_memory prints for the
  * built engine, less alignment padding and small buffers. A lower bound. */
 static int spec_memory(const struct spec *s, const struct train_config *c, int max_slice,
-                       int nranks, struct engine_memory *em, char *err, size_t errlen)
+                       int nranks, struct engine_memory *em, double local[2], char *err,
+                       size_t errlen)
 {
     struct model m;
     if (model_plan(&m, s, max_slice, &c->model_opts, err, errlen))
         return -1;
     double params = (double)model_param_count(&m);
+    size_t nb = m.bn_running_n;
     em->activations = (double)model_activation_bytes(&m);
     model_free(&m);
     enum optim_kind k = c->optim.kind;
     double moments = k == OPTIM_ADAM || k == OPTIM_ADAMW || k == OPTIM_LAMB ? 2 : 1;
+    /* local SGD's buffers: [0] on every rank, [1] on rank 0 */
+    local[0] = local_sgd_memory(c, nranks, false, (size_t)params, nb, (int)moments);
+    local[1] = local_sgd_memory(c, nranks, true, (size_t)params, nb, (int)moments);
     em->params = 2 * params * sizeof(float);
     em->optimizer = moments * params * sizeof(float) /
                     (c->shard_optimizer && c->local_steps == 0 ? nranks : 1);
@@ -257,46 +262,58 @@ static int spec_memory(const struct spec *s, const struct train_config *c, int m
 /* The model and the data of every rank on this machine against what the
  * machine has available (avail bytes, 0: unknown). */
 static int check_memory(const struct trainer *t, const struct spec *s, double avail,
-                        int local_ranks, char *err, size_t errlen)
+                        int local_ranks, bool has_rank0, char *err, size_t errlen)
 {
     if (avail <= 0)
         return 0;
     struct engine_memory em;
+    double local[2];
     int max_slice = train_micro_batch_max(t, max_global_batch(t));
-    if (spec_memory(s, &t->cfg, max_slice, t->nranks, &em, err, errlen))
+    if (spec_memory(s, &t->cfg, max_slice, t->nranks, &em, local, err, errlen))
         return -1;
     const double mib = 1024.0 * 1024.0;
     double data = (double)train_data_bytes(t);
-    double rank = em.params + em.optimizer + em.activations + data;
-    if (rank * local_ranks <= avail)
+    double rank = em.params + em.optimizer + em.activations + data + local[0];
+    /* rank 0 gathers local SGD's replicas for a checkpoint */
+    double need = rank * local_ranks + (has_rank0 ? local[1] - local[0] : 0);
+    if (need <= avail)
         return 0;
-    snprintf(err, errlen, "--model/--batch-size: %d rank%s on this machine need at least %.0f MiB (each: parameters and gradients %.0f + optimizer %.0f + activations for %d samples %.0f + data %.0f), only %.0f MiB available (MemAvailable): choose a smaller --model or --batch-size, or fewer ranks per machine (--model %s)",
-             local_ranks, local_ranks == 1 ? "" : "s", rank * local_ranks / mib, em.params / mib,
-             em.optimizer / mib, max_slice, em.activations / mib, data / mib, avail / mib,
+    char lsgd[96] = "";
+    if (t->cfg.local_steps > 0)
+        snprintf(lsgd, sizeof lsgd, " + local SGD %.0f (rank 0: %.0f)", local[0] / mib,
+                 local[1] / mib);
+    snprintf(err, errlen, "--model/--batch-size: %d rank%s on this machine need at least %.0f MiB (each: parameters and gradients %.0f + optimizer %.0f + activations for %d samples %.0f + data %.0f%s), only %.0f MiB available (MemAvailable): choose a smaller --model or --batch-size, or fewer ranks per machine (--model %s)",
+             local_ranks, local_ranks == 1 ? "" : "s", need / mib, em.params / mib,
+             em.optimizer / mib, max_slice, em.activations / mib, data / mib, lsgd, avail / mib,
              t->cfg.model);
     return -1;
 }
 
 /* MemAvailable of this machine, read once for all its ranks before any of
  * them loads data (so that all reach the same verdict), and their count;
- * *first: this rank speaks for the machine. Collective. */
-static double machine_memory(int *local_ranks, bool *first)
+ * *first: this rank speaks for the machine; *has_rank0: rank 0 runs on it.
+ * Collective. */
+static double machine_memory(int *local_ranks, bool *first, bool *has_rank0)
 {
     MPI_Comm node;
-    int local_rank = 0;
+    int local_rank = 0, world_rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     *local_ranks = 1;
     if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) !=
         MPI_SUCCESS) {
         *first = true;
+        *has_rank0 = world_rank == 0;
         return (double)mem_available();
     }
     MPI_Comm_rank(node, &local_rank);
     MPI_Comm_size(node, local_ranks);
-    double avail = local_rank == 0 ? (double)mem_available() : 0;
-    MPI_Bcast(&avail, 1, MPI_DOUBLE, 0, node);
+    /* the split keeps the world's order: rank 0 is its machine's first */
+    double got[2] = { local_rank == 0 ? (double)mem_available() : 0, world_rank == 0 };
+    MPI_Bcast(got, 2, MPI_DOUBLE, 0, node);
     MPI_Comm_free(&node);
     *first = local_rank == 0;
-    return avail;
+    *has_rank0 = got[1] != 0;
+    return got[0];
 }
 
 /* Writes the effective config into the run directory (atomically). */
@@ -552,13 +569,13 @@ int train_setup(struct trainer *t, struct spec *s, const Ddtrain__Checkpoint *re
 {
     const struct train_config *c = &t->cfg;
     int local_ranks;
-    bool first;
-    double avail = machine_memory(&local_ranks, &first);
+    bool first, has_rank0;
+    double avail = machine_memory(&local_ranks, &first, &has_rank0);
     int status = load_data(t, s, err, errlen) || check_batches(t, err, errlen) ||
                          train_check_accumulate(t, err, errlen)
                      ? 2
                      : 0;
-    if (status == 0 && check_memory(t, s, avail, local_ranks, err, errlen)) {
+    if (status == 0 && check_memory(t, s, avail, local_ranks, has_rank0, err, errlen)) {
         status = 2;
         if (!first)
             err[0] = '\0'; /* one report per machine */

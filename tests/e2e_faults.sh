@@ -12,6 +12,10 @@
 #                      further checkpoint; once there is room, --resume auto
 #                      drops the torn last line and ends with the metrics of
 #                      an uninterrupted run
+#   metrics_full_best  an evaluation's line cannot be written with --keep-best
+#                      (local SGD's and a sharded optimizer's gathers): every
+#                      rank skips the best checkpoint together, exit 4 at once
+#                      rather than the watchdog's 5
 #   metrics_torn_line  a torn last line is cut back on resume
 #   sweep_failed       ddtrain-sweep records an exit-4 run as failed, not
 #                      finished or diverged, and says so
@@ -153,6 +157,31 @@ section_metrics_full_disk() {
   grep -h "cannot append\|torn" "$work/m.err" "$work/m2.err" | sed 's/^/  /' || true
 }
 
+section_metrics_full_best() {
+  section metrics_full_best
+  disk="$work/bdisk"
+  small_disk "$disk" 64 || { skip_section metrics_full_best "cannot mount a tmpfs here"; return 0; }
+  for kind in local shard; do
+    extra="--local-steps 2"
+    [ $kind = local ] || extra="--shard-optimizer"
+    rm -rf "$disk/$kind" "$disk/filler" "$work/bckpt.$kind"
+    mkdir -p "$disk/$kind" "$work/bckpt.$kind"
+    ln -s "$work/bckpt.$kind" "$disk/$kind/checkpoints"
+    # one page left: config.txt takes it, and the first line (an
+    # evaluation's, with --log-every 1000) finds no room
+    used=$(df -k "$disk" | awk 'NR == 2 { print $3 }')
+    dd if=/dev/zero of="$disk/filler" bs=1024 count=$((64 - used - 4)) 2>/dev/null
+    # a short --stall-timeout: a rank left waiting in a collective fails fast
+    run_status status timeout 120 "$RUN" -np 2 -- train --run-dir "$disk/$kind" $small \
+      --epochs 2 --log-every 1000 --keep-best --optimizer adam --stall-timeout 15 $extra \
+      2>"$work/b.$kind.err"
+    [ "$status" -eq 4 ] || fail "--keep-best $extra, metrics on a full disk: exit status $status, expected 4: $(cat "$work/b.$kind.err")"
+    grep -q "cannot append to $disk/$kind/metrics.jsonl: No space left on device" "$work/b.$kind.err" \
+      || fail "--keep-best $extra: no message naming the file and the error: $(cat "$work/b.$kind.err")"
+    [ ! -e "$work/bckpt.$kind/best.ckpt" ] || fail "--keep-best $extra: best.ckpt written past a lost line"
+  done
+}
+
 section_metrics_torn_line() {
   section metrics_torn_line
   args="$small --epochs 1 --log-every 1 --ckpt-every 8 --ckpt-keep 100"
@@ -200,7 +229,7 @@ section_memory_refused() {
 }
 
 # all sections, or those named on the command line (tests/e2e_faults.sh memory_refused)
-all="ckpt_full_disk ckpt_fail_on_stop metrics_full_disk metrics_torn_line sweep_failed memory_refused"
+all="ckpt_full_disk ckpt_fail_on_stop metrics_full_disk metrics_full_best metrics_torn_line sweep_failed memory_refused"
 for s in ${*:-$all}; do
   "section_$s"
 done

@@ -156,6 +156,23 @@ refuse() { # WHAT MESSAGE OPTIONS...
 refuse "after without steps" "--local-steps-after: 2 epochs" --local-steps-after 2 --epochs 4
 refuse "average optimizer without steps" "--local-average-optimizer: only with" --local-average-optimizer
 refuse "sharded local SGD" "--shard-optimizer: not with --local-steps 2" --local-steps 2 --shard-optimizer
+printf 'local-steps = 2\nshard-optimizer = true\n' >"$work/shard.conf"
+refuse "sharded local SGD in a config file" "--shard-optimizer: not with --local-steps 2" --config "$work/shard.conf"
 refuse "never local" "--local-steps-after: 3 is not below --epochs 3" --local-steps 2 --local-steps-after 3 --epochs 3
 refuse "negative" "--local-steps: '-1'" --local-steps -1
+
+# 7. the memory report counts local SGD's buffers (rank 0 gathers every
+# rank's parameters and Adam's moments at a checkpoint): a model large
+# enough for them to dominate, and a peak RSS within the budget plus what
+# the process held before it (without the term the peak is 3x that)
+"$RUN" -np 2 -- train --run-dir "$work/mem" --data fashion-mnist --train-samples 1024 \
+  --test-samples 256 --model 784-1024-1024-10 --optimizer adam --batch-size 64 --epochs 2 \
+  --local-steps 2 --quiet 2>"$work/mem.err" || fail "the memory run failed: $(cat "$work/mem.err")"
+line=$(grep "memory per rank" "$work/mem.err") || fail "no memory report: $(cat "$work/mem.err")"
+printf '%s\n' "$line" | grep -q " + local SGD [0-9.]*;" || fail "the memory report does not name local SGD: $line"
+peak=$(printf '%s\n' "$line" | sed -n 's/.*peak RSS \([0-9.]*\) MiB.*/\1/p')
+budget=$(printf '%s\n' "$line" | sed -n 's/.*budget \([0-9.]*\) MiB.*/\1/p')
+held=$(printf '%s\n' "$line" | sed -n 's/.*held \([0-9.]*\) MiB.*/\1/p')
+num_lt "$peak" "$(awk -v b="$budget" -v h="$held" 'BEGIN { print 1.5 * (b + h) }')" \
+  || fail "peak RSS $peak MiB is far above the budget $budget + $held MiB: $line"
 echo "local SGD: all checks passed"
