@@ -33,13 +33,8 @@ grep -q "early stop: val_loss has not improved for 1 evaluation (best [0-9.e-]*,
 refused() { # refused WHAT PATTERN ARGS...: exit 2, PATTERN on stderr, no run directory
   what=$1 pattern=$2
   shift 2
-  set +e
-  "$DDTRAIN" train --run-dir "$work/refused" $small --epochs 1 "$@" >/dev/null 2>"$work/err"
-  status=$?
-  set -e
-  [ $status -eq 2 ] || fail "$what: exit $status, expected 2 ($(cat "$work/err"))"
-  grep -q -- "$pattern" "$work/err" || fail "$what: $(cat "$work/err")"
-  [ ! -e "$work/refused" ] || fail "$what: the refused run wrote its run directory"
+  expect_refused "$what" "$pattern" "$work/refused" \
+    "$DDTRAIN" train --run-dir "$work/refused" $small --epochs 1 "$@"
 }
 printf 'optimizer = adamw\nwd-mode = l2   # the default\n' >"$work/adamw.cfg"
 refused "--wd-mode l2 with adamw on the command line" "^ddtrain train: --wd-mode: only for --optimizer sgd, not adamw" \

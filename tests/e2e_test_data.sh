@@ -72,13 +72,7 @@ set -e
 refuse() { # WHAT PATTERN ARGS...
   what=$1 pat=$2
   shift 2
-  set +e
-  "$DDTRAIN" "$@" >"$work/out" 2>"$work/err"
-  status=$?
-  set -e
-  [ $status -eq 2 ] || fail "$what: exit $status, want 2 ($(cat "$work/err"))"
-  grep -q -- "$pat" "$work/err" || fail "$what: the error does not say '$pat': $(cat "$work/err")"
-  [ ! -e "$work/bad" ] || fail "$what: the refused run wrote its run directory"
+  expect_refused "$what" "$pat" "$work/bad" "$DDTRAIN" "$@"
 }
 awk 'BEGIN { for (i = 0; i < 10; i++) printf "%d,%d,%d,%d\n", i % 3, i, i + 1, i + 2 }' >"$work/data/narrow.csv"
 awk 'BEGIN { for (i = 0; i < 10; i++) printf "%d,%d,%d,%d,%d\n", i % 5, i, i + 1, i + 2, i }' >"$work/data/wide-labels.csv"

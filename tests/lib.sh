@@ -99,3 +99,17 @@ running() {
   [ -r "/proc/$1/stat" ] || return 1
   [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
+
+# expect_refused WHAT PATTERN DIR COMMAND...: COMMAND exits 2 with PATTERN on
+# stderr ($work/err) and leaves no DIR behind (a refusal writes nothing).
+expect_refused() {
+  what=$1 pattern=$2 dir=$3
+  shift 3
+  set +e
+  "$@" >/dev/null 2>"$work/err"
+  status=$?
+  set -e
+  [ $status -eq 2 ] || fail "$what: exit $status, expected 2 ($(cat "$work/err"))"
+  grep -q -- "$pattern" "$work/err" || fail "$what: the error does not say '$pattern': $(cat "$work/err")"
+  [ ! -e "$dir" ] || fail "$what: the refused run wrote $dir"
+}
