@@ -61,16 +61,6 @@ run_status() {
   set -e
 }
 
-# waits until the run in $1 has logged step $2
-wait_for_step() {
-  i=0
-  while ! grep -q "\"step\":$2," "$1/metrics.jsonl" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -lt 600 ] || fail "run $1 never reached step $2"
-    sleep 0.1
-  done
-}
-
 # Every line of a metrics file is a whole JSON object.
 whole_lines() {
   [ -z "$(tail -c 1 "$1")" ] || fail "$1 ends in a torn line: $(tail -n 1 "$1")"

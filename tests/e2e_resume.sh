@@ -18,16 +18,6 @@ final=step-00000288.ckpt
 tensor_sums "$work/a/checkpoints/$final" >"$work/sums.a"
 metrics_no_timing "$work/a/metrics.jsonl" >"$work/metrics.a"
 
-# waits until the run in $1 has logged past step $2
-wait_for_step() {
-  i=0
-  while ! grep -q "\"step\":$2," "$1/metrics.jsonl" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -lt 600 ] || fail "run $1 never reached step $2"
-    sleep 0.1
-  done
-}
-
 same_as_a() {
   tensor_sums "$work/$1/checkpoints/$final" >"$work/sums.$1"
   cmp -s "$work/sums.a" "$work/sums.$1" || { diff "$work/sums.a" "$work/sums.$1" >&2; fail "$2: parameters differ from the uninterrupted run"; }

@@ -113,3 +113,14 @@ expect_refused() {
   grep -q -- "$pattern" "$work/err" || fail "$what: the error does not say '$pattern': $(cat "$work/err")"
   [ ! -e "$dir" ] || fail "$what: the refused run wrote $dir"
 }
+
+# wait_for_step DIR N: waits (at most a minute) until the run in DIR has
+# logged step N in its metrics.
+wait_for_step() {
+  i=0
+  while ! grep -q "\"step\":$2," "$1/metrics.jsonl" 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -lt 600 ] || fail "run $1 never reached step $2"
+    sleep 0.1
+  done
+}
