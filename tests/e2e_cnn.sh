@@ -127,12 +127,7 @@ metrics_no_timing "$work/a/metrics.jsonl" >"$work/metrics.a"
 "$RUN" -np 2 -- train --run-dir "$work/b" $args &
 pid=$!
 track $pid
-i=0
-while ! grep -q '"step":30,' "$work/b/metrics.jsonl" 2>/dev/null; do
-  i=$((i + 1))
-  [ $i -lt 600 ] || fail "the conv run never reached step 30"
-  sleep 0.1
-done
+wait_for_step "$work/b" 30
 kill -TERM $pid
 wait $pid || fail "SIGTERM: the conv run exited with status $?"
 [ ! -f "$work/b/checkpoints/$final" ] || fail "SIGTERM came too late to test anything"
